@@ -1,0 +1,117 @@
+"""Forward definitions of the activations and losses, once for numpy and once for SymPy.
+
+No derivatives live here: the backprop engine derives its own rules by hand, the symbolic oracle
+lets SymPy differentiate these expressions, and finite differences only evaluate them.
+
+The numpy forms accept complex input wherever the function is analytic (sigmoid, tanh, softplus,
+identity, the losses), so complex-step differentiation can use them: every branch is chosen on
+the real part, and inside a branch the formula is analytic. They stay finite for pre-activations
+up to ±700 and beyond: the cross-entropies go through log-sigmoid / log-softmax (softplus and
+log-sum-exp), never through log(σ(a)).
+
+ReLU's convention at 0: relu(0) = 0, and the derivative every source uses there is 0
+(``a > 0``); a pre-activation exactly at 0 is a kink and is reported as such.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+__all__ = ["activation", "output_loss", "sympy_activation", "sympy_output_loss"]
+
+
+# ---- numpy ---------------------------------------------------------------------------------
+
+def _sigmoid(z):
+    out = np.empty_like(z)
+    pos = z.real >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    ez = np.exp(z[~pos])
+    out[~pos] = ez / (1.0 + ez)
+    return out
+
+
+def _softplus(z):
+    """log(1 + eᶻ) without overflow: z + log1p(e⁻ᶻ) for Re z ≥ 0, log1p(eᶻ) otherwise."""
+    out = np.empty_like(z)
+    pos = z.real >= 0
+    out[pos] = z[pos] + np.log1p(np.exp(-z[pos]))
+    out[~pos] = np.log1p(np.exp(z[~pos]))
+    return out
+
+
+def _relu(z):
+    return np.where(z.real > 0, z, 0)
+
+
+_NUMPY_ACTIVATIONS = {
+    "sigmoid": _sigmoid,
+    "tanh": np.tanh,
+    "relu": _relu,
+    "softplus": _softplus,
+    "identity": lambda z: z,
+}
+
+
+def activation(name: str):
+    """The numpy activation function ``f`` with h = f(a), elementwise."""
+    return _NUMPY_ACTIVATIONS[name]
+
+
+def _log_softmax(A):
+    shift = A[np.arange(A.shape[0]), np.argmax(A.real, axis=1)][:, None]  # max by real part keeps it analytic
+    Z = A - shift
+    return Z - np.log(np.sum(np.exp(Z), axis=1, keepdims=True))
+
+
+def output_loss(output: str, A, Y) -> object:
+    """The data term of J from the output pre-activations A (m, K) and targets Y (m, K).
+
+    sigmoid: −(1/m) ΣᵢΣₖ [y log σ(a) + (1−y) log(1−σ(a))], computed as (1/m) Σ [softplus(a) − y·a];
+    softmax: −(1/m) ΣᵢΣₖ yₖ log softmax(a)ₖ;  identity: (1/(2m)) ΣᵢΣₖ (a − y)².
+    Returns a scalar (complex if A is complex).
+    """
+    m = A.shape[0]
+    if output == "sigmoid":
+        return np.sum(_softplus(A) - Y * A) / m
+    if output == "softmax":
+        return -np.sum(Y * _log_softmax(A)) / m
+    if output == "identity":
+        D = A - Y
+        return np.sum(D * D) / (2 * m)
+    raise KeyError(output)
+
+
+# ---- SymPy ---------------------------------------------------------------------------------
+
+def sympy_activation(name: str, z):
+    """The SymPy expression f(z) for a scalar symbol or expression z."""
+    if name == "sigmoid":
+        return 1 / (1 + sympy.exp(-z))
+    if name == "tanh":
+        return sympy.tanh(z)
+    if name == "relu":
+        # Piecewise with a strict z > 0, so SymPy's derivative at 0 is 0: the documented convention
+        return sympy.Piecewise((z, z > 0), (0, True))
+    if name == "softplus":
+        return sympy.log(1 + sympy.exp(z))
+    if name == "identity":
+        return z
+    raise KeyError(name)
+
+
+def sympy_output_loss(output: str, a: list, y: list, m: int):
+    """One example's contribution to J from its output pre-activations ``a`` and targets ``y``.
+
+    Same functions as ``output_loss``; the sigmoid cross-entropy is written with log σ expanded
+    as −log(1 + e⁻ᵃ), so high-precision evaluation stays accurate when units saturate.
+    """
+    if output == "sigmoid":
+        return sum(yk * sympy.log(1 + sympy.exp(-ak)) + (1 - yk) * sympy.log(1 + sympy.exp(ak)) for ak, yk in zip(a, y)) / m
+    if output == "softmax":
+        log_z = sympy.log(sum(sympy.exp(ak) for ak in a))
+        return -sum(yk * (ak - log_z) for ak, yk in zip(a, y)) / m
+    if output == "identity":
+        return sum((ak - yk) ** 2 for ak, yk in zip(a, y)) / (2 * m)
+    raise KeyError(output)
