@@ -26,10 +26,11 @@ def penalty(network: Network, params: dict, m: int):
 def pre_activations(network: Network, params: dict, X) -> list:
     """[a⁽¹⁾, …, a⁽ᴸ⁾], each of shape (m, nₖ): the batch's pre-activations, layer by layer."""
     H, out = X, []
-    for k, act in enumerate(network.layer_activations, start=1):
+    for k in range(1, network.depth + 1):
         A = H @ params[f"W{k}"].T + params[f"b{k}"]
         out.append(A)
-        H = activation(act)(A)
+        if k < network.depth:
+            H = activation(network.activations[k - 1])(A)
     return out
 
 

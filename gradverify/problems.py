@@ -43,8 +43,8 @@ def debug_problem(network: Network | None = None, m: int = 5) -> Problem:
     X = debug_fill(m, s[0])
     y = _labels(m, network)
     if network.output == "identity":
-        return make_problem(network, from_theta(thetas), X, np.eye(s[-1])[y], origin=f"debug init, m={m}")
-    return make_problem(network, from_theta(thetas), X, y=y, origin=f"debug init, m={m}")
+        return make_problem(network, from_theta(thetas), X, np.eye(s[-1])[y], origin="debug init")
+    return make_problem(network, from_theta(thetas), X, y=y, origin="debug init")
 
 
 def random_problem(network: Network, *, m: int = 5, seed: int = 0, scale: float = 1.0) -> Problem:
@@ -62,7 +62,7 @@ def random_problem(network: Network, *, m: int = 5, seed: int = 0, scale: float 
         params[f"W{k}"] = std * rng.standard_normal((s[k], s[k - 1]))
         params[f"b{k}"] = std * rng.standard_normal(s[k])
     X = rng.standard_normal((m, s[0]))
-    origin = f"random init, seed={seed}, scale={scale:g}, m={m}"
+    origin = f"random init, seed={seed}, scale={scale:g}"
     if network.output == "identity":
         return make_problem(network, params, X, rng.standard_normal((m, s[-1])), origin=origin)
     classes = 2 if (network.output == "sigmoid" and s[-1] == 1) else s[-1]

@@ -334,7 +334,7 @@ class Problem:
         return replace(self, params=params)
 
     def __repr__(self) -> str:
-        return f"Problem({self.network.describe()}, m={self.m}{', ' + self.origin if self.origin else ''})"
+        return f"Problem({self.network.describe()}; m={self.m}{'; ' + self.origin if self.origin else ''})"
 
 
 def _as_float_array(name: str, value, shape: tuple[int, ...], fix: str) -> np.ndarray:

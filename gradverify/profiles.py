@@ -1,0 +1,333 @@
+"""Assignment profiles: how a candidate gradient function is called and how to read what it returns.
+
+A profile turns a ``Problem`` into a ``Call`` (target name, arguments, attributes to set on an
+instance for a method) and reads the return value back into ``(cost, grads)`` in the canonical
+``W1, b1, …`` layout. The same profile drives a trusted candidate called in-process (``suite``)
+and untrusted student code called through the sandbox (``grade``): a ``Call`` holds only
+numbers, strings, lists and dicts of arrays, which is what crosses the sandbox's pipe.
+
+Built-in profiles:
+
+- ``native``: ``f(network, params, X, Y) -> (J, grads)`` — gradverify's own form, any network;
+- ``ex4``: the classic exercise, ``nnCostFunction(nn_params, input_layer_size, hidden_layer_size,
+  num_labels, X, y, lambda_) -> (J, grad)``, Θ1 then Θ2 unrolled (settings ``label_base`` 0/1,
+  ``unroll_order`` C/F), one hidden layer of sigmoid units;
+- ``layers``: ``f(weights, biases, X, Y, lambda_) -> (J, weight_grads, bias_grads)``, lists of
+  Wₖ (nₖ, nₖ₋₁) and bₖ, sigmoid units, any depth;
+- ``two-layer-relu``: the common two-layer-net assignment, ``TwoLayerNet.loss(X, y, reg)`` reading
+  ``self.params`` = {W1 (D, H), b1, W2 (H, C), b2} and returning ``(loss, grads)``; ReLU and
+  softmax; ``reg_scale`` 1 (reg·ΣW²) or 0.5 (½·reg·ΣW²). A target without a dot is called as
+  ``f(params, X, y, reg)``.
+
+A user-written TOML profile starts from a built-in one (``base = "ex4"``) and overrides the
+target, settings, size ranges and rubric.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from gradverify.errors import InputError, SpecError
+from gradverify.params import Layout, flatten, from_theta, to_theta, unflatten
+from gradverify.problems import debug_problem
+from gradverify.spec import Network, Problem
+
+__all__ = ["Call", "Profile", "ResultError", "PROFILES", "get_profile", "load_profile", "local_candidate", "invoke_local", "DEFAULT_RUBRIC"]
+
+
+class ResultError(ValueError):
+    """A candidate returned something of the wrong form; the message is written for its author."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of a candidate: ``target`` is ``"name"`` or ``"Class.method"``."""
+
+    target: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    attrs: dict | None = None  # set on a fresh instance (``Cls.__new__``) before calling a method
+
+
+# points per check; a grader scales them to the profile's total
+DEFAULT_RUBRIC = {
+    "loads": 5.0,            # the file imports and the function exists
+    "shapes": 5.0,           # the return value has the expected form, shapes and a float dtype
+    "cost": 15.0,            # the cost equals the exact value on the fixed cases
+    "gradient_fixed": 35.0,  # the gradient equals the exact one on the fixed cases (classic debug network…)
+    "gradient_random": 25.0, # … and on Hypothesis-generated cases (sizes, m, λ > 0, saturated units)
+    "self_consistency": 5.0, # the gradient agrees with finite differences of the submission's own cost
+    "determinism": 5.0,      # the same output twice
+    "inputs_unmodified": 5.0,  # the arguments are left as they were
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How to call one kind of gradient function. See the module docstring for the built-ins."""
+
+    name: str
+    description: str
+    target: str
+    signature: str
+    settings: dict
+    choices: dict
+    network: Callable[[tuple, float, dict], Network]      # (sizes, λ, settings) -> Network
+    make_call: Callable[[Problem, dict, str], Call]       # (problem, settings, target) -> Call
+    read: Callable[[Problem, dict, object], tuple]        # (problem, settings, returned) -> (J, grads)
+    depth: tuple[int, int] = (2, 2)                        # range of weight layers
+    width: tuple[int, int] = (1, 5)                        # range of every layer's width
+    min_outputs: int = 2
+    rubric: dict = field(default_factory=lambda: dict(DEFAULT_RUBRIC))
+
+    def resolve(self, overrides: dict | None = None) -> dict:
+        """The settings with ``overrides`` applied and validated."""
+        out = dict(self.settings)
+        for key, value in (overrides or {}).items():
+            if key not in self.choices and key != "target":
+                raise SpecError(f"Profile {self.name!r} has no setting {key!r}",
+                                expected="one of " + (", ".join(["target", *self.choices]) or "(none)"), received=key,
+                                fix="check `gradverify grade --help` or the README's profile table")
+            if key in self.choices:
+                allowed = self.choices[key]
+                cast = type(allowed[0])
+                try:
+                    value = cast(value)
+                except (TypeError, ValueError):
+                    pass
+                if value not in allowed:
+                    raise SpecError(f"Setting {key}={value!r} is not valid for profile {self.name!r}",
+                                    expected="one of " + ", ".join(map(str, allowed)), received=repr(value))
+            out[key] = value
+        return out
+
+    def call_for(self, problem: Problem, settings: dict) -> Call:
+        return self.make_call(problem, settings, settings.get("target", self.target))
+
+    def fixed_cases(self, settings: dict) -> list[tuple[str, Problem]]:
+        """The deterministic cases every submission is graded on, the classic debug network first."""
+        lo, hi = self.depth
+        cases = []
+        for lam in (0.0, 3.0):
+            sizes = (3, 5, 3) if lo <= 2 <= hi else (3,) + (5,) * (lo - 1) + (3,)
+            net = self.network(sizes, lam, settings)
+            cases.append((f"debug network {net.compact}, m=5, λ={lam:g}", debug_problem(net, m=5)))
+        return cases
+
+
+# ---- reading what came back ---------------------------------------------------------------
+
+def _scalar(value, what: str) -> float:
+    arr = np.asarray(value) if not isinstance(value, (list, dict, str)) else None
+    if arr is None or arr.size != 1 or arr.dtype.kind not in "fiub":
+        raise ResultError(f"{what} must be a single number; got {type(value).__name__}"
+                          + (f" of shape {arr.shape}" if arr is not None else ""))
+    return float(arr.reshape(()))
+
+
+def _array(value, shape: tuple, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ResultError(f"{what} must be a numeric array of shape {shape}; got {type(value).__name__}") from None
+    if arr.shape != shape:
+        if arr.size == int(np.prod(shape)) and arr.ndim <= 2:
+            raise ResultError(f"{what} has shape {arr.shape}, expected {shape}: the numbers are there but in the wrong shape "
+                              "(a gradient has the shape of its parameter)")
+        raise ResultError(f"{what} has shape {arr.shape}, expected {shape}")
+    return arr
+
+
+def _pair(value, names: str) -> tuple:
+    if not isinstance(value, (tuple, list)) or len(value) != len(names.split(",")):
+        raise ResultError(f"the function must return ({names}); got {type(value).__name__}"
+                          + (f" of length {len(value)}" if isinstance(value, (tuple, list)) else ""))
+    return tuple(value)
+
+
+# ---- native ------------------------------------------------------------------------------
+
+def _native_call(problem: Problem, settings: dict, target: str) -> Call:
+    return Call(target, (problem.network, dict(problem.params), problem.X, problem.Y))
+
+
+def _native_read(problem: Problem, settings: dict, value) -> tuple:
+    J, grads = _pair(value, "J, grads")
+    if isinstance(grads, dict):
+        return _scalar(J, "J"), {n: _array(grads.get(n), s, f"grads[{n!r}]") for n, s in problem.network.param_shapes}
+    return _scalar(J, "J"), unflatten(_array(grads, (problem.network.n_params,), "grads"), problem.network)
+
+
+# ---- ex4 ---------------------------------------------------------------------------------
+
+def _ex4_network(sizes: tuple, lam: float, settings: dict) -> Network:
+    return Network(tuple(sizes), ("sigmoid",), "sigmoid", lam=lam, reg="lambda/2m")
+
+
+def _ex4_call(problem: Problem, settings: dict, target: str) -> Call:
+    n0, h, K = problem.network.sizes
+    order = settings["unroll_order"]
+    nn_params = flatten(problem.params, problem.network, Layout("theta", order))
+    labels = problem.labels if problem.labels is not None else np.argmax(problem.Y, axis=1)
+    y = labels.astype(np.int64) + int(settings["label_base"])
+    return Call(target, (nn_params, n0, h, K, problem.X, y, float(problem.network.lam)))
+
+
+def _ex4_read(problem: Problem, settings: dict, value) -> tuple:
+    J, grad = _pair(value, "J, grad")
+    P = problem.network.n_params
+    flat = np.asarray(grad, dtype=np.float64) if not isinstance(grad, (dict, str)) else None
+    if flat is None or flat.size != P:
+        raise ResultError(f"grad must hold {P} numbers (Θ1 then Θ2 unrolled); got "
+                          + (f"{flat.size}" if flat is not None else type(grad).__name__))
+    return _scalar(J, "J"), unflatten(flat.reshape(-1), problem.network, Layout("theta", settings["unroll_order"]))
+
+
+# ---- layers ------------------------------------------------------------------------------
+
+def _layers_network(sizes: tuple, lam: float, settings: dict) -> Network:
+    return Network(tuple(sizes), ("sigmoid",), "sigmoid", lam=lam, reg="lambda/2m")
+
+
+def _layers_call(problem: Problem, settings: dict, target: str) -> Call:
+    L = problem.network.depth
+    weights = [problem.params[f"W{k}"] for k in range(1, L + 1)]
+    biases = [problem.params[f"b{k}"] for k in range(1, L + 1)]
+    return Call(target, (weights, biases, problem.X, problem.Y, float(problem.network.lam)))
+
+
+def _layers_read(problem: Problem, settings: dict, value) -> tuple:
+    J, dW, db = _pair(value, "J, weight_grads, bias_grads")
+    L = problem.network.depth
+    if not isinstance(dW, (list, tuple)) or not isinstance(db, (list, tuple)) or len(dW) != L or len(db) != L:
+        raise ResultError(f"weight_grads and bias_grads must be lists of {L} arrays, one per layer")
+    grads = {}
+    for k in range(1, L + 1):
+        grads[f"W{k}"] = _array(dW[k - 1], problem.params[f"W{k}"].shape, f"weight_grads[{k - 1}]")
+        grads[f"b{k}"] = _array(db[k - 1], problem.params[f"b{k}"].shape, f"bias_grads[{k - 1}]")
+    return _scalar(J, "J"), grads
+
+
+# ---- two-layer-relu ----------------------------------------------------------------------
+
+def _tlr_network(sizes: tuple, lam: float, settings: dict) -> Network:
+    return Network(tuple(sizes), ("relu",), "softmax", lam=lam, reg="lambda" if float(settings["reg_scale"]) == 1.0 else "lambda/2")
+
+
+def _tlr_params(problem: Problem) -> dict:
+    p = problem.params  # their W is (fan_in, fan_out): scores = X·W + b
+    return {"W1": p["W1"].T.copy(), "b1": p["b1"].copy(), "W2": p["W2"].T.copy(), "b2": p["b2"].copy()}
+
+
+def _tlr_call(problem: Problem, settings: dict, target: str) -> Call:
+    labels = problem.labels if problem.labels is not None else np.argmax(problem.Y, axis=1)
+    args = (problem.X, labels.astype(np.int64), float(problem.network.lam))
+    if "." in target:
+        return Call(target, args, {}, {"params": _tlr_params(problem)})
+    return Call(target, (_tlr_params(problem),) + args)
+
+
+def _tlr_read(problem: Problem, settings: dict, value) -> tuple:
+    J, grads = _pair(value, "loss, grads")
+    if not isinstance(grads, dict):
+        raise ResultError(f"grads must be a dict with keys W1, b1, W2, b2; got {type(grads).__name__}")
+    missing = [k for k in ("W1", "b1", "W2", "b2") if k not in grads]
+    if missing:
+        raise ResultError(f"grads is missing {', '.join(missing)}")
+    p = problem.params
+    return _scalar(J, "loss"), {
+        "W1": _array(grads["W1"], p["W1"].T.shape, "grads['W1']").T, "b1": _array(grads["b1"], p["b1"].shape, "grads['b1']"),
+        "W2": _array(grads["W2"], p["W2"].T.shape, "grads['W2']").T, "b2": _array(grads["b2"], p["b2"].shape, "grads['b2']"),
+    }
+
+
+PROFILES: dict[str, Profile] = {
+    "native": Profile("native", "gradverify's own form, any network", "cost_and_grad",
+                      "cost_and_grad(network, params, X, Y) -> (J, grads)", {}, {},
+                      lambda sizes, lam, s: Network(tuple(sizes), (), "sigmoid", lam=lam), _native_call, _native_read, depth=(1, 3)),
+    "ex4": Profile("ex4", "the classic exercise: one hidden layer of sigmoid units, Θ unrolled", "nnCostFunction",
+                   "nnCostFunction(nn_params, input_layer_size, hidden_layer_size, num_labels, X, y, lambda_) -> (J, grad)",
+                   {"label_base": 0, "unroll_order": "C"}, {"label_base": (0, 1), "unroll_order": ("C", "F")},
+                   _ex4_network, _ex4_call, _ex4_read),
+    "layers": Profile("layers", "the lecture's layer-wise form, sigmoid units, any depth", "cost_and_gradients",
+                      "cost_and_gradients(weights, biases, X, Y, lambda_) -> (J, weight_grads, bias_grads)", {}, {},
+                      _layers_network, _layers_call, _layers_read, depth=(1, 3)),
+    "two-layer-relu": Profile("two-layer-relu", "two-layer net: ReLU hidden layer, softmax loss, params dict with W of shape (fan_in, fan_out)",
+                              "TwoLayerNet.loss", "TwoLayerNet.loss(self, X, y, reg) reading self.params -> (loss, grads)",
+                              {"reg_scale": 1.0}, {"reg_scale": (1.0, 0.5)}, _tlr_network, _tlr_call, _tlr_read),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """A built-in profile by name, or a user-written one from a ``.toml`` path."""
+    if name in PROFILES:
+        return PROFILES[name]
+    if name.endswith(".toml"):
+        return load_profile(name)
+    raise SpecError(f"Unknown assignment profile {name!r}", expected="one of " + ", ".join(PROFILES) + ", or a .toml file",
+                    received=repr(name), fix="pick a built-in profile or write a TOML profile with base = \"ex4\"")
+
+
+def load_profile(path: str | Path) -> Profile:
+    """A user-written profile: a built-in ``base`` with overrides.
+
+    Keys: ``base`` (required), ``name``, ``target``, ``[settings]``, ``[rubric]`` (points per check),
+    ``max_width``, ``max_depth``.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"Cannot read the profile {path}", received=str(exc), fix="check the path") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"The profile {path} is not valid TOML", received=str(exc), fix="fix the TOML syntax") from None
+    known = {"base", "name", "target", "settings", "rubric", "max_width", "max_depth"}
+    if set(data) - known or data.get("base") not in PROFILES:
+        raise SpecError(f"The profile {path} must name a built-in base and use known keys",
+                        expected=f"base = one of {', '.join(PROFILES)}; keys among {', '.join(sorted(known))}",
+                        received=f"base = {data.get('base')!r}; keys {', '.join(sorted(data))}")
+    base = PROFILES[data["base"]]
+    settings = base.resolve(data.get("settings", {}))
+    rubric = dict(base.rubric)
+    for key, points in data.get("rubric", {}).items():
+        if key not in DEFAULT_RUBRIC or not isinstance(points, (int, float)) or points < 0:
+            raise SpecError(f"Bad rubric entry {key} = {points!r} in {path}", expected="checks among " + ", ".join(DEFAULT_RUBRIC) + " with points ≥ 0")
+        rubric[key] = float(points)
+    return replace(base, name=data.get("name", path.stem), target=data.get("target", base.target), settings=settings, rubric=rubric,
+                   width=(base.width[0], int(data.get("max_width", base.width[1]))),
+                   depth=(base.depth[0], int(data.get("max_depth", base.depth[1]))))
+
+
+# ---- trusted, in-process candidates ------------------------------------------------------
+
+def invoke_local(namespace: dict, call: Call):
+    """Call ``call.target`` found in ``namespace`` (a module's globals) in this process (trusted code)."""
+    if "." in call.target:
+        cls_name, method = call.target.split(".", 1)
+        cls = namespace.get(cls_name)
+        if cls is None:
+            raise InputError(f"No class {cls_name!r} in the candidate", fix=f"define class {cls_name} or pass another target")
+        obj = cls.__new__(cls)
+        for key, value in (call.attrs or {}).items():
+            setattr(obj, key, value)
+        return getattr(obj, method)(*call.args, **call.kwargs)
+    fn = namespace.get(call.target)
+    if not callable(fn):
+        raise InputError(f"No function {call.target!r} in the candidate",
+                         expected=f"a function named {call.target}", received=", ".join(k for k, v in namespace.items() if callable(v) and not k.startswith("_")) or "none",
+                         fix="name the function, e.g. FILE.py:FUNCTION")
+    return fn(*call.args, **call.kwargs)
+
+
+def local_candidate(namespace: dict, profile: Profile, settings: dict) -> Callable[[Problem], tuple]:
+    """Wrap trusted code as ``fn(problem) -> (J, grads)`` for ``compare``."""
+    def fn(problem: Problem) -> tuple:
+        call = profile.call_for(problem, settings)
+        return profile.read(problem, settings, invoke_local(namespace, call))
+
+    return fn

@@ -1,0 +1,165 @@
+"""Public Hypothesis strategies: networks and problems, shrinking toward the smallest failure.
+
+Every option is keyword-only and validated with a message that says how to fix the call. The
+parameter values come from a seeded generator (``problems.random_problem``), so a failing case
+shrinks in what matters — depth, widths, m, scale — and is reproduced from its printed seed.
+
+    from hypothesis import given
+    from gradverify import strategies as gst
+
+    @given(gst.problems(gst.networks(max_depth=3, activations=("tanh", "relu"))))
+    def test_my_engine(problem): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from hypothesis import strategies as st
+
+from gradverify.forward import pre_activations
+from gradverify.problems import random_problem
+from gradverify.spec import ACTIVATIONS, OUTPUTS, REGULARIZATIONS, Network, Problem
+
+__all__ = ["networks", "problems", "scales", "SATURATING_SCALES", "ORDINARY_SCALES"]
+
+ORDINARY_SCALES = (0.1, 0.5, 1.0, 2.0)
+SATURATING_SCALES = (30.0, 100.0)  # pre-activations of tens to hundreds: units deep in saturation
+
+
+class InvalidArgument(ValueError):
+    """A strategy was called with options that cannot work."""
+
+
+def _check_range(name_lo: str, lo: int, name_hi: str, hi: int, least: int) -> None:
+    for name, v in ((name_lo, lo), (name_hi, hi)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < least:
+            raise InvalidArgument(f"{name}={v!r} must be an integer ≥ {least}. Consider {name}={least}.")
+    if lo > hi:
+        raise InvalidArgument(f"{name_lo}={lo} > {name_hi}={hi}: the range is empty. Consider {name_hi}={lo}.")
+
+
+def _check_choice(name: str, values: Sequence[str], allowed) -> tuple[str, ...]:
+    values = (values,) if isinstance(values, str) else tuple(values)
+    bad = [v for v in values if v not in allowed]
+    if not values or bad:
+        raise InvalidArgument(f"{name}={values!r} must be a non-empty selection of {', '.join(allowed)}"
+                              + (f"; {', '.join(bad)} is unknown." if bad else "."))
+    return values
+
+
+def networks(*, min_depth: int = 1, max_depth: int = 3, min_width: int = 1, max_width: int = 5,
+             activations: Sequence[str] = ACTIVATIONS, outputs: Sequence[str] = tuple(OUTPUTS),
+             lam: st.SearchStrategy[float] | float | None = None,
+             regularizations: Sequence[str] = tuple(REGULARIZATIONS), reg_bias: bool | None = None,
+             max_params: int | None = None) -> st.SearchStrategy[Network]:
+    """Feed-forward networks: depth (weight layers), widths, activations, output/loss, regularization.
+
+    Args:
+        min_depth, max_depth: number of weight layers L (1 = no hidden layer).
+        min_width, max_width: width of every layer (a softmax output gets at least 2).
+        activations: hidden activations to draw from (each hidden layer draws its own).
+        outputs: output units (and so losses) to draw from.
+        lam: λ — a fixed float, a strategy, or None for ``0`` or a small positive value.
+        regularizations: scaling conventions to draw from.
+        reg_bias: fixed bias regularization, or None to draw it.
+        max_params: reject networks with more parameters (keeps exact evaluation quick).
+    """
+    _check_range("min_depth", min_depth, "max_depth", max_depth, 1)
+    _check_range("min_width", min_width, "max_width", max_width, 1)
+    activations = _check_choice("activations", activations, ACTIVATIONS)
+    outputs = _check_choice("outputs", outputs, OUTPUTS)
+    regularizations = _check_choice("regularizations", regularizations, REGULARIZATIONS)
+    if "softmax" in outputs and max_width < 2 and len(outputs) == 1:
+        raise InvalidArgument("outputs=('softmax',) needs max_width ≥ 2 (a softmax has at least two classes). Consider max_width=3.")
+    if max_params is not None and (not isinstance(max_params, int) or max_params < 2):
+        raise InvalidArgument(f"max_params={max_params!r} must be an integer ≥ 2 or None.")
+    if lam is None:
+        lam_st = st.sampled_from([0.0, 0.5, 1.0, 3.0])
+    elif isinstance(lam, st.SearchStrategy):
+        lam_st = lam
+    else:
+        if not isinstance(lam, (int, float)) or lam < 0:
+            raise InvalidArgument(f"lam={lam!r} must be a number ≥ 0, a strategy, or None.")
+        lam_st = st.just(float(lam))
+
+    @st.composite
+    def build(draw) -> Network:
+        depth = draw(st.integers(min_depth, max_depth))
+        output = draw(st.sampled_from(outputs))
+        sizes = [draw(st.integers(min_width, max_width)) for _ in range(depth + 1)]
+        if output == "softmax":
+            sizes[-1] = max(sizes[-1], 2)
+        hidden = tuple(draw(st.sampled_from(activations)) for _ in range(depth - 1))
+        net = Network(tuple(sizes), hidden, output, lam=draw(lam_st), reg=draw(st.sampled_from(regularizations)),
+                      reg_bias=draw(st.booleans()) if reg_bias is None else reg_bias)
+        return net
+
+    strategy = build()
+    if max_params is not None:
+        strategy = strategy.filter(lambda n: n.n_params <= max_params)
+    return strategy
+
+
+def scales(*, saturating: bool = False) -> st.SearchStrategy[float]:
+    """Parameter scales: ordinary ones, plus saturating ones (30, 100) if asked."""
+    return st.sampled_from(ORDINARY_SCALES + (SATURATING_SCALES if saturating else ()))
+
+
+def _clear_of_kinks(problem: Problem, margin: float) -> bool:
+    net = problem.network
+    if "relu" not in net.activations:
+        return True
+    for act, A in zip(net.activations, pre_activations(net, problem.params, problem.X)):
+        if act == "relu" and np.min(np.abs(A)) < margin:
+            return False
+    return True
+
+
+def problems(network: Network | st.SearchStrategy[Network] | None = None, *, min_m: int = 1, max_m: int = 6,
+             scale: float | st.SearchStrategy[float] | None = None, saturating: bool = False,
+             avoid_kinks: bool = True, kink_margin: float = 1e-3) -> st.SearchStrategy[Problem]:
+    """Problems (parameters and data) for a network or a strategy of networks.
+
+    Args:
+        network: a fixed ``Network``, a strategy of them, or None for ``networks()``.
+        min_m, max_m: batch size range.
+        scale: parameter scale (fixed, strategy, or None for ``scales(saturating=…)``).
+        saturating: include scales that saturate sigmoid/tanh units.
+        avoid_kinks: for ReLU networks, keep every pre-activation at least ``kink_margin`` away
+            from 0, so a check there is not about a non-differentiable point.
+    """
+    _check_range("min_m", min_m, "max_m", max_m, 1)
+    if not (isinstance(kink_margin, (int, float)) and kink_margin >= 0):
+        raise InvalidArgument(f"kink_margin={kink_margin!r} must be a number ≥ 0.")
+    if network is None:
+        net_st = networks()
+    elif isinstance(network, Network):
+        net_st = st.just(network)
+    elif isinstance(network, st.SearchStrategy):
+        net_st = network
+    else:
+        raise InvalidArgument(f"network={network!r} must be a Network, a strategy of networks, or None. "
+                              "Consider gradverify.strategies.networks(...).")
+    if scale is None:
+        scale_st = scales(saturating=saturating)
+    elif isinstance(scale, st.SearchStrategy):
+        scale_st = scale
+    elif isinstance(scale, (int, float)) and scale > 0:
+        scale_st = st.just(float(scale))
+    else:
+        raise InvalidArgument(f"scale={scale!r} must be a positive number, a strategy, or None.")
+
+    @st.composite
+    def build(draw) -> Problem:
+        net = draw(net_st)
+        m = draw(st.integers(min_m, max_m))
+        s = draw(scale_st)
+        seed = draw(st.integers(0, 2**32 - 1))
+        return random_problem(net, m=m, seed=seed, scale=s)
+
+    strategy = build()
+    if avoid_kinks:
+        strategy = strategy.filter(lambda p: _clear_of_kinks(p, kink_margin))
+    return strategy
