@@ -153,7 +153,8 @@ class Comparison:
         if self.verdict == "pass":
             kinks = sum(int(np.count_nonzero(v.status == "kink")) for v in self.verdicts.values())
             ref = "the exact values" if self.referee == "exact" else "each other"
-            return (f"PASS: {judged} agree with {ref} on all {len(self.names)} parameters"
+            verb = "agrees" if len(self.verdicts) == 1 else "agree"
+            return (f"PASS: {judged} {verb} with {ref} on all {len(self.names)} parameters"
                     + (f" ({kinks} finite-difference entries sit on a ReLU kink)" if kinks else "") + ".")
         parts = []
         for name in self.wrong:
@@ -403,7 +404,7 @@ def gather(problem: Problem, sources: Sequence[str] = SOURCE_NAMES, *, candidate
                          received=", ".join(sources), fix="pick from exact, backprop, numeric")
     options = options or {}
     out: dict[str, SourceResult] = {}
-    for name in sources:
+    for name in sorted(set(sources), key=SOURCE_NAMES.index):  # the referee first, then the estimates
         cb = (lambda done, total, _n=name: progress(_n, done, total)) if progress else None
         out[name] = _SOURCES[name](problem, progress=cb, **options.get(name, {}))
     for label, fn in (candidates or {}).items():

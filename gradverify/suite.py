@@ -1,0 +1,174 @@
+"""Property checks over random architectures: the project's own engines, or a user's candidate.
+
+Hypothesis draws networks and problems (``strategies``); every one is compared against the exact
+oracle; the first failure is shrunk to the smallest network, batch and scale that still fail,
+and reported with the exact expected values and how to reproduce it.
+
+    from gradverify.suite import check_candidate
+    def test_my_backprop():                       # inside a user's own pytest suite
+        check_candidate(my_cost_and_grad, examples=50)   # raises GradientMismatchError, shrunk
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from hypothesis import HealthCheck, Phase, find, settings
+from hypothesis.errors import NoSuchExample, Unsatisfiable
+
+from gradverify.compare import Comparison, compare, mismatch_message
+from gradverify.errors import GradientMismatchError
+from gradverify.profiles import Profile, get_profile
+from gradverify.spec import Problem
+from gradverify.strategies import networks, problems
+
+__all__ = ["SuiteRecord", "SuiteResult", "run_suite", "check_candidate", "reproduce_command"]
+
+
+@dataclass(frozen=True)
+class SuiteRecord:
+    """One architecture tried: its spec, size, verdict and worst error/budget ratio."""
+
+    spec: str
+    n_params: int
+    m: int
+    origin: str
+    verdict: str
+    worst_ratio: float
+    seconds: float
+    error: str = ""
+
+
+@dataclass
+class SuiteResult:
+    """What a suite run found: every case tried, and the shrunk failure if any."""
+
+    seed: int
+    examples: int
+    records: list[SuiteRecord] = field(default_factory=list)
+    failure: Comparison | None = None
+    failure_error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and not self.failure_error
+
+    @property
+    def per_second(self) -> float:
+        return len(self.records) / self.seconds if self.seconds else 0.0
+
+
+def reproduce_command(problem: Problem, *, candidate: str | None = None, profile: str | None = None) -> str:
+    """The ``gradverify verify`` command line that rebuilds ``problem`` (random or debug init)."""
+    net = problem.network
+    parts = ["gradverify verify", net.compact, f"--lambda {net.lam:g}", f"-m {problem.m}"]
+    if net.reg != "lambda/2m":
+        parts.append(f"--reg {net.reg}")
+    if net.reg_bias:
+        parts.append("--reg-bias")
+    origin = dict(kv.split("=", 1) for kv in problem.origin.replace(",", "").split() if "=" in kv)
+    if problem.origin.startswith("random"):
+        parts += ["--init random", f"--seed {origin.get('seed', 0)}", f"--scale {origin.get('scale', 1)}"]
+    else:
+        parts.append("--init debug")
+    if candidate:
+        parts.append(f"--candidate {candidate}")
+    if profile and profile != "native":
+        parts.append(f"--profile {profile}")
+    return " ".join(parts)
+
+
+def _strategy(profile: Profile | None, settings_: dict, max_params: int, saturating: bool):
+    if profile is None or profile.name == "native":
+        nets = networks(max_params=max_params)
+    else:
+        sample = profile.network((2, 2, 2), 1.0, settings_)
+        nets = networks(min_depth=profile.depth[0], max_depth=profile.depth[1], min_width=profile.width[0],
+                        max_width=profile.width[1], activations=sample.activations[:1] or ("sigmoid",),
+                        outputs=(sample.output,), regularizations=(sample.reg,), reg_bias=sample.reg_bias,
+                        max_params=max_params).map(lambda n: profile.network(n.sizes, n.lam, settings_))
+    return problems(nets, saturating=saturating)
+
+
+def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: str | Profile | None = None,
+              settings_: dict | None = None, examples: int = 100, seed: int = 0, max_params: int = 60,
+              saturating: bool = True, progress: Callable[[int, int], None] | None = None) -> SuiteResult:
+    """Check over ``examples`` random architectures; shrink the first failure.
+
+    Args:
+        candidate: ``fn(problem) -> (J, grads)``; None checks the project's own engines
+            (backprop and finite differences) against the exact oracle.
+        profile: the profile whose networks to draw (candidates of a fixed architecture).
+        examples: how many architectures to try.
+        seed: the Hypothesis seed; the same seed draws the same cases.
+        max_params: the largest network drawn.
+        saturating: include parameter scales that saturate units.
+        progress: ``progress(done, total)``.
+    """
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    settings_ = prof.resolve(settings_) if prof else {}
+    result = SuiteResult(seed=seed, examples=examples)
+    sources: Sequence[str] = ("exact",) if candidate else ("exact", "backprop", "numeric")
+    cands = {"candidate": candidate} if candidate else None
+    errors: dict[int, str] = {}
+    t0 = time.perf_counter()
+
+    def fails(problem: Problem) -> bool:
+        t = time.perf_counter()
+        try:
+            comp = compare(problem, sources, candidates=cands)
+        except Exception as exc:  # a candidate that crashes on this case fails it
+            errors[id(problem)] = f"{type(exc).__name__}: {exc}"
+            rec = SuiteRecord(problem.network.compact, problem.network.n_params, problem.m, problem.origin, "error", float("inf"),
+                              time.perf_counter() - t, errors[id(problem)])
+        else:
+            worst = max((float(v.ratio[v.worst]) for v in comp.verdicts.values() if v.worst >= 0), default=0.0)
+            rec = SuiteRecord(problem.network.compact, problem.network.n_params, problem.m, problem.origin, comp.verdict, worst,
+                              time.perf_counter() - t)
+        result.records.append(rec)
+        if progress:
+            progress(min(len(result.records), examples), examples)
+        return rec.verdict != "pass"
+
+    hs = settings(max_examples=examples, database=None, deadline=None, derandomize=False,
+                  suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
+    try:
+        minimal = find(_strategy(prof, settings_, max_params, saturating), fails, settings=hs, random=random.Random(seed))
+    except (NoSuchExample, Unsatisfiable):
+        minimal = None
+    if minimal is not None:
+        try:
+            result.failure = compare(minimal, sources, candidates=cands)
+        except Exception as exc:
+            result.failure_error = f"{type(exc).__name__}: {exc} on {minimal!r}"
+            result.failure = None
+            result.minimal_problem = minimal  # type: ignore[attr-defined]
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def check_candidate(fn: Callable, *, profile: str = "native", settings_: dict | None = None, examples: int = 50,
+                    seed: int = 0, max_params: int = 60) -> SuiteResult:
+    """For a user's pytest suite: raise ``GradientMismatchError`` with the shrunk failing case.
+
+    ``fn`` is called as the profile says (``native``: ``fn(network, params, X, Y) -> (J, grads)``).
+    """
+    from gradverify.profiles import local_candidate
+
+    prof = get_profile(profile)
+    resolved = prof.resolve(settings_)
+    target = resolved.get("target", prof.target)
+    cand = local_candidate({target.split(".")[0]: fn}, prof, resolved)
+    res = run_suite(cand, profile=prof, settings_=settings_, examples=examples, seed=seed, max_params=max_params)
+    if res.failure is not None:
+        p = res.failure.problem
+        raise GradientMismatchError(mismatch_message(res.failure, "candidate") + f"\nsmallest failing case: {p!r}\n"
+                                    f"reproduce: {reproduce_command(p, profile=profile)} (with your candidate), or "
+                                    f"rerun with seed={seed}")
+    if res.failure_error:
+        raise GradientMismatchError(f"the candidate raised an error: {res.failure_error}")
+    return res
