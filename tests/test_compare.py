@@ -1,0 +1,118 @@
+"""The judgement: budgets, verdicts, the referee, and the planted-bug catalogue (the checker tests itself)."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from gradverify import strategies as gst
+from gradverify.compare import SourceResult, assert_gradient_matches, compare, float64_budget, gather, judge
+from gradverify.errors import GradientMismatchError, InputError
+from gradverify.params import flatten
+from gradverify.problems import debug_problem, random_problem
+from gradverify.spec import parse_spec
+from planted import BUGS, student_backprop
+
+PROBLEMS = {
+    "debug 3-5-3, λ=3": debug_problem(),
+    "4-6-5-3 tanh/softmax, λ=2": random_problem(parse_spec("4-6-5-3:tanh/softmax", lam=2), m=7, seed=3),
+}
+
+
+@pytest.fixture(scope="module")
+def exact_sources():
+    return {name: gather(p, ("exact",)) for name, p in PROBLEMS.items()}
+
+
+def test_all_three_sources_agree_on_the_debug_network():
+    comp = compare(debug_problem())
+    assert comp.verdict == "pass" and comp.referee == "exact"
+    assert set(comp.verdicts) == {"backprop", "numeric"}
+    assert "PASS" in comp.summary() and "38 parameters" in comp.summary()
+    json.dumps(comp.to_dict())  # the record is JSON-ready
+
+
+@pytest.mark.parametrize("problem_name", list(PROBLEMS))
+@pytest.mark.parametrize("bug", list(BUGS))
+def test_every_planted_bug_is_caught_with_its_diagnosis(bug, problem_name, exact_sources):
+    p = PROBLEMS[problem_name]
+    cand = gather(p, (), candidates={"student": lambda q: student_backprop(q, bug)})
+    comp = judge(p, {**exact_sources[problem_name], **cand})
+    assert comp.verdict == "fail", f"{bug} was not caught"
+    kind, words = BUGS[bug]
+    top = comp.diagnoses["student"][0]
+    assert top.kind == kind and words in top.message, f"{bug}: diagnosed as {top.kind}: {top.message}"
+
+
+def test_the_assert_helper_raises_with_where_and_why():
+    p = PROBLEMS["debug 3-5-3, λ=3"]
+    with pytest.raises(GradientMismatchError, match=r"(?s)biases are regularized.*b1\[\d\].*ratio"):
+        assert_gradient_matches(lambda q: student_backprop(q, "reg-bias"), p)
+    comp = assert_gradient_matches(lambda q: student_backprop(q), p)
+    assert comp.verdict == "pass"
+
+
+def test_a_correct_solution_passes_and_so_does_one_that_rounds_differently(exact_sources):
+    p = PROBLEMS["debug 3-5-3, λ=3"]
+    ok = judge(p, {**exact_sources["debug 3-5-3, λ=3"], **gather(p, (), candidates={"s": lambda q: student_backprop(q)})})
+    assert ok.verdict == "pass"
+    # a few ulps off everywhere is still a correct float64 engine
+    J, g = student_backprop(p)
+    nudged = {k: v * (1 + 4e-16) for k, v in g.items()}
+    comp = judge(p, {**exact_sources["debug 3-5-3, λ=3"], **gather(p, (), candidates={"s": lambda q: (J, nudged)})})
+    assert comp.verdict == "pass"
+    # but a relative error of 1e-9 everywhere is not
+    off = {k: v * (1 + 1e-9) for k, v in g.items()}
+    comp = judge(p, {**exact_sources["debug 3-5-3, λ=3"], **gather(p, (), candidates={"s": lambda q: (J, off)})})
+    assert comp.verdict == "fail"
+
+
+def test_without_the_exact_source_a_disagreement_names_no_culprit():
+    p = debug_problem()
+    comp = compare(p, ("backprop",), candidates={"s": lambda q: student_backprop(q, "sign")})
+    assert comp.referee == "pairwise" and comp.verdict == "fail"
+    assert "no exact value to say which is wrong" in comp.summary()
+
+
+def test_the_record_never_raises_on_a_nan_gradient(exact_sources):
+    p = PROBLEMS["debug 3-5-3, λ=3"]
+    J, g = student_backprop(p)
+    g = {k: v.copy() for k, v in g.items()}
+    g["W2"][0, 0] = np.nan
+    comp = judge(p, {**exact_sources["debug 3-5-3, λ=3"], **gather(p, (), candidates={"s": lambda q: (J, g)})})
+    w2_00 = comp.names.index("W2[0,0]")
+    assert comp.verdict == "fail" and comp.verdicts["s"].status[w2_00] == "off" and comp.verdicts["s"].n_off == 1
+    assert comp.diagnoses["s"][0].kind == "non-finite"
+
+
+def test_a_candidate_of_the_wrong_shape_is_a_clear_input_error():
+    p = debug_problem()
+    with pytest.raises(InputError, match="W1 of the wrong shape"):
+        gather(p, (), candidates={"s": lambda q: (1.0, {k: (v.T if k == "W1" else v) for k, v in student_backprop(q)[1].items()})})
+
+
+def test_the_float64_budget_covers_a_long_double_run_of_the_engine():
+    from gradverify.backprop import cost_and_grad
+    for spec, scale in (("6-7-5-3:tanh/softmax", 30.0), ("5-6-4:sigmoid", 100.0), ("5-8-3:relu/identity", 1.0)):
+        p = random_problem(parse_spec(spec, lam=1), m=9, seed=2, scale=scale)
+        _, g = cost_and_grad(p.network, p.params, p.X, p.Y)
+        ld = {k: v.astype(np.longdouble) for k, v in p.params.items()}
+        _, g2 = cost_and_grad(p.network, ld, p.X.astype(np.longdouble), p.Y.astype(np.longdouble))
+        err = np.abs(flatten(g, p.network) - flatten(g2, p.network).astype(float))
+        assert np.all(err <= float64_budget(p))
+
+
+@settings(max_examples=25)
+@given(gst.problems(gst.networks(max_params=50), saturating=True))
+def test_no_false_alarm_on_correct_solutions_over_random_architectures(problem):
+    comp = compare(problem, ("exact", "backprop"), candidates={"student": lambda q: student_backprop(q)})
+    assert comp.verdicts["backprop"].ok, comp.summary()
+    # the student code's naive log(σ) may overflow at saturation; that is its bug, not a false alarm
+    if np.all(np.isfinite(comp.sources["student"].grad)) and np.isfinite(comp.sources["student"].cost):
+        assert comp.verdicts["student"].n_off == 0, comp.summary()
+
+
+def test_sources_that_do_not_exist_are_refused():
+    with pytest.raises(InputError, match="Unknown gradient source"):
+        gather(debug_problem(), ("exact", "autograd"))
