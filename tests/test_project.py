@@ -1,0 +1,89 @@
+"""The project's promises: the README's commands, CI, independence of the sources, layering, exports."""
+
+import ast
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = ROOT / "gradverify"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return out
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## Two commands.*?```bash\n(.*?)```", text, re.S).group(1)
+    return [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_the_readme_has_two_setup_commands_and_ci_runs_the_second_verbatim():
+    main_cmd, test_cmd = _readme_commands()
+    assert "pip install" in main_cmd and "gradverify verify" in main_cmd
+    assert "pip install" in test_cmd and "pytest" in test_cmd
+    assert test_cmd in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+SOURCES = {
+    "symbolic": {"gradverify.backprop", "gradverify.finite_diff", "gradverify.compare", "gradverify.diagnose"},
+    "_symgraph": {"gradverify.backprop", "gradverify.finite_diff", "gradverify.compare", "gradverify.diagnose"},
+    "backprop": {"sympy", "symengine", "mpmath", "gradverify.symbolic", "gradverify._symgraph", "gradverify.finite_diff", "gradverify.compare"},
+    "finite_diff": {"gradverify.backprop", "gradverify.symbolic", "gradverify._symgraph", "gradverify.compare", "gradverify.diagnose"},
+}
+
+
+@pytest.mark.parametrize("module, forbidden", list(SOURCES.items()))
+def test_the_three_gradient_sources_never_import_each_other(module, forbidden):
+    path = PKG / f"{module}.py"
+    if not path.exists():
+        pytest.skip(f"{module} is not in this tree")
+    bad = {i for i in _imports(path) if any(i == f or i.startswith(f + ".") for f in forbidden)}
+    assert not bad, f"{module} imports {bad}: a shared derivative would let a shared bug agree with itself"
+
+
+LOWER = ["errors", "spec", "params", "problems", "functions", "forward", "backprop", "finite_diff", "symbolic", "compare", "diagnose"]
+
+
+@pytest.mark.parametrize("module", LOWER)
+def test_lower_modules_never_import_the_cli_or_higher_layers(module):
+    path = PKG / f"{module}.py"
+    imports = _imports(path)
+    assert not {i for i in imports if i.startswith(("gradverify.cli", "gradverify.grading", "gradverify.report", "gradverify.suite"))}
+
+
+def test_only_the_cli_prints():
+    offenders = []
+    for path in PKG.rglob("*.py"):
+        rel = path.relative_to(PKG).as_posix()
+        if rel.startswith("cli/") or rel == "grading/_worker.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+                offenders.append(f"{rel}:{node.lineno}")
+    assert not offenders
+
+
+@pytest.mark.parametrize("module", ["spec", "params", "problems", "compare", "diagnose", "strategies", "profiles", "suite", "symbolic", "finite_diff", "backprop", "errors"])
+def test_every_name_in_all_exists(module):
+    mod = importlib.import_module(f"gradverify.{module}")
+    assert mod.__all__, f"gradverify.{module} has an empty __all__"
+    missing = [n for n in mod.__all__ if not hasattr(mod, n)]
+    assert not missing
+
+
+def test_the_package_ships_py_typed_and_a_console_script():
+    assert (PKG / "py.typed").exists()
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'gradverify = "gradverify.cli:entrypoint"' in text
