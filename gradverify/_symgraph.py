@@ -28,7 +28,7 @@ try:  # MPFR through gmpy2 is ~20× faster than mpmath's pure-Python numbers
 except ImportError:  # pragma: no cover - exercised only where gmpy2 is missing
     gmpy2 = None
 
-__all__ = ["Kit", "default_kit", "evaluate", "Template", "Graph"]
+__all__ = ["Kit", "default_kit", "evaluate", "magnitude", "Template", "Graph", "agreeing_digits"]
 
 
 # ---- numbers ---------------------------------------------------------------------------------
@@ -53,7 +53,7 @@ class Kit:
     def precision(self, bits: int):
         """A context manager: arithmetic inside it rounds to ``bits`` bits."""
         if self.name == "gmpy2":
-            return gmpy2.local_context(gmpy2.get_context(), precision=bits)
+            return gmpy2.context(gmpy2.get_context(), precision=bits)
         return mpmath.workprec(bits)
 
     def from_fraction(self, q: Fraction):
@@ -69,13 +69,13 @@ class Kit:
         return self.number(float(x))
 
     def to_mpmath(self, x) -> mpmath.mpf:
-        """The same value as an mpmath ``mpf`` with every bit kept."""
+        """The same value as an mpmath ``mpf`` with every bit kept (no rounding)."""
         if self.name == "mpmath":
             return x
+        if not x.is_finite():
+            return mpmath.mpf(float(x))
         man, exp = x.as_mantissa_exp()
-        man = int(man)
-        with mpmath.workprec(max(53, man.bit_length() + 1)):
-            return mpmath.mpf((man, int(exp)))
+        return mpmath.mp.make_mpf(mpmath.libmp.from_man_exp(int(man), int(exp)))
 
     def apply(self, func: str, x):
         """``func`` elementwise on an object array, or on a scalar."""
@@ -225,6 +225,43 @@ def _piecewise(e, env, kit, memo):
     return value
 
 
+def magnitude(expr, env: dict, kit: Kit, memo: dict, mags: dict | None = None):
+    """A cancellation scale for ``expr``: its value with every sum taken over absolute values.
+
+    M(Σ tᵢ) = Σ M(tᵢ), M(Π fᵢ) = Π M(fᵢ); any other node counts with its absolute value. The
+    rounding error of the value is then ≈ 2⁻ᵖ·M times a small count, so M/|value| is a condition
+    number that exposes catastrophic cancellation in sums (−0.5 + 0.5 + 1e−304). Cancellation
+    inside function arguments is not propagated. ``memo`` must hold the values of a previous
+    ``evaluate`` of the same expression and ``env``.
+    """
+    if mags is None:
+        mags = {}
+    return _mag(expr, env, kit, memo, mags)
+
+
+def _mag(e, env, kit, memo, mags):
+    try:
+        return mags[e]
+    except KeyError:
+        pass
+    kind = type(e).__name__
+    if kind == "Add":
+        value = None
+        for a in e.args:
+            v = _mag(a, env, kit, memo, mags)
+            value = v if value is None else value + v
+    elif kind == "Mul":
+        value = None
+        for a in e.args:
+            v = _mag(a, env, kit, memo, mags)
+            value = v if value is None else value * v
+    else:
+        v = _eval(e, env, kit, memo)
+        value = np.abs(v) if isinstance(v, np.ndarray) else abs(v)
+    mags[e] = value
+    return value
+
+
 # ---- templates and the graph -----------------------------------------------------------------
 
 class Template:
@@ -311,38 +348,54 @@ class Graph:
         return values
 
     def gradient(self, values: np.ndarray, output: int, kit: Kit,
-                 progress: Callable[[], None] | None = None) -> np.ndarray:
+                 progress: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Adjoints ∂(node ``output``)/∂(node) for every node, by one reverse sweep.
 
-        Only inputs that depend on a ``requires_grad`` leaf receive adjoints (others stay 0).
+        Returns:
+            (adjoints, scales): ``scales`` is the same sweep run on magnitudes (``magnitude`` of
+            each local partial, absolute seeds), so scales/|adjoints| is a condition number of
+            every adjoint's sum over paths. Only inputs that depend on a ``requires_grad`` leaf
+            receive adjoints (others stay 0).
         """
         zero = kit.number(0)
         adjoint = np.empty(self.n, dtype=object)
         adjoint[:] = [zero] * self.n
-        adjoint[output] = kit.number(1)
+        scale = adjoint.copy()
+        adjoint[output] = scale[output] = kit.number(1)
         needs = self._requires_grad()
         for op in reversed(self.ops):
             if not needs[op.out[0]]:
                 if progress:
                     progress()
                 continue
-            seed = adjoint[op.out]
+            seed, seed_scale = adjoint[op.out], scale[op.out]
             env = {sym: values[op.inputs[:, j]] for j, sym in enumerate(op.template.inputs)}
             memo: dict = {}
+            mags: dict = {}
             for j in range(op.inputs.shape[1]):
                 targets = op.inputs[:, j]
                 if not needs[targets].any():
                     continue
-                local = evaluate(op.template.partial(j), env, kit, memo)
-                np.add.at(adjoint, targets, seed * local)
+                partial = op.template.partial(j)
+                np.add.at(adjoint, targets, seed * evaluate(partial, env, kit, memo))
+                np.add.at(scale, targets, seed_scale * magnitude(partial, env, kit, memo, mags))
             if progress:
                 progress()
-        return adjoint
+        return adjoint, scale
 
 
-def agreeing_digits(a, b, kit: Kit) -> float:
-    """Significant decimal digits on which two kit numbers agree (inf if equal)."""
-    if a == b:
+def agreeing_digits(first: Sequence, second: Sequence, kit: Kit) -> float:
+    """Fewest significant decimal digits on which paired kit numbers agree (inf if all equal).
+
+    A pair agrees to −log₁₀(|a − b| / max(|a|, |b|)) digits; two exact zeros agree fully.
+    Call inside ``kit.precision`` at the finer of the two precisions.
+    """
+    worst = kit.number(0)
+    for a, b in zip(first, second):
+        if a != b:
+            ratio = abs(a - b) / max(abs(a), abs(b))
+            if ratio > worst:
+                worst = ratio
+    if worst == 0:
         return math.inf
-    ratio = abs(a - b) / max(abs(a), abs(b))
-    return -float(kit.log(ratio)) / math.log(10)
+    return -float(kit.log(worst)) / math.log(10)

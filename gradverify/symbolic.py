@@ -10,7 +10,7 @@ Two modes, both evaluated in MPFR (gmpy2; mpmath if gmpy2 is missing):
 
 - ``"full"``: J as one expression, differentiated whole with respect to every parameter. The most
   independent reference, and the source of readable partials (``partial_expression``). For small
-  networks (``FULL_MODE_LIMIT`` parameter·examples).
+  networks (P²·m ≤ ``FULL_MODE_LIMIT``).
 - ``"scalable"``: J as a graph of scalar sub-expressions, one per unit and example (pre-activation
   Σⱼ Wᵢⱼhⱼ + bᵢ, activation f(a), one loss per example, one penalty per unit, the sum). Each
   sub-expression is differentiated symbolically with respect to its direct inputs, and a generic
@@ -35,7 +35,7 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
-from gradverify._symgraph import Graph, Kit, Template, agreeing_digits, default_kit, evaluate
+from gradverify._symgraph import Graph, Kit, Template, agreeing_digits, default_kit, evaluate, magnitude
 from gradverify.errors import InputError
 from gradverify.functions import sympy_activation, sympy_output_loss
 from gradverify.params import scalar_names
@@ -48,13 +48,15 @@ except ImportError:  # pragma: no cover - symengine is a dependency; SymPy is th
 
 __all__ = ["ExactGradient", "exact_gradient", "cost_expression", "partial_expression", "FULL_MODE_LIMIT"]
 
-#: Full mode is used (and allowed) while parameters × examples stays at or below this; beyond it
-#: ``exact_gradient`` falls back to scalable mode with a note. 150 parameters × m = 5 takes a few
-#: seconds with SymEngine (bench/bench_symbolic.py).
-FULL_MODE_LIMIT = 1000
+#: Full mode's work grows like P²·m (P partials of an expression of size ~P·m). It is used, and
+#: allowed, while P²·m stays at or below this bound for the backend (≈ 5–10 s on one core,
+#: bench/bench_symbolic.py); beyond it ``exact_gradient`` falls back to scalable mode with a note.
+FULL_MODE_LIMIT = {"symengine": 15_000_000, "sympy": 50_000}
 _GUARD_BITS = 32
 _CHECK_BITS = 64
 _MAX_RETRIES = 3
+_CHASE_ZEROS_LIMIT = 20_000  # P·m up to which exact-zero partials trigger a retry
+_MAX_BITS = 1 << 15
 
 
 @dataclass(frozen=True)
@@ -271,13 +273,15 @@ def _full_evaluator(problem: Problem, be: _Backend, progress: _Progress):
         with kit.precision(bits):
             env = {syms[n]: kit.from_float(values[n]) for n in names}
             memo: dict = {}
+            mags: dict = {}
             cost = evaluate(J, env, kit, memo)
-            grads = []
+            grads, scales = [], []
             for d in partials:
                 grads.append(evaluate(d, env, kit, memo))
+                scales.append(magnitude(d, env, kit, memo, mags))
                 progress.step()
             zeros = [(k, i, j) for (k, i, j) in relu if evaluate(pre[(k, i, j)], env, kit, memo) == 0]
-        return cost, grads, zeros
+        return cost, grads, scales, zeros
 
     return run, len(names)
 
@@ -348,11 +352,23 @@ def _scalable_evaluator(problem: Problem, be: _Backend, progress: _Progress):
     def run(kit: Kit, bits: int):
         with kit.precision(bits):
             values = g.forward(kit, progress.step)
-            adj = g.gradient(values, J, kit, progress.step)
+            adj, scale = g.gradient(values, J, kit, progress.step)
         zeros = [(k, i, j) for k in relu_layers for i, j in zip(*np.nonzero(values[pre[k]] == 0))]
-        return values[J], list(adj[param_ids]), zeros
+        return values[J], list(adj[param_ids]), list(scale[param_ids]), zeros
 
     return run, 2 * len(g.ops)
+
+
+def _condition(values, scales, kit: Kit) -> tuple[float, list[int]]:
+    """(log₂ of the largest scale/|value|, indices of values that cancelled to exactly 0)."""
+    worst, lost = kit.number(1), []
+    for i, (v, s) in enumerate(zip(values, scales)):
+        if v == 0:
+            if s != 0:
+                lost.append(i)
+        elif s > worst * abs(v):
+            worst = s / abs(v)
+    return float(kit.log(worst)) / math.log(2), lost
 
 
 def _kink_messages(problem: Problem, zeros) -> tuple[str, ...]:
@@ -371,8 +387,8 @@ def exact_gradient(problem: Problem, *, mode: str = "auto", digits: int = 30, ba
     Args:
         problem: the network, parameters and data.
         mode: ``"full"`` (differentiate the whole cost per parameter), ``"scalable"`` (local
-            derivatives + generic reverse sweep) or ``"auto"`` (full while parameters × examples
-            ≤ ``FULL_MODE_LIMIT``). A ``"full"`` request beyond the limit falls back to
+            derivatives + generic reverse sweep) or ``"auto"`` (full while P²·m ≤
+            ``FULL_MODE_LIMIT[backend]``). A ``"full"`` request beyond the limit falls back to
             scalable mode with a note.
         digits: significant decimal digits wanted (≥ 16); evaluation runs at ~digits·log₂10 + 32
             bits and is checked against a second pass 64 bits finer.
@@ -398,40 +414,51 @@ def exact_gradient(problem: Problem, *, mode: str = "auto", digits: int = 30, ba
     be = _backend(backend)
     kit = default_kit()
     notes: list[str] = []
-    size = problem.network.n_params * problem.m
+    P = problem.network.n_params
+    work, limit = P * P * problem.m, FULL_MODE_LIMIT[be.name]
     chosen = mode
     if mode == "auto":
-        chosen = "full" if size <= FULL_MODE_LIMIT else "scalable"
-    elif mode == "full" and size > FULL_MODE_LIMIT:
+        chosen = "full" if work <= limit else "scalable"
+    elif mode == "full" and work > limit:
         chosen = "scalable"
-        notes.append(f"full mode was asked for, but {problem.network.n_params} parameters × {problem.m} examples "
-                     f"= {size} > FULL_MODE_LIMIT = {FULL_MODE_LIMIT} would take too long; used scalable mode")
-    P = problem.network.n_params
+        notes.append(f"full mode was asked for, but {P} parameters and {problem.m} examples (P²·m = {work:,}) exceed "
+                     f"FULL_MODE_LIMIT[{be.name!r}] = {limit:,} and would take too long; used scalable mode")
     tracker = _Progress(progress, 0)
     if chosen == "full":
-        tracker.grow(3 * P)
+        tracker.grow(3 * P)  # P differentiations, then two evaluation passes of P partials
         run, per_pass = _full_evaluator(problem, be, tracker)
-        per_pass = P
     else:
         run, per_pass = _scalable_evaluator(problem, be, tracker)
         tracker.grow(2 * per_pass)
 
-    bits = int(math.ceil(digits * math.log2(10))) + _GUARD_BITS
+    target = int(math.ceil(digits * math.log2(10))) + _GUARD_BITS
+    bits = target
     for attempt in range(_MAX_RETRIES + 1):
-        cost1, grads1, _ = run(kit, bits)
-        cost2, grads2, zeros = run(kit, bits + _CHECK_BITS)
+        cost1, grads1, _, _ = run(kit, bits)
+        cost2, grads2, scales, zeros = run(kit, bits + _CHECK_BITS)
         with kit.precision(bits + _CHECK_BITS):
-            agree = min([agreeing_digits(cost1, cost2, kit)] + [agreeing_digits(x, y, kit) for x, y in zip(grads1, grads2)])
-        if agree >= digits or attempt == _MAX_RETRIES:
+            cond_bits, lost = _condition(grads2, scales, kit)
+            keep = sorted(set(range(len(grads2))) - set(lost))
+            agree = agreeing_digits([cost1] + [grads1[i] for i in keep], [cost2] + [grads2[i] for i in keep], kit)
+        achieved = min(agree, (bits - cond_bits) * math.log10(2))
+        # exact zeros by cancellation may resolve at more bits: worth a retry while that is cheap
+        chase_lost = bool(lost) and P * problem.m <= _CHASE_ZEROS_LIMIT
+        if (achieved >= digits and not chase_lost) or attempt == _MAX_RETRIES or bits >= _MAX_BITS:
             break
-        notes.append(f"{bits} bits gave only {agree:.1f} agreeing digits; retried at {2 * bits} bits")
-        bits *= 2
+        new_bits = min(_MAX_BITS, max(2 * bits, target + int(math.ceil(cond_bits))))
+        notes.append(f"{bits} bits gave {max(achieved, 0):.1f} reliable digits (cancellation of up to {cond_bits:.0f} "
+                     f"bits{f', {len(lost)} partial(s) cancelled to exactly 0' if lost else ''}); redone at {new_bits} bits")
+        bits = new_bits
         tracker.grow(2 * per_pass)
-    bits += _CHECK_BITS
-    cap = int((bits - _CHECK_BITS) * math.log10(2))
-    verified = cap if agree == math.inf else min(cap, int(math.floor(agree)))
+    verified = int(min(math.floor(achieved), bits * math.log10(2)))
     if verified < digits:
         notes.append(f"only {verified} digits could be verified (asked for {digits})")
+    if lost:
+        names = scalar_names(problem.network)
+        shown = ", ".join(names[i] for i in lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+        notes.append(f"∂J/∂θ came out exactly 0 by cancellation for {shown}: the true value is below "
+                     f"2^-{bits} of its terms' size (e.g. 1 − tanh²(a) of a saturated unit); not counted in digits")
+    bits += _CHECK_BITS
 
     grads, grads_exact = {}, {}
     pos = 0

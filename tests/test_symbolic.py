@@ -1,0 +1,366 @@
+"""Tests of the exact oracle (gradverify.symbolic): values, modes, backends, precision, kinks.
+
+The independent reference here is a separate mpmath forward of the cost written in this file
+(its own activations and losses) and differentiated numerically by ``mpmath.diff`` at 60+ digits;
+it shares no code with the oracle.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+from pathlib import Path
+
+import mpmath
+import numpy as np
+import pytest
+import sympy
+
+import gradverify.symbolic as symbolic
+from gradverify._symgraph import Kit
+from gradverify.errors import InputError
+from gradverify.forward import cost as forward_cost
+from gradverify.params import scalar_names
+from gradverify.problems import debug_network, debug_problem, random_problem
+from gradverify.spec import make_problem, parse_spec
+from gradverify.symbolic import ExactGradient, cost_expression, exact_gradient, partial_expression
+
+ACTS = ("sigmoid", "tanh", "relu", "softplus", "identity")
+OUTS = ("sigmoid", "softmax", "identity")
+REGS = ((0.0, "lambda/2m", False), (1.5, "lambda/2m", False), (0.7, "lambda", True), (2.0, "lambda/2", False))
+
+
+# ---- an independent reference: mpmath forward + mpmath.diff ---------------------------------
+
+def _mp_act(name, z):
+    if name == "sigmoid":
+        return 1 / (1 + mpmath.exp(-z))
+    if name == "tanh":
+        return mpmath.tanh(z)
+    if name == "relu":
+        return z if z > 0 else mpmath.mpf(0)
+    if name == "softplus":
+        return mpmath.log1p(mpmath.exp(z))
+    return z
+
+
+def _mp_cost(problem, theta):
+    """J at the flat parameter vector ``theta`` (mpmath numbers, scalar_names order)."""
+    net, m = problem.network, problem.m
+    arrays, pos = {}, 0
+    for name, shape in net.param_shapes:
+        size = int(np.prod(shape))
+        arrays[name] = np.array(theta[pos:pos + size], dtype=object).reshape(shape)
+        pos += size
+    total = mpmath.mpf(0)
+    for i in range(m):
+        h = [mpmath.mpf(float(x)) for x in problem.X[i]]
+        for k in range(1, net.depth + 1):
+            W, b = arrays[f"W{k}"], arrays[f"b{k}"]
+            a = [mpmath.fsum(W[j, l] * h[l] for l in range(len(h))) + b[j] for j in range(net.sizes[k])]
+            h = [_mp_act(net.activations[k - 1], x) for x in a] if k < net.depth else a
+        y = [mpmath.mpf(float(v)) for v in problem.Y[i]]
+        if net.output == "sigmoid":  # softplus(a) − y·a, the same function as the lecture's cross-entropy
+            total += mpmath.fsum(mpmath.log1p(mpmath.exp(-abs(ak))) + max(ak, 0) - yk * ak for ak, yk in zip(a, y))
+        elif net.output == "softmax":
+            top = max(a)
+            lse = top + mpmath.log(mpmath.fsum(mpmath.exp(ak - top) for ak in a))
+            total += mpmath.fsum(yk * (lse - ak) for ak, yk in zip(a, y))
+        else:
+            total += mpmath.fsum((ak - yk) ** 2 for ak, yk in zip(a, y)) / 2
+    total /= m
+    if net.lam > 0:
+        lam = mpmath.mpf(net.lam)
+        c = {"lambda/2m": lam / (2 * m), "lambda": lam, "lambda/2": lam / 2}[net.reg]
+        pos = 0
+        for name, shape in net.param_shapes:
+            size = int(np.prod(shape))
+            if name.startswith("W") or net.reg_bias:
+                total += c * mpmath.fsum(t * t for t in theta[pos:pos + size])
+            pos += size
+    return total
+
+
+def _mp_gradient(problem, dps=60):
+    """Every ∂J/∂θ by mpmath.diff of the independent forward, at ``dps`` digits."""
+    with mpmath.workdps(dps):
+        theta = [mpmath.mpf(float(v)) for v in np.concatenate([problem.params[n].reshape(-1) for n, _ in problem.network.param_shapes])]
+        out = []
+        for p in range(len(theta)):
+            def f(t, p=p):
+                trial = list(theta)
+                trial[p] = t
+                return _mp_cost(problem, trial)
+            out.append(mpmath.diff(f, theta[p]))
+        return _mp_cost(problem, theta), out
+
+
+def _flat_exact(result: ExactGradient):
+    return [x for g in result.grads_exact.values() for x in g.reshape(-1)]
+
+
+def _worst_relative(xs, ys):
+    worst = mpmath.mpf(0)
+    for x, y in zip(xs, ys, strict=True):
+        scale = max(abs(x), abs(y))
+        if scale > 0:
+            worst = max(worst, abs(x - y) / scale)
+    return worst
+
+
+# ---- the classic debug network ---------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["full", "scalable"])
+def test_debug_network_cost_is_2_100951_without_regularization(mode):
+    result = exact_gradient(debug_problem(debug_network(lam=0.0)), mode=mode)
+    assert round(result.cost, 6) == 2.100951
+    assert result.mode == mode
+
+
+@pytest.mark.parametrize("mode", ["full", "scalable"])
+def test_debug_network_cost_is_2_146360_with_lambda_3(mode):
+    result = exact_gradient(debug_problem(debug_network(lam=3.0)), mode=mode)
+    assert round(result.cost, 6) == 2.146360
+
+
+def test_debug_network_is_exact_in_full_mode_well_under_half_a_second():
+    problem = debug_problem()
+    exact_gradient(problem, mode="full")  # warm the caches (imports, templates)
+    result = exact_gradient(problem, mode="full")
+    assert result.mode == "full" and result.backend == "symengine"
+    assert result.seconds < 0.5
+
+
+def test_oracle_cost_matches_the_float64_forward_cost_on_every_combination():
+    for act, out, (lam, reg, rb) in itertools.product(ACTS, OUTS, REGS[:2]):
+        problem = random_problem(parse_spec(f"3-4-2:{act}/{out}", lam=lam, reg=reg, reg_bias=rb), m=3, seed=7)
+        result = exact_gradient(problem, mode="scalable")
+        expected = forward_cost(problem.network, problem.params, problem.X, problem.Y)
+        assert result.cost == pytest.approx(expected, rel=1e-13), (act, out, lam)
+
+
+# ---- full vs scalable, and an independent 60-digit reference --------------------------------
+
+@pytest.mark.parametrize("act,out,reg", list(itertools.product(ACTS, OUTS, REGS)),
+                         ids=lambda v: v if isinstance(v, str) else f"lam{v[0]}-{v[1]}-bias{v[2]}")
+def test_full_and_scalable_modes_agree_to_1e_25_on_every_combination(act, out, reg):
+    lam, convention, reg_bias = reg
+    problem = random_problem(parse_spec(f"3-4-2:{act}/{out}", lam=lam, reg=convention, reg_bias=reg_bias), m=3, seed=1)
+    full = exact_gradient(problem, mode="full")
+    scalable = exact_gradient(problem, mode="scalable")
+    assert (full.mode, scalable.mode) == ("full", "scalable")
+    assert _worst_relative([full.cost_exact], [scalable.cost_exact]) <= 1e-25
+    assert _worst_relative(_flat_exact(full), _flat_exact(scalable)) <= 1e-25
+
+
+@pytest.mark.parametrize("spec,lam,reg,reg_bias", [
+    ("3-4-2", 0.0, "lambda/2m", False),
+    ("3-4-3:tanh/softmax", 1.0, "lambda", True),
+    ("2-3-3-2:softplus,sigmoid/identity", 0.5, "lambda/2", False),
+    ("3-4-2:relu/softmax", 2.0, "lambda/2m", True),
+    ("3-4-1:identity/sigmoid", 0.0, "lambda/2m", False),
+])
+def test_oracle_agrees_with_an_independent_60_digit_mpmath_derivative(spec, lam, reg, reg_bias):
+    problem = random_problem(parse_spec(spec, lam=lam, reg=reg, reg_bias=reg_bias), m=3, seed=3)
+    cost, grads = _mp_gradient(problem)
+    for mode in ("full", "scalable"):
+        result = exact_gradient(problem, mode=mode)
+        with mpmath.workdps(60):
+            assert _worst_relative([result.cost_exact], [cost]) <= 1e-25
+            assert _worst_relative(_flat_exact(result), grads) <= 1e-25, mode
+
+
+def test_the_independent_comparison_can_fail_when_the_oracle_answers_another_problem():
+    problem = random_problem(parse_spec("3-4-2:tanh", lam=1.0), m=3, seed=3)
+    _, grads = _mp_gradient(problem)
+    other = problem.network.with_(reg="lambda")  # a different penalty scaling: must be caught
+    result = exact_gradient(make_problem(other, problem.params, problem.X, problem.Y), mode="full")
+    assert _worst_relative(_flat_exact(result), grads) > 1e-3
+
+
+def test_full_precision_results_carry_at_least_30_verified_digits():
+    problem = random_problem(parse_spec("3-4-2:softplus/softmax", lam=1.0), m=3, seed=5)
+    result = exact_gradient(problem)
+    assert result.digits >= 30 and result.bits >= 100
+    assert isinstance(result.cost_exact, mpmath.mpf)
+    assert all(isinstance(x, mpmath.mpf) for x in _flat_exact(result))
+    _, grads = _mp_gradient(problem, dps=60)
+    with mpmath.workdps(60):
+        assert _worst_relative(_flat_exact(result), grads) <= mpmath.mpf(10) ** -30
+    for name, g in result.grads.items():  # the float64 view is the correctly rounded exact value
+        assert g.dtype == np.float64 and g.shape == problem.params[name].shape
+        assert all(float(x) == y for x, y in zip(result.grads_exact[name].reshape(-1), g.reshape(-1)))
+
+
+def test_asking_for_50_digits_delivers_50_verified_digits():
+    problem = random_problem(parse_spec("2-3-2:tanh"), m=2, seed=2)
+    result = exact_gradient(problem, digits=50, mode="scalable")
+    assert result.digits >= 50
+    _, grads = _mp_gradient(problem, dps=80)
+    with mpmath.workdps(80):
+        assert _worst_relative(_flat_exact(result), grads) <= mpmath.mpf(10) ** -50
+
+
+# ---- saturation, kinks ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("hidden,output", [("sigmoid", "sigmoid"), ("softplus", "sigmoid"), ("relu", "identity"), ("sigmoid", "softmax")])
+def test_saturated_units_at_plus_minus_700_stay_finite_and_accurate(hidden, output):
+    net = parse_spec(f"2-3-2:{hidden}/{output}", lam=1.0)
+    params = {"W1": np.array([[0.5, -0.25], [0.3, 0.2], [-0.4, 0.1]]), "b1": np.array([700.0, -700.0, 0.3]),
+              "W2": np.array([[1.0, 0.5, -0.5], [-1.0, 0.25, 2.0]]), "b2": np.array([-700.0, 700.0])}
+    X = np.array([[1.0, -2.0], [0.5, 0.25]])
+    problem = make_problem(net, params, X, np.array([[1.0, 0.0], [0.0, 1.0]]))
+    # 400 digits resolve e^-700 ≈ 1e-304 against J ≈ 700
+    cost, grads = _mp_gradient(problem, dps=400)
+    for mode in ("full", "scalable"):
+        result = exact_gradient(problem, mode=mode)
+        assert np.isfinite(result.cost) and all(np.isfinite(g).all() for g in result.grads.values())
+        with mpmath.workdps(400):
+            assert _worst_relative([result.cost_exact], [cost]) <= 1e-25
+            assert _worst_relative(_flat_exact(result), grads) <= 1e-25, mode
+
+
+@pytest.mark.parametrize("mode", ["full", "scalable"])
+def test_a_relu_pre_activation_exactly_at_zero_is_reported_as_a_kink(mode):
+    net = parse_spec("2-2-1:relu/identity")
+    params = {"W1": np.array([[0.5, -0.5], [1.0, 2.0]]), "b1": np.array([0.0, 0.1]),
+              "W2": np.array([[1.5, -1.0]]), "b2": np.array([0.2])}
+    X = np.array([[1.0, 1.0], [2.0, 1.0]])  # example 0: a1[0] = 0.5 − 0.5 + 0 = 0 exactly
+    result = exact_gradient(make_problem(net, params, X, np.array([[1.0], [0.0]])), mode=mode)
+    assert len(result.kinks) == 1
+    assert "a1[0] of example 0" in result.kinks[0] and "W1[0,:]" in result.kinks[0] and "b1[0]" in result.kinks[0]
+    # the convention relu'(0) = 0: only example 1 reaches W1[0,:] (a = 0.5, h = 0.5)
+    a2 = 1.5 * 0.5 - 1.0 * (1.0 * 2.0 + 2.0 * 1.0 + 0.1) + 0.2  # example 1's output, target 0
+    assert result.grads["W1"][0] == pytest.approx(np.array([a2 * 1.5 * 2.0, a2 * 1.5 * 1.0]) / 2, rel=1e-14)
+
+
+def test_no_kink_is_reported_away_from_zero():
+    problem = random_problem(parse_spec("3-4-2:relu"), m=4, seed=0)
+    assert exact_gradient(problem).kinks == ()
+
+
+# ---- backends, expressions --------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["full", "scalable"])
+def test_the_pure_sympy_backend_agrees_with_symengine(mode):
+    problem = random_problem(parse_spec("3-3-2:relu/softmax", lam=1.0, reg_bias=True), m=2, seed=4)
+    a = exact_gradient(problem, mode=mode, backend="sympy")
+    b = exact_gradient(problem, mode=mode, backend="symengine")
+    assert (a.backend, b.backend) == ("sympy", "symengine")
+    assert _worst_relative(_flat_exact(a), _flat_exact(b)) <= 1e-30
+
+
+def test_mpmath_numbers_work_where_gmpy2_is_missing(monkeypatch):
+    problem = random_problem(parse_spec("3-3-2:tanh/softmax", lam=1.0), m=2, seed=4)
+    reference = exact_gradient(problem, mode="scalable")
+    monkeypatch.setattr(symbolic, "default_kit", lambda: Kit("mpmath"))
+    for mode in ("full", "scalable"):
+        result = exact_gradient(problem, mode=mode)
+        assert result.numbers == "mpmath" and result.digits >= 30
+        assert _worst_relative(_flat_exact(result), _flat_exact(reference)) <= 1e-30
+
+
+def test_the_cost_expression_holds_exact_rationals_and_no_float_atoms():
+    problem = debug_problem(debug_network(lam=3.0))
+    J, symbols = cost_expression(problem)
+    assert J.atoms(sympy.Float) == set()
+    assert list(symbols) == scalar_names(problem.network)
+    assert str(symbols["W2[1,3]"]) == "W2[1,3]"
+    values = {symbols[n]: sympy.Rational(float(v)) for n, v in zip(symbols, np.concatenate([problem.params[k].reshape(-1) for k, _ in problem.network.param_shapes]))}
+    assert float(J.xreplace(values).evalf(30)) == pytest.approx(2.146360, abs=5e-7)
+
+
+def test_partial_expression_of_b2_0_is_readable_and_evaluates_to_the_oracle_value():
+    problem = debug_problem(debug_network(lam=0.0), m=2)
+    expr = partial_expression(problem, "b2[0]")
+    assert "exp" in str(expr) and "b2[0]" in sympy.pretty(expr) and "e^" in sympy.latex(expr)
+    assert expr.atoms(sympy.Float) == set()
+    J, symbols = cost_expression(problem)
+    values = {symbols[n]: sympy.Rational(float(v)) for n, v in zip(symbols, np.concatenate([problem.params[k].reshape(-1) for k, _ in problem.network.param_shapes]))}
+    exact = exact_gradient(problem, mode="full").grads_exact["b2"][0]
+    with mpmath.workdps(40):
+        assert _worst_relative([mpmath.mpf(str(expr.xreplace(values).evalf(40)))], [exact]) <= 1e-30
+
+
+def test_partial_expression_of_an_unknown_parameter_says_which_names_exist():
+    with pytest.raises(InputError, match=r"'W3\[0,0\]' is not a parameter of 3-5-3.*W1\[0,0\]"):
+        partial_expression(debug_problem(), "W3[0,0]")
+
+
+# ---- modes, limits, progress, validation -------------------------------------------------------
+
+def test_auto_mode_picks_full_for_small_and_scalable_for_large_networks():
+    assert exact_gradient(debug_problem()).mode == "full"
+    big = random_problem(parse_spec("40-40-10"), m=5)
+    assert exact_gradient(big).mode == "scalable"
+
+
+def test_full_mode_beyond_the_limit_falls_back_to_scalable_with_a_note():
+    problem = random_problem(parse_spec("10-12-3"), m=2, seed=0)
+    result = exact_gradient(problem, mode="full", backend="sympy")  # P = 171: P²·m > 50,000
+    assert result.mode == "scalable"
+    assert any("full mode was asked for" in n and "scalable" in n for n in result.notes)
+
+
+@pytest.mark.parametrize("mode", ["full", "scalable"])
+def test_progress_is_reported_monotonically_up_to_the_total(mode):
+    calls = []
+    exact_gradient(debug_problem(), mode=mode, progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1][0] == calls[-1][1]
+    assert all(d1 <= d2 for (d1, _), (d2, _) in zip(calls, calls[1:]))
+    assert all(0 < d <= t for d, t in calls)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"mode": "fast"}, "Unknown mode"),
+    ({"backend": "maple"}, "Unknown symbolic backend"),
+    ({"digits": 10}, "digits must be an integer"),
+    ({"digits": 30.0}, "digits must be an integer"),
+])
+def test_bad_options_raise_input_errors_that_say_what_to_do(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        exact_gradient(debug_problem(), **kwargs)
+
+
+def test_a_non_problem_is_rejected():
+    with pytest.raises(InputError, match="needs a Problem"):
+        exact_gradient(debug_network())
+
+
+def test_the_public_api_is_exactly_all():
+    public = {n for n in vars(symbolic) if not n.startswith("_") and getattr(getattr(symbolic, n), "__module__", None) == symbolic.__name__}
+    assert public | {"FULL_MODE_LIMIT"} == set(symbolic.__all__)
+
+
+def test_the_oracle_imports_nothing_from_backprop_or_finite_differences():
+    root = Path(symbolic.__file__).parent
+    for module in ("symbolic.py", "_symgraph.py"):
+        tree = ast.parse((root / module).read_text(encoding="utf-8"))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not any(name and ("backprop" in name or "finite_diff" in name) for name in imported), module
+
+
+# ---- scale (slow) -------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_scalable_mode_on_400_25_10_agrees_with_forward_cost_differences():
+    problem = random_problem(parse_spec("400-25-10", lam=1.0), m=20, seed=0)
+    result = exact_gradient(problem, mode="scalable")
+    assert result.digits >= 30
+    assert result.cost == pytest.approx(forward_cost(problem.network, problem.params, problem.X, problem.Y), rel=1e-13)
+    rng = np.random.default_rng(0)
+    for name in ("W1", "b1", "W2", "b2"):  # spot checks by complex step on the float64 forward
+        idx = tuple(int(rng.integers(0, s)) for s in problem.params[name].shape)
+        params = {k: v.astype(complex) for k, v in problem.params.items()}
+        params[name][idx] += 1e-30j
+        estimate = forward_cost(problem.network, params, problem.X, problem.Y).imag / 1e-30
+        assert result.grads[name][idx] == pytest.approx(estimate, rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.slow
+def test_the_pure_sympy_backend_still_handles_a_mid_sized_network():
+    problem = random_problem(parse_spec("20-10-3:tanh/softmax", lam=1.0), m=10, seed=0)
+    a = exact_gradient(problem, backend="sympy")
+    b = exact_gradient(problem, backend="symengine", mode="scalable")
+    assert a.mode == "scalable" and _worst_relative(_flat_exact(a), _flat_exact(b)) <= 1e-30
