@@ -347,28 +347,31 @@ class Graph:
                 progress()
         return values
 
-    def gradient(self, values: np.ndarray, output: int, kit: Kit,
-                 progress: Callable[[], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def gradient(self, values: np.ndarray, output: int, kit: Kit, progress: Callable[[], None] | None = None,
+                 *, scales: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Adjoints ∂(node ``output``)/∂(node) for every node, by one reverse sweep.
 
         Returns:
             (adjoints, scales): ``scales`` is the same sweep run on magnitudes (``magnitude`` of
             each local partial, absolute seeds), so scales/|adjoints| is a condition number of
-            every adjoint's sum over paths. Only inputs that depend on a ``requires_grad`` leaf
+            every adjoint's sum over paths (None if ``scales`` is false). Only inputs that depend on a ``requires_grad`` leaf
             receive adjoints (others stay 0).
         """
         zero = kit.number(0)
         adjoint = np.empty(self.n, dtype=object)
         adjoint[:] = [zero] * self.n
-        scale = adjoint.copy()
-        adjoint[output] = scale[output] = kit.number(1)
+        scale = adjoint.copy() if scales else None
+        adjoint[output] = kit.number(1)
+        if scales:
+            scale[output] = kit.number(1)
         needs = self._requires_grad()
         for op in reversed(self.ops):
             if not needs[op.out[0]]:
                 if progress:
                     progress()
                 continue
-            seed, seed_scale = adjoint[op.out], scale[op.out]
+            seed = adjoint[op.out]
+            seed_scale = scale[op.out] if scales else None
             env = {sym: values[op.inputs[:, j]] for j, sym in enumerate(op.template.inputs)}
             memo: dict = {}
             mags: dict = {}
@@ -378,7 +381,8 @@ class Graph:
                     continue
                 partial = op.template.partial(j)
                 np.add.at(adjoint, targets, seed * evaluate(partial, env, kit, memo))
-                np.add.at(scale, targets, seed_scale * magnitude(partial, env, kit, memo, mags))
+                if scales:
+                    np.add.at(scale, targets, seed_scale * magnitude(partial, env, kit, memo, mags))
             if progress:
                 progress()
         return adjoint, scale

@@ -269,19 +269,20 @@ def _full_evaluator(problem: Problem, be: _Backend, progress: _Progress):
     relu = _relu_units(problem)
     values = {n: float(v) for n, v in zip(names, _flat_params(problem))}
 
-    def run(kit: Kit, bits: int):
+    def run(kit: Kit, bits: int, scales: bool):
         with kit.precision(bits):
             env = {syms[n]: kit.from_float(values[n]) for n in names}
             memo: dict = {}
             mags: dict = {}
             cost = evaluate(J, env, kit, memo)
-            grads, scales = [], []
+            grads, mag = [], []
             for d in partials:
                 grads.append(evaluate(d, env, kit, memo))
-                scales.append(magnitude(d, env, kit, memo, mags))
+                if scales:
+                    mag.append(magnitude(d, env, kit, memo, mags))
                 progress.step()
             zeros = [(k, i, j) for (k, i, j) in relu if evaluate(pre[(k, i, j)], env, kit, memo) == 0]
-        return cost, grads, scales, zeros
+        return cost, grads, mag, zeros
 
     return run, len(names)
 
@@ -349,12 +350,12 @@ def _scalable_evaluator(problem: Problem, be: _Backend, progress: _Progress):
     order = [ids[n].reshape(-1) for n, _ in net.param_shapes]
     param_ids = np.concatenate(order)
 
-    def run(kit: Kit, bits: int):
+    def run(kit: Kit, bits: int, scales: bool):
         with kit.precision(bits):
             values = g.forward(kit, progress.step)
-            adj, scale = g.gradient(values, J, kit, progress.step)
+            adj, scale = g.gradient(values, J, kit, progress.step, scales=scales)
         zeros = [(k, i, j) for k in relu_layers for i, j in zip(*np.nonzero(values[pre[k]] == 0))]
-        return values[J], list(adj[param_ids]), list(scale[param_ids]), zeros
+        return values[J], list(adj[param_ids]), list(scale[param_ids]) if scales else [], zeros
 
     return run, 2 * len(g.ops)
 
@@ -434,8 +435,8 @@ def exact_gradient(problem: Problem, *, mode: str = "auto", digits: int = 30, ba
     target = int(math.ceil(digits * math.log2(10))) + _GUARD_BITS
     bits = target
     for attempt in range(_MAX_RETRIES + 1):
-        cost1, grads1, _, _ = run(kit, bits)
-        cost2, grads2, scales, zeros = run(kit, bits + _CHECK_BITS)
+        cost1, grads1, _, _ = run(kit, bits, False)
+        cost2, grads2, scales, zeros = run(kit, bits + _CHECK_BITS, True)
         with kit.precision(bits + _CHECK_BITS):
             cond_bits, lost = _condition(grads2, scales, kit)
             keep = sorted(set(range(len(grads2))) - set(lost))
