@@ -97,15 +97,17 @@ def _reg_grad(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
 
 # ---- the mutant engine: gradients that known bugs produce ---------------------------------
 
-def _mutant_grad(problem: Problem, derivative: str) -> np.ndarray | None:
+def _mutant_grad(problem: Problem, derivative: str, Y: np.ndarray | None = None) -> np.ndarray | None:
     """The gradient a backprop would give with a wrong hidden-layer derivative.
 
     ``derivative`` names the bug: ``"f'(h)"`` (the derivative applied to the activation h
     instead of the pre-activation a, e.g. σ(h)(1 − σ(h))), ``"h-form on a"`` (the h-form
-    h(1 − h) or 1 − h² evaluated on the pre-activation a), ``"none"`` (f′ forgotten).
+    h(1 − h) or 1 − h² evaluated on the pre-activation a), ``"none"`` (f′ forgotten), or
+    ``"right"`` (the right rules, used with other targets ``Y``).
     """
-    net, params, X, Y = problem.network, problem.params, problem.X, problem.Y
-    if not net.activations:
+    net, params, X = problem.network, problem.params, problem.X
+    Y = problem.Y if Y is None else Y
+    if not net.activations and derivative != "right":
         return None
     m = X.shape[0]
     sig = activation("sigmoid")
@@ -141,6 +143,8 @@ def _mutant_grad(problem: Problem, derivative: str) -> np.ndarray | None:
                 d = h_form(act, a)
                 if d is None:
                     return None
+            elif derivative == "right":
+                d = true_from_a(act, a)
             else:
                 d = 1.0
             delta = (delta @ params[f"W{k}"]) * d
@@ -193,22 +197,31 @@ def _scale_findings(problem, c, e) -> list[Finding]:
     return out
 
 
+_LAYOUT_WORDS = {
+    Layout("Wb", "C"): "W1, b1, W2, b2, … each row by row (C order)",
+    Layout("Wb", "F"): "W1, b1, W2, b2, … each column by column (Fortran order) — the same numbers as each weight "
+                       "gradient transposed and read back row by row (∂J/∂Wₖ is Δᵀ·H, of Wₖ's shape)",
+    Layout("theta", "C"): "Θ1, Θ2, … (bias as column 0) row by row (C order)",
+    Layout("theta", "F"): "Θ1, Θ2, … (bias as column 0) column by column (MATLAB's Theta(:), Fortran order)",
+}
+
+
 def _layout_findings(problem, c, e) -> list[Finding]:
+    """The right numbers in the wrong order: written in one layout, read in another."""
     net = problem.network
     grads = unflatten(e, net)
     out = []
-    layouts = {
-        Layout("Wb", "F"): "in Fortran (column-major) order instead of C (row-major) order — the same numbers as "
-                           "each weight gradient transposed and read back row by row (∂J/∂Wₖ is Δᵀ·H, of Wₖ's shape)",
-        Layout("theta", "C"): "in the Θ layout (bias as column 0 of each matrix) instead of W1, b1, W2, b2, …",
-        Layout("theta", "F"): "in the Θ layout, column-major (MATLAB's Theta(:)), instead of W1, b1, … in C order",
-    }
-    for layout, words in layouts.items():
-        alt = flatten(grads, net, layout)
-        conf = _explains(c, alt, e)
-        if conf > 0.9:
-            out.append(Finding("layout", f"The gradient holds the right numbers in the wrong order: it is laid out {words}.", conf))
-    return out
+    for read, read_words in _LAYOUT_WORDS.items():
+        for written, written_words in _LAYOUT_WORDS.items():
+            if read == written:
+                continue
+            alt = flatten(unflatten(flatten(grads, net, written), net, read), net)
+            conf = _explains(c, alt, e)
+            if conf > 0.9:
+                out.append(Finding("layout", f"The gradient holds the right numbers in the wrong order: it is laid out as "
+                                   f"{written_words}, but read as {read_words} (how the parameters are laid out).", conf))
+    out.sort(key=lambda f: -f.confidence)
+    return out[:1]
 
 
 def _regularization_findings(problem, c, e) -> list[Finding]:
@@ -257,6 +270,19 @@ def _derivative_findings(problem, c, e) -> list[Finding]:
         conf = _explains(c, alt, e)
         if conf > 0.9:
             out.append(Finding("activation-derivative", "Wrong activation derivative: " + text + ".", conf))
+    return out
+
+
+def _label_findings(problem, c, e) -> list[Finding]:
+    if problem.labels is None or problem.network.sizes[-1] < 2:
+        return []
+    out = []
+    for shift, words in ((-1, "one class down (labels read as 1-based when they are 0-based, e.g. eye(K)[y - 1])"),
+                         (1, "one class up (labels read as 0-based when they are 1-based)")):
+        alt = _mutant_grad(problem, "right", np.roll(problem.Y, shift, axis=1))
+        conf = _explains(c, alt, e) if alt is not None else 0.0
+        if conf > 0.9:
+            out.append(Finding("labels", f"The targets are shifted {words}: the one-hot row of label k must have its 1 in column k.", conf))
     return out
 
 
@@ -343,7 +369,7 @@ def diagnose(problem: Problem, candidate, exact, *, sources: dict | None = None,
                                 "(compute the cross-entropy through log-sigmoid, not log(σ(a))).", 0.9))
     elif np.any(np.abs(c - e) > budget):
         with np.errstate(all="ignore"):
-            for detector in (_scale_findings, _layout_findings, _regularization_findings, _derivative_findings):
+            for detector in (_scale_findings, _layout_findings, _regularization_findings, _derivative_findings, _label_findings):
                 findings += detector(problem, c, e)
             if not findings:
                 findings += _noise_finding(problem, c, e, budget)

@@ -84,6 +84,7 @@ class Profile:
     width: tuple[int, int] = (1, 5)                        # range of every layer's width
     min_outputs: int = 2
     rubric: dict = field(default_factory=lambda: dict(DEFAULT_RUBRIC))
+    source: str = ""  # the TOML file a user-written profile came from
 
     def resolve(self, overrides: dict | None = None) -> dict:
         """The settings with ``overrides`` applied and validated."""
@@ -300,7 +301,7 @@ def load_profile(path: str | Path) -> Profile:
         rubric[key] = float(points)
     return replace(base, name=data.get("name", path.stem), target=data.get("target", base.target), settings=settings, rubric=rubric,
                    width=(base.width[0], int(data.get("max_width", base.width[1]))),
-                   depth=(base.depth[0], int(data.get("max_depth", base.depth[1]))))
+                   depth=(base.depth[0], int(data.get("max_depth", base.depth[1]))), source=str(path.resolve()))
 
 
 # ---- trusted, in-process candidates ------------------------------------------------------

@@ -90,7 +90,8 @@ def _strategy(profile: Profile | None, settings_: dict, max_params: int, saturat
         nets = networks(min_depth=profile.depth[0], max_depth=profile.depth[1], min_width=profile.width[0],
                         max_width=profile.width[1], activations=sample.activations[:1] or ("sigmoid",),
                         outputs=(sample.output,), regularizations=(sample.reg,), reg_bias=sample.reg_bias,
-                        max_params=max_params).map(lambda n: profile.network(n.sizes, n.lam, settings_))
+                        max_params=max_params).map(
+            lambda n: profile.network(n.sizes[:-1] + (max(n.sizes[-1], profile.min_outputs),), n.lam, settings_))
     return problems(nets, saturating=saturating)
 
 

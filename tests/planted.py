@@ -128,7 +128,7 @@ BUGS = {
     "h-form-on-preactivation": ("activation-derivative", "pre-activation"),
     "no-derivative": ("activation-derivative", "missing"),
     "fortran-order": ("layout", "Fortran"),
-    "theta-layout": ("layout", "Θ layout"),
+    "theta-layout": ("layout", "MATLAB's Theta(:)"),
     "transposed": ("layout", "transposed"),  # the same permutation as Fortran order
     "b2-times-m": ("scale", "b2 is off by a factor m"),
     "W1-off-by-half": ("scale", "W1 is off by a factor ½"),

@@ -1,0 +1,73 @@
+"""``gradverify grade``: grade student submissions in a sandbox, batch, resume, Gradescope output."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from gradverify.cli._common import Progress, table
+from gradverify.cli._problem import parse_settings
+from gradverify.errors import InputError
+from gradverify.profiles import PROFILES, get_profile
+
+HELP = "grade untrusted student gradient code against the exact oracle (sandboxed)"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("grade", help=HELP, description=HELP + ". Writes per-student feedback (Markdown, JSON), Gradescope "
+                       "results.json and a gradebook CSV under --out; a rerun resumes where a crashed or killed run stopped. "
+                       "Exit code 0 = every submission passed, 1 = some did not, 2 = bad usage.")
+    p.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="a .py file, a folder holding one, or a folder of submissions")
+    p.add_argument("--assignment", required=True, metavar="PROFILE", help=f"{', '.join(n for n in PROFILES if n != 'native')}, or a .toml profile")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="profile setting, e.g. unroll_order=F, label_base=1, reg_scale=0.5 (repeatable)")
+    p.add_argument("--out", default="graded", metavar="DIR", help="output folder (default ./graded)")
+    p.add_argument("--jobs", type=int, default=2, metavar="N", help="submissions graded in parallel (default 2)")
+    p.add_argument("--examples", type=int, default=20, metavar="N", help="generated cases per submission (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated cases; every submission sees the same ones")
+    p.add_argument("--saturating", action="store_true", help="also generate saturated units (strict: the textbook log(σ) overflows there)")
+    p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None, help="also write a class report (default DIR: <out>/report)")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from gradverify.grading.batch import discover, grade_batch
+
+    profile = get_profile(args.assignment)
+    if profile.name == "native":
+        raise InputError("The native profile passes Python objects and cannot cross the sandbox",
+                         expected="--assignment ex4, layers, two-layer-relu or a .toml profile", received="native")
+    if args.jobs < 1 or args.examples < 1:
+        raise InputError("--jobs and --examples must be at least 1", received=f"--jobs {args.jobs}, --examples {args.examples}")
+    settings = profile.resolve(parse_settings(args.settings))
+    subs = discover(args.submissions)
+    from gradverify.grading.sandbox import detect_isolation
+
+    print(f"grading  {len(subs)} submission(s) with the {profile.name} profile"
+          + (f" ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else ""), flush=True)
+    print(f"sandbox  {detect_isolation()}", flush=True)
+    bar = Progress("grading", delay=0.0)
+    resumed = []
+
+    def progress(done, total, grade, was_done):
+        if was_done:
+            resumed.append(grade.submission)
+        bar(done, total)
+
+    grades = grade_batch(subs, profile, settings, args.out, jobs=args.jobs, examples=args.examples, seed=args.seed,
+                         saturating=args.saturating, progress=progress)
+    bar.close()
+    rows = [[g.submission, g.verdict, f"{g.score:g}/{g.max_score:g}",
+             (g.diagnosis[0]["message"] if g.diagnosis else next((c.message.splitlines()[0] for c in g.checks if not c.passed), ""))[:90]]
+            for g in grades]
+    print()
+    print(table(["submission", "verdict", "score", "diagnosis / first failed check"], rows, align="llrl"))
+    n_pass = sum(g.verdict == "pass" for g in grades)
+    print(f"\n{n_pass} of {len(grades)} passed" + (f"; {len(resumed)} already graded (resumed)" if resumed else "")
+          + f". Feedback and Gradescope results.json under {Path(args.out)}/<submission>/, gradebook {Path(args.out) / 'gradebook.csv'}.")
+    if args.report is not None:
+        from gradverify.cli.report import write_batch_report
+
+        paths = write_batch_report(grades, args.report or str(Path(args.out) / "report"), command="gradverify " + " ".join(sys.argv[1:]))
+        print("report: " + ", ".join(str(p) for p in paths))
+    return 0 if n_pass == len(grades) else 1
