@@ -1,0 +1,429 @@
+"""Finite differences: accuracy against an mpmath reference, honest error bars, the fast path
+against a plain loop, kinks, random probes with bisection, and the step curve.
+
+The reference gradient is computed here, independently of every gradverify gradient source:
+an mpmath re-implementation of the cost at 60 digits, differentiated by central differences
+with h = 1e−25 (truncation ≈ 1e−50, round-off ≈ 1e−35).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import mpmath
+import numpy as np
+import pytest
+
+from gradverify import finite_diff, forward
+from gradverify.errors import InputError
+from gradverify.finite_diff import numeric_gradient, numeric_gradient_of, probe_check, step_curve
+from gradverify.params import flatten, scalar_names, unflatten
+from gradverify.problems import debug_network, debug_problem, random_problem
+from gradverify.spec import make_problem, parse_spec
+
+# ---- an independent high-precision reference ------------------------------------------------
+
+_MP_ACT = {
+    "sigmoid": lambda a: 1 / (1 + mpmath.exp(-a)),
+    "tanh": mpmath.tanh,
+    "relu": lambda a: a if a > 0 else mpmath.mpf(0),
+    "softplus": lambda a: mpmath.log(1 + mpmath.exp(a)),
+    "identity": lambda a: a,
+}
+
+
+def _mp_cost(problem, vec) -> mpmath.mpf:
+    net = problem.network
+    params = unflatten(np.array(vec, dtype=object), net)
+    H = np.array([[mpmath.mpf(float(v)) for v in row] for row in problem.X], dtype=object)
+    L = net.depth
+    for k in range(1, L + 1):
+        A = H.dot(params[f"W{k}"].T) + params[f"b{k}"]
+        if k < L:
+            H = np.vectorize(_MP_ACT[net.activations[k - 1]], otypes=[object])(A)
+    m = problem.m
+    Y = [[mpmath.mpf(float(v)) for v in row] for row in problem.Y]
+    total = mpmath.mpf(0)
+    for a, y in zip(A, Y):
+        if net.output == "sigmoid":
+            total += mpmath.fsum(mpmath.log(1 + mpmath.exp(ak)) - yk * ak for ak, yk in zip(a, y))
+        elif net.output == "softmax":
+            lse = mpmath.log(mpmath.fsum(mpmath.exp(ak) for ak in a))
+            total -= mpmath.fsum(yk * (ak - lse) for ak, yk in zip(a, y))
+        else:
+            total += mpmath.fsum((ak - yk) ** 2 for ak, yk in zip(a, y)) / 2
+    penalty = mpmath.mpf(0)
+    if net.lam > 0:
+        c = mpmath.mpf(net.reg_coefficient(m))
+        penalty = c * mpmath.fsum(v * v for name, _ in net.param_shapes if net.is_regularized(name)
+                                  for v in params[name].reshape(-1))
+    return total / m + penalty
+
+
+_CACHE: dict = {}
+
+
+def mp_gradient(problem) -> np.ndarray:
+    """The exact gradient (to float64 rounding) at the float64 parameters of ``problem``."""
+    key = id(problem)
+    if key not in _CACHE:
+        with mpmath.workdps(60):
+            theta = [mpmath.mpf(float(v)) for v in flatten(problem.params, problem.network)]
+            h = mpmath.mpf("1e-25")
+            grad = []
+            for p in range(len(theta)):
+                up, down = list(theta), list(theta)
+                up[p] += h
+                down[p] -= h
+                grad.append(float((_mp_cost(problem, up) - _mp_cost(problem, down)) / (2 * h)))
+        _CACHE[key] = (problem, np.array(grad))      # keep the problem alive so id() stays unique
+    return _CACHE[key][1]
+
+
+@functools.lru_cache(maxsize=None)
+def debug():
+    return debug_problem()
+
+
+def _rel(a, b):
+    return np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-300)
+
+
+SPECS = [f"3-4-3:{act}/{out}" for act in ("sigmoid", "tanh", "relu", "softplus", "identity")
+         for out in ("sigmoid", "softmax", "identity")]
+
+
+def _problem(spec: str, *, scale: float = 1.0, seed: int = 1, lam: float = 1.0, reg_bias: bool = False, m: int = 4):
+    return random_problem(parse_spec(spec, lam=lam, reg_bias=reg_bias), m=m, seed=seed, scale=scale)
+
+
+# ---- accuracy on the debug network ----------------------------------------------------------------
+
+def test_the_reference_reproduces_the_debug_cost_of_the_lecture():
+    with mpmath.workdps(30):
+        theta = [mpmath.mpf(float(v)) for v in flatten(debug().params, debug().network)]
+        assert abs(float(_mp_cost(debug(), theta)) - 2.146360) < 1e-6
+
+
+def test_the_default_estimator_is_within_1e_10_relative_per_component_on_the_debug_network():
+    ref = mp_gradient(debug())
+    result = numeric_gradient(debug())
+    assert result.method == "complex-step"
+    assert _rel(result.flat(), ref).max() <= 1e-10
+
+
+def test_complex_step_is_accurate_to_a_few_ulps_of_the_terms_it_sums():
+    ref = mp_gradient(debug())
+    result = numeric_gradient(debug(), method="complex-step")
+    err = np.abs(result.flat() - ref)
+    assert np.linalg.norm(err) / np.linalg.norm(ref) <= 1e-15
+    # per component 1e-14 relative to the size of the terms: where ∂J/∂θ is a data part and a
+    # penalty part λ/m·θ that cancel, float64 cannot hold the small difference any better
+    net = debug().network
+    pen = np.concatenate([(net.lam / debug().m) * debug().params[n].reshape(-1) * net.is_regularized(n)
+                          for n, _ in net.param_shapes])
+    assert np.all(err <= 1e-14 * (np.abs(ref) + 2 * np.abs(pen)))
+    assert _rel(result.flat(), ref)[np.abs(ref) > 1e-3].max() <= 2e-14
+
+
+@pytest.mark.parametrize("method, rtol", [("central", 1e-6), ("richardson", 1e-8), ("complex-step", 1e-12)])
+def test_every_method_is_accurate_and_within_its_own_error_estimate_on_the_debug_network(method, rtol):
+    ref = mp_gradient(debug())
+    result = numeric_gradient(debug(), method=method)
+    err = np.abs(result.flat() - ref)
+    assert _rel(result.flat(), ref).max() <= rtol
+    assert np.all(err <= result.flat("errors"))
+    # the error bars are bars, not blankets: within a few hundred times the true error at most
+    assert np.median(result.flat("errors") / np.maximum(err, 1e-300)) < 1e3 or method == "complex-step"
+
+
+def test_the_black_box_estimators_are_accurate_and_within_their_error_estimates():
+    prob = debug()
+    net = prob.network
+    ref = mp_gradient(prob)
+    J = lambda th: forward.cost(net, unflatten(th, net), prob.X, prob.Y)  # noqa: E731
+    theta = flatten(prob.params, net)
+    for method, rtol in (("central", 1e-5), ("richardson", 1e-7)):
+        estimate, error, step = numeric_gradient_of(J, theta, method=method)
+        assert _rel(estimate, ref).max() <= rtol
+        assert np.all(np.abs(estimate - ref) <= error)
+        assert np.all(step > 0)
+
+
+# ---- error bars on random networks, saturated ones included -------------------------------------
+
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+@pytest.mark.parametrize("spec", SPECS)
+def test_the_error_estimates_bound_the_true_error_on_random_networks(spec, scale):
+    prob = _problem(spec, scale=scale, reg_bias=("softmax" in spec))
+    ref = mp_gradient(prob)
+    analytic = "relu" not in spec
+    for method in ("central", "richardson") + (("complex-step",) if analytic else ()):
+        result = numeric_gradient(prob, method=method)
+        err = np.abs(result.flat() - ref)
+        bad = np.flatnonzero(err > result.flat("errors"))
+        assert bad.size == 0, (method, [(scalar_names(prob.network)[i], err[i], result.flat("errors")[i]) for i in bad])
+
+
+def test_a_deeper_network_gets_the_same_honest_error_bars():
+    prob = _problem("3-4-4-2:tanh,sigmoid/softmax", scale=3.0, seed=5)
+    ref = mp_gradient(prob)
+    for method in ("central", "richardson", "complex-step"):
+        result = numeric_gradient(prob, method=method)
+        assert np.all(np.abs(result.flat() - ref) <= result.flat("errors")), method
+
+
+# ---- the fast path is the same computation as a plain loop over forward.cost ----------------------
+
+def _slow_central(prob, steps):
+    net = prob.network
+    theta = flatten(prob.params, net)
+    J = lambda th: forward.cost(net, unflatten(th, net), prob.X, prob.Y)  # noqa: E731
+    out = np.empty_like(theta)
+    for p, h in enumerate(steps):
+        up, down = theta.copy(), theta.copy()
+        up[p] += h
+        down[p] -= h
+        out[p] = (J(up) - J(down)) / (up[p] - down[p])
+    return out
+
+
+def _slow_complex(prob, h=1e-20):
+    net = prob.network
+    theta = flatten(prob.params, net).astype(complex)
+    out = np.empty(theta.size)
+    for p in range(theta.size):
+        x = theta.copy()
+        x[p] += 1j * h
+        out[p] = forward.cost(net, unflatten(x, net), prob.X, prob.Y).imag / h
+    return out
+
+
+@pytest.mark.parametrize("spec", SPECS + ["3-4-4-2:relu,tanh/sigmoid", "3-4-4-2:softplus,identity/identity", "3-5-1"])
+def test_the_fast_path_equals_a_plain_loop_over_forward_cost(spec):
+    prob = _problem(spec, scale=2.0, seed=3, reg_bias=spec.endswith("identity"))
+    fast = numeric_gradient(prob, method="central")
+    steps = fast.flat("steps")
+    slow = _slow_central(prob, steps)
+    # the same difference quotient; they differ only by round-off: the fast one's is inside its
+    # error bar, the loop's (all of J, every time) is measured on forward.cost itself
+    net = prob.network
+    theta = flatten(prob.params, net)
+    J = lambda th: float(forward.cost(net, unflatten(th, net), prob.X, prob.Y))  # noqa: E731
+    noise, _ = finite_diff._evaluation_noise(J, theta, J(theta), None)
+    assert np.all(np.abs(fast.flat() - slow) <= fast.flat("errors") + noise / steps)
+    if "relu" not in spec:
+        cs = numeric_gradient(prob, method="complex-step")
+        slow_cs = _slow_complex(prob)
+        assert np.all(np.abs(cs.flat() - slow_cs) <= cs.flat("errors"))
+
+
+def test_the_fast_path_reports_shapes_and_names_like_the_problem():
+    prob = _problem("3-4-2/softmax")
+    result = numeric_gradient(prob)
+    for field in ("grads", "errors", "steps", "kinks"):
+        mapping = getattr(result, field)
+        assert list(mapping) == [name for name, _ in prob.network.param_shapes]
+        for name, arr in mapping.items():
+            assert arr.shape == prob.params[name].shape
+    assert result.one_sided is None and result.n_kinks == 0
+    assert np.all(result.flat("errors") >= 0) and np.all(result.flat("steps") > 0)
+    assert result.n_evals == prob.network.n_params + 1
+
+
+# ---- kinks ----------------------------------------------------------------------------------------
+
+def _kinked_relu_problem(offset=1e-9):
+    """A ReLU net whose unit 2 has the pre-activation `offset` on example 0: inside every stencil."""
+    prob = random_problem(parse_spec("3-5-2:relu"), m=4, seed=7)
+    params = {k: v.copy() for k, v in prob.params.items()}
+    params["b1"][2] = offset - prob.X[0] @ params["W1"][2]
+    return make_problem(prob.network, params, prob.X, prob.Y)
+
+
+def test_a_stencil_across_a_relu_kink_is_flagged_with_one_sided_values():
+    prob = _kinked_relu_problem()
+    A1 = prob.X @ prob.params["W1"].T + prob.params["b1"]
+    assert abs(A1[0, 2] - 1e-9) < 1e-15 and np.delete(np.abs(A1), 2, axis=1).min() > 1e-3
+    result = numeric_gradient(prob)
+    assert result.method == "central"
+    expected = {name: np.zeros(shape, dtype=bool) for name, shape in prob.network.param_shapes}
+    expected["W1"][2, :] = True
+    expected["b1"][2] = True
+    for name in expected:
+        np.testing.assert_array_equal(result.kinks[name], expected[name], err_msg=name)
+    left, right = result.one_sided["W1"]
+    assert np.all(np.isnan(left[[0, 1, 3, 4]])) and np.all(np.isfinite(left[2]))
+    # the two sides differ: unit 2 is on for example 0 on one side, off on the other
+    assert np.all(np.abs(left[2] - right[2]) > 1e-3 * np.abs(left[2] + right[2]))
+    # θ itself is on the active side (a = 1e−9 > 0): the exact derivative is one of the one-sided
+    # values, and the widened error bar covers it, so the entry is not a failure
+    ref = unflatten(mp_gradient(prob), prob.network)
+    exact = ref["W1"][2]
+    active_side = np.where(prob.X[0] > 0, right[2], left[2])
+    assert np.all(np.abs(active_side - exact) < 1e-4 * (1 + np.abs(exact)))
+    assert np.all(np.abs(result.grads["W1"][2] - exact) <= result.errors["W1"][2])
+
+
+def test_kinks_are_not_flagged_away_from_them():
+    prob = random_problem(parse_spec("3-6-2:relu/softmax", lam=1.0), m=5, seed=11)
+    A1 = prob.X @ prob.params["W1"].T + prob.params["b1"]
+    assert np.abs(A1).min() > 1e-3
+    for method in ("central", "richardson"):
+        result = numeric_gradient(prob, method=method)
+        assert result.n_kinks == 0 and result.one_sided is None
+        assert np.all(np.abs(result.flat() - mp_gradient(prob)) <= result.flat("errors"))
+
+
+# ---- random probes ----------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def probe_problem():
+    return random_problem(parse_spec("10-20-5", lam=1.0), m=6, seed=2)
+
+
+def _good_gradient(prob):
+    return numeric_gradient(prob, method="complex-step").flat()
+
+
+def test_probes_pass_a_correct_gradient():
+    prob = probe_problem()
+    g = _good_gradient(prob)
+    for distribution in ("rademacher", "gaussian"):
+        report = probe_check(prob, g, k=8, distribution=distribution)
+        assert report.passed and report.localized == []
+        assert all(p.passed for p in report.probes) and len(report.probes) == 8
+        assert all(p.ratio <= 1 for p in report.probes)
+
+
+def test_probes_localize_a_planted_error_with_far_fewer_than_2p_evaluations():
+    prob = probe_problem()
+    P = prob.network.n_params
+    g = _good_gradient(prob)
+    bad = g.copy()
+    bad[123] += 1e-6 * (1 + abs(g[123]))
+    report = probe_check(prob, bad, k=8, seed=1)
+    assert not report.passed
+    assert report.localized == [123]
+    assert report.names == [scalar_names(prob.network)[123]]
+    assert report.n_evals < 2 * P / 5
+    estimate, error = report.numeric[123]
+    assert abs(estimate - g[123]) <= error
+
+
+def test_probes_localize_several_planted_errors_of_either_sign():
+    prob = probe_problem()
+    g = _good_gradient(prob)
+    bad = g.copy()
+    planted = [5, 200, 301]
+    bad[5] *= -1
+    bad[200] += 1e-4
+    bad[301] -= 3e-5
+    report = probe_check(prob, bad, k=8, seed=4)
+    assert not report.passed
+    assert report.localized == planted
+
+
+def test_probes_work_on_a_black_box_function_with_central_differences():
+    prob = probe_problem()
+    net = prob.network
+    P = net.n_params
+    theta = flatten(prob.params, net)
+    calls = []
+
+    def J(th):
+        calls.append(1)
+        return float(forward.cost(net, unflatten(th, net), prob.X, prob.Y))
+
+    g = _good_gradient(prob)
+    assert probe_check(J, g, theta=theta, k=6).passed
+    bad = g.copy()
+    bad[77] += 1e-5
+    calls.clear()
+    report = probe_check(J, bad, theta=theta, k=6, seed=3)
+    assert report.method == "central" and report.localized == [77] and report.names == ["θ[77]"]
+    assert report.n_evals == len(calls) < 2 * P / 2
+
+
+def test_probes_miss_nothing_bigger_than_their_budget():
+    """A probe must be able to fail: an error just above the budget of every probe is caught."""
+    prob = probe_problem()
+    g = _good_gradient(prob)
+    clean = probe_check(prob, g, k=4)
+    budget = max(p.budget for p in clean.probes)
+    bad = g.copy()
+    bad[42] += 3 * budget
+    report = probe_check(prob, bad, k=4)
+    assert not report.passed and report.localized == [42]
+
+
+# ---- step curve and progress ----------------------------------------------------------------
+
+def test_the_step_curve_has_the_v_shape():
+    prob = debug()
+    curve = step_curve(prob, "W1[1,2]")
+    ref = unflatten(mp_gradient(prob), prob.network)["W1"][1, 2]
+    assert curve.reference_source == "complex-step" and abs(curve.reference - ref) < 1e-15
+    best = curve.errors.min()
+    assert best < 1e-3 * curve.errors[0] and best < 1e-3 * curve.errors[-1]
+    assert 1e-8 < curve.best_step < 1e-2
+    # the model curve follows the measured one within an order of magnitude or two at the ends
+    assert curve.predicted[-1] == pytest.approx(curve.errors[-1], rel=0.5)
+    given = step_curve(prob, "b2[0]", steps=[1e-8, 1e-4, 1e-1], reference=0.0)
+    assert given.reference_source == "given" and given.steps.tolist() == [1e-8, 1e-4, 1e-1]
+    assert np.all(given.errors == np.abs(given.estimates))
+
+
+def test_progress_is_reported_up_to_the_total():
+    prob = _problem("3-4-3")
+    seen = []
+    numeric_gradient(prob, progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (prob.network.n_params,) * 2
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    seen.clear()
+    theta = flatten(prob.params, prob.network)
+    numeric_gradient_of(lambda th: float(th @ th), theta, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (theta.size, theta.size)
+
+
+# ---- validation and the public surface ------------------------------------------------------
+
+def test_bad_calls_raise_input_errors_that_say_what_to_do():
+    relu = _problem("3-4-2:relu")
+    with pytest.raises(InputError, match="Unknown finite-difference method"):
+        numeric_gradient(debug(), method="forward")
+    with pytest.raises(InputError, match="ReLU"):
+        numeric_gradient(relu, method="complex-step")
+    with pytest.raises(InputError, match="black-box"):
+        numeric_gradient_of(lambda th: 0.0, np.zeros(3), method="complex-step")
+    with pytest.raises(InputError, match="NaN"):
+        numeric_gradient_of(lambda th: float("nan"), np.zeros(3))
+    with pytest.raises(InputError, match="Unknown parameter"):
+        step_curve(debug(), "W9[0,0]")
+    with pytest.raises(InputError, match="outside"):
+        step_curve(debug(), "W1[5,0]")
+    with pytest.raises(InputError, match="wrong size"):
+        probe_check(debug(), np.zeros(3))
+    with pytest.raises(InputError, match="needs theta"):
+        probe_check(lambda th: 0.0, np.zeros(3))
+    with pytest.raises(InputError, match="Problem"):
+        numeric_gradient(lambda th: 0.0)
+
+
+def test_the_public_api_is_exactly_all():
+    public = {name for name in vars(finite_diff) if not name.startswith("_")}
+    imported = {"annotations", "math", "re", "time", "Callable", "Sequence", "dataclass", "field", "np",
+                "forward", "InputError", "flatten", "scalar_names", "unflatten", "Problem", "EPS"}
+    assert public - imported == set(finite_diff.__all__)
+
+
+# ---- the big one --------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_784_128_10_central_and_complex_step_agree_within_their_error_bars():
+    prob = random_problem(parse_spec("784-128-10"), m=64, seed=0)
+    central = numeric_gradient(prob, method="central")
+    complex_step = numeric_gradient(prob, method="complex-step")
+    assert central.network.n_params == 101_770
+    assert np.all(np.abs(central.flat() - complex_step.flat()) <= central.flat("errors") + complex_step.flat("errors"))
+    assert complex_step.seconds < 10 and central.seconds < 10
