@@ -17,11 +17,16 @@ Two modes, both evaluated in MPFR (gmpy2; mpmath if gmpy2 is missing):
   reverse sweep (``_symgraph.Graph``) combines the local partials. No network backprop formula
   appears anywhere.
 
-Precision: every result is computed twice, at p and p + 64 bits (p ≈ digits·log₂10 + 32); the
-digits on which the two passes agree (minimum over the cost and all partials) is reported as
-``digits``, and if it falls short of the request the precision is doubled and both passes redone.
-Known blind spot: a value that cancels to exactly 0 at both precisions (e.g. 1 − tanh²(a) for
-|a| ≳ p·ln2/2) is reported as 0, though its true value is below 2⁻ᵖ relative to its terms.
+Precision, and how ``digits`` is earned: every result is computed twice, at p and p + 64 bits
+(p ≈ digits·log₂10 + 32), and the second pass also carries a cancellation scale per partial (the
+same sums taken over absolute values: the local partials' Adds, and in scalable mode the sweep's
+accumulation over paths). ``digits`` is the smaller of (a) the digits on which the two passes
+agree and (b) p·log₁₀2 minus log₁₀ of the worst scale/|value|. If it falls short of the request,
+or a partial cancelled to exactly 0 (on small problems), the precision is raised (doubled, or
+enough to cover the measured cancellation) and both passes are redone, at most three times.
+Blind spots, said plainly: cancellation inside a function's argument (forward values) is seen
+only by the two-pass comparison; a partial that stays exactly 0 by cancellation (e.g. through
+1 − tanh²(a) with |a| ≳ p·ln2/2, or a symmetric network) is reported as 0 and named in ``notes``.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ __all__ = ["ExactGradient", "exact_gradient", "cost_expression", "partial_expres
 #: Full mode's work grows like P²·m (P partials of an expression of size ~P·m). It is used, and
 #: allowed, while P²·m stays at or below this bound for the backend (≈ 5–10 s on one core,
 #: bench/bench_symbolic.py); beyond it ``exact_gradient`` falls back to scalable mode with a note.
-FULL_MODE_LIMIT = {"symengine": 15_000_000, "sympy": 50_000}
+FULL_MODE_LIMIT = {"symengine": 8_000_000, "sympy": 50_000}
 _GUARD_BITS = 32
 _CHECK_BITS = 64
 _MAX_RETRIES = 3
@@ -68,14 +73,16 @@ class ExactGradient:
         grads: ∂J/∂θ rounded to float64, Wb layout (``W1, b1, …``), shapes as ``problem.params``.
         cost_exact: J as an mpmath ``mpf`` carrying every computed bit.
         grads_exact: object arrays of mpmath ``mpf``, same keys and shapes as ``grads``.
-        digits: significant decimal digits verified (two passes at different precisions agree
-            on at least this many digits in J and in every nonzero partial).
+        digits: significant decimal digits verified in J and every partial (two passes at
+            different precisions agree, and the measured cancellation leaves this many; partials
+            that cancelled to exactly 0 are excluded and named in ``notes``).
         bits: the binary precision of the reported values.
         mode: ``"full"`` or ``"scalable"``.
         backend: ``"symengine"`` or ``"sympy"`` (who differentiated).
         kinks: one message per ReLU pre-activation that is exactly 0 (derivative taken as 0).
         notes: other remarks, e.g. a fallback from full to scalable mode.
         seconds: wall-clock time of the whole computation.
+        numbers: the high-precision number type, ``"gmpy2"`` (MPFR) or ``"mpmath"``.
     """
 
     cost: float
