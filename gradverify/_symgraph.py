@@ -160,7 +160,7 @@ def _eval(e, env, kit, memo):
             n = int(_fraction(expo))
             b = _eval(base, env, kit, memo)
             value = b ** n if n >= 0 else 1 / (b ** -n)
-        elif _fraction(expo) == Fraction(1, 2) if getattr(expo, "is_Number", False) else False:
+        elif getattr(expo, "is_Number", False) and _fraction(expo) == Fraction(1, 2):
             value = kit.apply("sqrt", _eval(base, env, kit, memo))
         else:
             value = _eval(base, env, kit, memo) ** _eval(expo, env, kit, memo)

@@ -56,12 +56,13 @@ __all__ = ["ExactGradient", "exact_gradient", "cost_expression", "partial_expres
 #: Full mode's work grows like P²·m (P partials of an expression of size ~P·m). It is used, and
 #: allowed, while P²·m stays at or below this bound for the backend (≈ 5–10 s on one core,
 #: bench/bench_symbolic.py); beyond it ``exact_gradient`` falls back to scalable mode with a note.
-FULL_MODE_LIMIT = {"symengine": 8_000_000, "sympy": 50_000}
+FULL_MODE_LIMIT = {"symengine": 8_000_000, "sympy": 25_000}
 _GUARD_BITS = 32
 _CHECK_BITS = 64
 _MAX_RETRIES = 3
 _CHASE_ZEROS_LIMIT = 20_000  # P·m up to which exact-zero partials trigger a retry
 _MAX_BITS = 1 << 15
+_EXPRESSION_LIMIT = 20_000  # P·m beyond which partial_expression refuses
 
 
 @dataclass(frozen=True)
@@ -240,13 +241,19 @@ def partial_expression(problem: Problem, name: str) -> sympy.Expr:
         name: a scalar name as in ``params.scalar_names``, e.g. ``"W2[1,3]"`` or ``"b1[0]"``.
 
     Raises:
-        InputError: ``name`` is not a parameter of the network.
+        InputError: ``name`` is not a parameter of the network, or the network is too large
+            (parameters × examples > 20,000) for a formula anyone could read.
     """
     names = scalar_names(problem.network)
     if name not in names:
         raise InputError(f"{name!r} is not a parameter of {problem.network.compact}",
                          expected=f"a scalar name such as {names[0]!r} or {names[-1]!r}", received=repr(name),
                          fix="indices are 0-based; weights are Wk[row,col] with Wk of shape (n_k, n_k-1)")
+    size = problem.network.n_params * problem.m
+    if size > _EXPRESSION_LIMIT:
+        raise InputError(f"The cost expression of {problem.network.compact} with m = {problem.m} is too large to show",
+                         expected=f"parameters × examples ≤ {_EXPRESSION_LIMIT:,}", received=f"{size:,}",
+                         fix="use fewer examples or a smaller network for a readable formula; exact_gradient gives the values")
     J, syms = cost_expression(problem)
     return sympy.diff(J, syms[name])
 

@@ -298,6 +298,11 @@ def test_partial_expression_of_an_unknown_parameter_says_which_names_exist():
         partial_expression(debug_problem(), "W3[0,0]")
 
 
+def test_partial_expression_refuses_a_network_too_large_to_read():
+    with pytest.raises(InputError, match="too large to show.*fewer examples"):
+        partial_expression(random_problem(parse_spec("400-25-10"), m=5), "b2[0]")
+
+
 # ---- modes, limits, progress, validation -------------------------------------------------------
 
 def test_auto_mode_picks_full_for_small_and_scalable_for_large_networks():
@@ -308,7 +313,7 @@ def test_auto_mode_picks_full_for_small_and_scalable_for_large_networks():
 
 def test_full_mode_beyond_the_limit_falls_back_to_scalable_with_a_note():
     problem = random_problem(parse_spec("10-12-3"), m=2, seed=0)
-    result = exact_gradient(problem, mode="full", backend="sympy")  # P = 171: P²·m > 50,000
+    result = exact_gradient(problem, mode="full", backend="sympy")  # P = 171: P²·m > 25,000
     assert result.mode == "scalable"
     assert any("full mode was asked for" in n and "scalable" in n for n in result.notes)
 
