@@ -98,8 +98,8 @@ class Network:
         hidden = len(sizes) - 2
         if len(acts) == 0:
             acts = ("sigmoid",) * hidden
-        elif len(acts) == 1 and hidden > 1:
-            acts = acts * hidden
+        elif len(acts) == 1 and hidden != 1:
+            acts = acts * hidden  # one activation for every hidden layer (none if there are none)
         if len(acts) != hidden:
             raise SpecError(
                 "The number of hidden activations does not match the number of hidden layers",

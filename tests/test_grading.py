@@ -1,0 +1,173 @@
+"""Grading: the corpus (every bug fails, every correct one passes, diagnoses named), outputs, resume."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gradverify.cli import main
+from gradverify.grading.batch import discover, grade_batch
+from gradverify.grading.grader import grade_submission
+from gradverify.profiles import get_profile
+
+CORPUS = Path(__file__).parent / "submissions"
+
+# submission -> what the grader must name: a diagnosis kind (top finding) or, for bugs that only
+# a check can see, the failing check.
+EXPECTED = {
+    "bug_averaged_over_outputs_too": ("diagnosis", "scale"),
+    "bug_bias_column_kept_in_delta": ("check", "shapes"),
+    "bug_bias_gradient_not_averaged": ("diagnosis", "scale"),
+    "bug_cost_missing_1_over_m": ("diagnosis", "cost-only"),
+    "bug_derivative_on_preactivation": ("diagnosis", "activation-derivative"),
+    "bug_grad_missing_1_over_m": ("diagnosis", "scale"),
+    "bug_labels_shifted": ("diagnosis", "labels"),
+    "bug_mutates_its_input": ("check", "inputs_unmodified"),
+    "bug_no_activation_derivative": ("diagnosis", "activation-derivative"),
+    "bug_no_reg_in_cost": ("diagnosis", "cost-only"),
+    "bug_no_reg_in_gradient": ("diagnosis", "missing-regularization"),
+    "bug_no_regularization_anywhere": ("diagnosis", "missing-regularization"),
+    "bug_numerical_gradient": ("diagnosis", "numeric-noise"),
+    "bug_reg_missing_m": ("diagnosis", "regularization-scale"),
+    "bug_regularized_bias": ("diagnosis", "regularized-bias"),
+    "bug_sigmoid_gradient_of_activation": ("diagnosis", "activation-derivative"),
+    "bug_sign_flipped": ("diagnosis", "sign"),
+    "bug_unrolled_in_fortran_order": ("diagnosis", "layout"),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    out = tmp_path_factory.mktemp("graded")
+    subs = discover([CORPUS / "ex4"])
+    prof = get_profile("ex4")
+    grades = grade_batch(subs, prof, prof.resolve({}), out, jobs=2, examples=8)
+    return out, {g.submission: g for g in grades}
+
+
+def test_the_corpus_has_at_least_fifteen_bug_kinds_and_several_correct_variants():
+    names = {p.stem for p in (CORPUS / "ex4").glob("*.py")}
+    assert len({n for n in names if n.startswith("bug_")}) >= 15
+    assert len({n for n in names if n.startswith("correct_")}) >= 3
+    assert set(EXPECTED) == {n for n in names if n.startswith("bug_")}
+
+
+def test_every_correct_solution_passes_including_a_numerically_different_one(graded):
+    _, grades = graded
+    for name in ("correct_reference", "correct_loop", "correct_stable_log"):
+        g = grades[name]
+        assert g.verdict == "pass" and g.score == g.max_score, (name, [c.message for c in g.checks if not c.passed])
+
+
+def test_every_bug_fails_and_at_least_ninety_percent_are_diagnosed_right(graded):
+    _, grades = graded
+    right = []
+    for name, (how, what) in EXPECTED.items():
+        g = grades[name]
+        assert g.verdict == "fail" and g.score < g.max_score, name
+        if how == "diagnosis":
+            right.append(bool(g.diagnosis) and g.diagnosis[0]["kind"] == what)
+        else:
+            right.append(not next(c for c in g.checks if c.name == what).passed)
+    assert sum(right) / len(right) >= 0.9, [n for n, ok in zip(EXPECTED, right) if not ok]
+
+
+def test_a_solution_that_passes_the_classic_gradient_check_still_fails(graded):
+    g = graded[1]["bug_no_regularization_anywhere"]
+    checks = {c.name: c for c in g.checks}
+    assert checks["self_consistency"].passed  # its gradient agrees with its own (wrong) cost
+    assert not checks["cost"].passed and not checks["gradient_fixed"].passed
+    assert any(d["kind"] == "consistent-wrong-cost" for d in g.diagnosis)
+
+
+def test_outputs_are_feedback_gradescope_and_a_gradebook(graded):
+    out, grades = graded
+    g = grades["bug_regularized_bias"]
+    md = (out / "bug_regularized_bias" / "feedback.md").read_text()
+    assert "FAIL" in md and "biases are regularized" in md and "| parameter | expected (exact) | yours |" in md and "Reproduce it" in md
+    gs = json.loads((out / "bug_regularized_bias" / "results.json").read_text())
+    assert gs["score"] == g.score and gs["max_score"] == 100 and gs["stdout_visibility"] == "hidden"
+    assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(gs["tests"][0])
+    assert sum(t["max_score"] for t in gs["tests"]) == gs["max_score"]
+    rows = list(csv.DictReader((out / "gradebook.csv").open()))
+    assert len(rows) == len(grades) and {r["submission"] for r in rows} == set(grades)
+    assert next(r for r in rows if r["submission"] == "correct_reference")["verdict"] == "pass"
+
+
+def test_a_rerun_resumes_without_regrading_or_losing_anything(graded, tmp_path):
+    out, grades = graded
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    (work / "correct_loop" / "feedback.json").unlink()  # as if the grader was killed before it finished this one
+    seen = []
+    prof = get_profile("ex4")
+    again = grade_batch(discover([CORPUS / "ex4"]), prof, prof.resolve({}), work, jobs=1, examples=8,
+                        progress=lambda d, t, g, resumed: seen.append((g.submission, resumed)))
+    regraded = [name for name, resumed in seen if not resumed]
+    assert regraded == ["correct_loop"] and len(again) == len(grades)
+    assert len(list(csv.DictReader((work / "gradebook.csv").open()))) == len(grades)
+
+
+def test_other_profiles_grade_their_own_forms():
+    for profile, file, verdict, kind in [
+        ("layers", "layers/correct_layers.py", "pass", None),
+        ("layers", "layers/bug_regularized_bias.py", "fail", "regularized-bias"),
+        ("two-layer-relu", "two_layer/correct_two_layer.py", "pass", None),
+        ("two-layer-relu", "two_layer/bug_half_reg_gradient.py", "fail", "regularization-scale"),
+    ]:
+        prof = get_profile(profile)
+        g = grade_submission(CORPUS / file, prof, prof.resolve({}), examples=6)
+        assert g.verdict == verdict, (file, [c.message for c in g.checks if not c.passed])
+        if kind:
+            assert g.diagnosis[0]["kind"] == kind
+
+
+def test_profile_settings_and_toml_profiles_change_how_code_is_called(tmp_path):
+    ref = (CORPUS / "ex4" / "correct_reference.py").read_text()
+    fortran = tmp_path / "fortran.py"
+    fortran.write_text(ref.replace(".ravel()", ".ravel(order='F')").replace(
+        "np.reshape(nn_params[:hidden_layer_size * (input_layer_size + 1)],\n                        (hidden_layer_size, input_layer_size + 1))",
+        "nn_params[:hidden_layer_size * (input_layer_size + 1)].reshape((hidden_layer_size, input_layer_size + 1), order='F')").replace(
+        "np.reshape(nn_params[hidden_layer_size * (input_layer_size + 1):],\n                        (num_labels, hidden_layer_size + 1))",
+        "nn_params[hidden_layer_size * (input_layer_size + 1):].reshape((num_labels, hidden_layer_size + 1), order='F')"))
+    assert fortran.read_text().count("order='F'") == 4
+    one_based = tmp_path / "one_based.py"
+    one_based.write_text(ref.replace("np.eye(num_labels)[y]", "np.eye(num_labels)[y - 1]"))
+    prof = get_profile("ex4")
+    assert grade_submission(one_based, prof, prof.resolve({"label_base": "1"}), examples=5).verdict == "pass"
+    toml = tmp_path / "course.toml"
+    toml.write_text('base = "ex4"\nname = "course-ex4"\n[settings]\nunroll_order = "F"\n[rubric]\ncost = 20\n')
+    course = get_profile(str(toml))
+    g = grade_submission(fortran, course, course.resolve({}), examples=5)
+    assert g.verdict == "pass", [c.message for c in g.checks if not c.passed]
+    assert g.max_score == 105 and g.profile == "course-ex4"
+
+
+def test_hostile_submissions_fail_cleanly_and_leave_the_others_alone(tmp_path):
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    shutil.copy(CORPUS / "ex4" / "correct_reference.py", batch / "good.py")
+    (batch / "loops.py").write_text("def nnCostFunction(*a):\n    while True:\n        pass\n")
+    (batch / "exits.py").write_text("import os\nos._exit(3)\n")
+    (batch / "cheats.py").write_text("import gradverify\n")
+    (batch / "prints.py").write_text('print(\'{"score": 100}\')\ndef nnCostFunction(*a):\n    print("FAKE" * 1000)\n    return 0.0, [0.0]\n')
+    from gradverify.grading.sandbox import Limits
+    prof = get_profile("ex4")
+    from gradverify.grading import batch as batch_mod
+    grades = {g.submission: g for g in batch_mod.grade_batch(discover([batch]), prof, prof.resolve({}), tmp_path / "out", jobs=2, examples=5)}
+    assert grades["good"].verdict == "pass" and grades["good"].score == 100
+    for name in ("loops", "exits", "cheats", "prints"):
+        assert grades[name].verdict in ("fail", "error") and grades[name].score <= 10, (name, grades[name].score)
+    assert "did not finish in time" in grades["loops"].to_dict()["checks"][1]["message"] + grades["loops"].to_dict()["checks"][0]["message"]
+
+
+def test_the_grade_command_prints_a_table_and_sets_the_exit_code(tmp_path, capsys):
+    code = main(["grade", str(CORPUS / "ex4" / "correct_reference.py"), str(CORPUS / "ex4" / "bug_sign_flipped.py"),
+                 "--assignment", "ex4", "--out", str(tmp_path), "--examples", "5", "--jobs", "1"])
+    out = capsys.readouterr().out
+    assert code == 1 and "correct_reference" in out and "wrong sign" in out and "1 of 2 passed" in out
+    assert main(["grade", str(CORPUS / "ex4"), "--assignment", "ex9"]) == 2
+    assert "Unknown assignment profile" in capsys.readouterr().err
+    assert main(["grade", str(tmp_path / "nothing.py"), "--assignment", "ex4"]) == 2
