@@ -178,6 +178,8 @@ def test_the_schema_is_valid_draft_2020_12_and_agrees_with_the_builtin_validator
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     jsonschema.Draft202012Validator(SCHEMA).validate(doc)
     jsonschema.Draft202012Validator(SCHEMA).validate(suite_document(_suite_result(failing), command="c"))
+    entry = {"name": "bob", "verdict": "fail", "score": 4, "max_score": 10, "diagnosis": ["x"], "comparison": failing}
+    jsonschema.Draft202012Validator(SCHEMA).validate(batch_document([entry], command="c", title="t"))
     broken = copy.deepcopy(doc)
     broken["comparison"]["problem"]["m"] = "five"
     assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(broken))

@@ -80,7 +80,7 @@ def worst_rows(section: dict, limit: int = 12) -> tuple[list[dict], bool]:
 
 
 def _sortable(v: float) -> float:
-    return -1.0 if v != v else v
+    return float("inf") if v != v else v  # an unknown error ranks with the worst
 
 
 def array_rows(section: dict) -> list[dict]:

@@ -136,10 +136,10 @@ def suite_document(result, *, command: str) -> dict:
         summary = f"PASS: all {len(records)} random architectures agree with the exact gradient (seed {result.seed})."
     elif failure is not None:
         summary = (f"FAIL: {failed} of {len(records)} cases failed; the smallest failing case is "
-                   f"{failure.problem.network.compact} with m = {failure.problem.m}. " + failure.summary())
+                   f"{failure.problem.network.compact} with m = {failure.problem.m}: " + failure.summary().removeprefix("FAIL: "))
     else:
         summary = f"FAIL: {failed} of {len(records)} cases failed; the smallest one raised {result.failure_error}"
-    doc = _header("suite", command=command, title=f"suite of {len(records)} random architectures (seed {result.seed})",
+    doc = _header("suite", command=command, title=f"suite, seed {result.seed}: {len(records)} cases",
                   verdict="pass" if result.ok else "fail", summary=summary,
                   reproduce=_reproduce(problem, command) if problem is not None else command)
     doc["suite"] = jsonable({"seed": result.seed, "examples": result.examples, "ok": result.ok, "n_cases": len(records),

@@ -10,6 +10,7 @@ import base64
 from html import escape
 
 from gradverify.report import plots
+from gradverify.report.markdown import cases_sentence
 from gradverify.report._format import array_rows, environment_text, fmt, problem_rows, value, worst_rows
 
 __all__ = ["render_html"]
@@ -133,8 +134,7 @@ def _comparison(section: dict, *, level: int = 2, limit: int = 12) -> str:
 
 def _suite(doc: dict) -> str:
     s = doc["suite"]
-    out = ["<h2>Cases</h2>", f"<p>{s['n_cases']} cases drawn with seed {s['seed']} in {escape(fmt(s['seconds']))} s; "
-                             f"{s['n_failed']} failed.</p>"]
+    out = ["<h2>Cases</h2>", f"<p>{escape(cases_sentence(s))}</p>"]
     out.append(_missing_plots() or _figures([plots.ratio_histogram(s["records"])]))
     recs = sorted(s["records"], key=lambda r: r["verdict"] == "pass")[:15]
     out.append(_table(["network", "parameters", "m", "origin", "verdict", "worst ratio"],

@@ -73,9 +73,15 @@ def comparison_markdown(section: dict, *, level: int = 2, limit: int = 12) -> li
     return lines
 
 
+def cases_sentence(s: dict) -> str:
+    """How many cases were tried, and why there can be more than the examples asked for."""
+    shrunk = f" ({s['examples']} drawn, the rest while shrinking the failure)" if s["n_cases"] > s["examples"] else ""
+    return f"{s['n_cases']} cases tried with seed {s['seed']}{shrunk} in {fmt(s['seconds'])} s; {s['n_failed']} failed."
+
+
 def _suite_markdown(doc: dict) -> list[str]:
     s = doc["suite"]
-    lines = ["## Cases", "", f"{s['n_cases']} cases drawn with seed {s['seed']} in {fmt(s['seconds'])} s; {s['n_failed']} failed.", ""]
+    lines = ["## Cases", "", cases_sentence(s), ""]
     recs = sorted(s["records"], key=lambda r: r["verdict"] == "pass")[:15]
     lines += _table(["network", "parameters", "m", "origin", "verdict", "worst ratio"],
                     [[r["spec"], r["n_params"], r["m"], r["origin"], r["verdict"] + (f" ({r['error']})" if r["error"] else ""),

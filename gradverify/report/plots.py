@@ -112,7 +112,7 @@ def heatmaps(section: dict) -> list[Figure]:
 
     out = []
     sizes = section["problem"]["sizes"]
-    cmap = colormaps["RdYlGn_r"]
+    cmap = colormaps["RdYlGn_r"].with_extremes(bad="#4d4d4d")  # NaN ratio: the error is unknown
     lo = float(np.log10(_FLOOR))
     for source in section["verdicts"]:
         ratios, status = theta_grid(section, source, "ratio"), theta_grid(section, source, "status")
@@ -128,7 +128,7 @@ def heatmaps(section: dict) -> list[Figure]:
             kink = st == "kink"
             with np.errstate(divide="ignore"):
                 logs = np.log10(np.where(np.isinf(grid), 10.0 ** hi, np.clip(grid, _FLOOR, None)))
-            shown = np.ma.masked_where(kink | np.isnan(grid), logs)
+            shown = np.ma.masked_where(kink | np.isnan(grid), logs)  # kinks are hatched over, NaN is dark grey
             n_rows, n_cols = grid.shape
             small = n_cols <= 24 and n_rows <= 24
             width = min(9.0, 2.4 + 0.5 * n_cols) if small else 8.0
@@ -158,9 +158,9 @@ def heatmaps(section: dict) -> list[Figure]:
                 ax.add_patch(_hatch(x, y))
             if small:
                 for (y, x), r in np.ndenumerate(grid):
-                    if kink[y, x] or np.isnan(r):
+                    if kink[y, x]:
                         continue
-                    pos = norm(logs[y, x])
+                    pos = 1.0 if np.isnan(r) else norm(logs[y, x])
                     ax.text(x, y, _fmt_ratio(r), ha="center", va="center", fontsize=7 if n_cols > 8 else 8,
                             color="white" if pos < 0.15 or pos > 0.85 else "black",
                             fontweight="bold" if st[y, x] == "off" else "normal")
