@@ -161,7 +161,9 @@ class Probe:
     """One directional check: numeric J′(θ; v) against ⟨candidate, v⟩ on a support.
 
     ``level`` is 0 for the k random probes and the bisection depth otherwise.
-    ``passed`` is ``|numeric − analytic| ≤ budget``.
+    ``passed`` is ``|numeric − analytic| ≤ budget`` on a stencil free of ReLU kinks.
+    ``kinked``: the stencil still crossed a kink after shrinking the step 1000-fold; such a probe
+    is inconclusive (not passed) and is bisected like a failing one, down to the kinked entries.
     """
 
     index: int
@@ -172,6 +174,7 @@ class Probe:
     error: float
     budget: float
     passed: bool
+    kinked: bool = False
 
     @property
     def ratio(self) -> float:
@@ -184,7 +187,7 @@ class ProbeReport:
     """The record of ``probe_check``.
 
     Attributes:
-        passed: every random probe agreed within its budget.
+        passed: no random probe failed (kinked ones are inconclusive) and no entry was localized.
         probes: every probe made, random ones first then the bisection probes.
         localized: flat indices of the entries the bisection found wrong (sorted).
         names: readable names of those entries when known (``W1[0,2]``), else ``"θ[i]"``.
@@ -192,6 +195,8 @@ class ProbeReport:
         n_evals: evaluations of J used (the per-parameter check would use about 2P or more).
         n_params: P.
         distribution: ``"rademacher"`` or ``"gaussian"``; method: the directional estimator.
+        kinked, kinked_names: entries whose own stencil crosses a ReLU kink even at a 1000×
+            smaller step: not differentiable there, so not checked (and not failed).
     """
 
     passed: bool
@@ -203,9 +208,11 @@ class ProbeReport:
     n_params: int
     distribution: str
     method: str
+    kinked: list[int] = field(default_factory=list)
+    kinked_names: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
-        failing = sum(not p.passed for p in self.probes if p.level == 0)
+        failing = sum(not p.passed and not p.kinked for p in self.probes if p.level == 0)
         return (f"ProbeReport({'passed' if self.passed else 'FAILED'}: {failing} of "
                 f"{sum(p.level == 0 for p in self.probes)} random probes failed, localized "
                 f"{self.names[:5]}{'…' if len(self.names) > 5 else ''}, {self.n_evals} evaluations for P={self.n_params})")
@@ -474,7 +481,7 @@ class _Engine:
         m, n = A.shape
         delta = _POLICY["richardson_step"] * np.maximum(np.abs(A), 1.0)
         if layer in self.relu_layers:
-            delta = np.minimum(delta, np.maximum(np.abs(A) / 3, 1e-300))
+            delta = np.minimum(delta, np.maximum(np.abs(A) / 3, 1e-8))   # |a| < 3e−8: the entry is kinked anyway
         offsets = np.array([-2.0, -1.0, 1.0, 2.0])
         out = np.empty((m, n))
         first = np.empty((m, n))
@@ -903,10 +910,17 @@ def probe_check(target: Problem | Callable[[np.ndarray], float], candidate_grad,
     Raises:
         InputError: bad arguments or a candidate of the wrong size.
     """
+    relu_pattern = pattern0 = None
     if isinstance(target, Problem):
         net = target.network
         theta_vec = flatten(target.params, net)
         f = _cost_function(target)
+        relu = [k for k, act in enumerate(net.activations) if act == "relu"]
+        if relu:
+            def relu_pattern(vec):
+                pre = forward.pre_activations(net, unflatten(vec, net), target.X)
+                return np.concatenate([(pre[k] > 0).reshape(-1) for k in relu])
+            pattern0 = relu_pattern(theta_vec)
         analytic = all(a in _ANALYTIC for a in net.activations)
         method = _resolve_method(method, analytic)
         names = scalar_names(net)
@@ -945,23 +959,30 @@ def probe_check(target: Problem | Callable[[np.ndarray], float], candidate_grad,
             h = _POLICY["complex_step"]
             im, mag = eng.complex_direction(unflatten(v, net), h)
             d = im / h
-            return d, _POLICY["complex_units"] * EPS * eng.L * (mag / h + abs(d)), 1, v
+            return d, _POLICY["complex_units"] * EPS * eng.L * (mag / h + abs(d)), 1, v, False
         base = _POLICY["central_step"] if method == "central" else _POLICY["richardson_step"]
         h = base * scale / max(float(np.abs(v).max()), 1e-300)
-        return _fd_along(lambda x: float(np.real(f(x))), theta_vec, v, h, method, f0, noise)
+        kinked = False
+        for _ in range(4):           # a stencil across a ReLU kink: shrink the step (at most 1000×)
+            kinked = relu_pattern is not None and any(
+                not np.array_equal(relu_pattern(theta_vec + (k * h) * v), pattern0) for k in _POINTS[method])
+            if not kinked:
+                break
+            h /= 10
+        return (*_fd_along(lambda x: float(np.real(f(x))), theta_vec, v, h, method, f0, noise), kinked)
 
     probes: list[Probe] = []
 
     def probe(v: np.ndarray, level: int) -> Probe:
         nonlocal evals
-        d, err, n, v_eff = directional(v)
+        d, err, n, v_eff, kinked = directional(v)
         evals += n
         gv = g * v_eff
         analytic_val = float(np.sum(gv))
         mag = float(np.abs(gv).sum())
         budget = err + 4 * EPS * mag + rtol * mag
         pr = Probe(len(probes), level, int(np.count_nonzero(v)), d, analytic_val, err, budget,
-                   bool(abs(d - analytic_val) <= budget))
+                   bool(not kinked and abs(d - analytic_val) <= budget), kinked)
         probes.append(pr)
         return pr
 
@@ -970,8 +991,9 @@ def probe_check(target: Problem | Callable[[np.ndarray], float], candidate_grad,
         v = rng.choice([-1.0, 1.0], size=P) if distribution == "rademacher" else rng.standard_normal(P)
         directions.append(v)
         probe(v, 0)
-    passed = all(p.passed for p in probes)
+    failed = any(not p.passed and not p.kinked for p in probes)
     localized: set[int] = set()
+    kinked: set[int] = set()
     numeric: dict[int, tuple[float, float]] = {}
 
     def bisect(support: np.ndarray, v: np.ndarray, level: int) -> None:
@@ -979,9 +1001,12 @@ def probe_check(target: Problem | Callable[[np.ndarray], float], candidate_grad,
             return
         if support.size == 1:
             p = int(support[0])
-            localized.add(p)
             last = probes[-1]
-            numeric[p] = (last.numeric / v[p], last.error / abs(v[p]))
+            if last.kinked:
+                kinked.add(p)
+            else:
+                localized.add(p)
+                numeric[p] = (last.numeric / v[p], last.error / abs(v[p]))
             return
         half = support.size // 2
         for part in (support[:half], support[half:]):
@@ -994,18 +1019,19 @@ def probe_check(target: Problem | Callable[[np.ndarray], float], candidate_grad,
         if probes[i].passed:
             continue
         support = np.flatnonzero(v)
-        support = support[~np.isin(support, list(localized))]
+        support = support[~np.isin(support, list(localized | kinked))]
         if support.size == 0:
             continue
-        if localized:          # is this failure explained by the entries already found?
+        if localized or kinked:   # is this failure explained by the entries already found?
             w = np.zeros(P)
             w[support] = v[support]
             if probe(w, 1).passed:
                 continue
         bisect(support, v, 1)
     loc = sorted(localized)
-    loc_names = [names[i] if names else f"θ[{i}]" for i in loc]
-    return ProbeReport(passed, probes, loc, loc_names, {i: numeric[i] for i in loc}, int(evals), int(P), distribution, method)
+    name = lambda i: names[i] if names else f"θ[{i}]"  # noqa: E731
+    return ProbeReport(not failed and not loc, probes, loc, [name(i) for i in loc], {i: numeric[i] for i in loc},
+                       int(evals), int(P), distribution, method, sorted(kinked), [name(i) for i in sorted(kinked)])
 
 
 # ---- step curve -------------------------------------------------------------------------------

@@ -427,3 +427,18 @@ def test_784_128_10_central_and_complex_step_agree_within_their_error_bars():
     assert central.network.n_params == 101_770
     assert np.all(np.abs(central.flat() - complex_step.flat()) <= central.flat("errors") + complex_step.flat("errors"))
     assert complex_step.seconds < 10 and central.seconds < 10
+
+
+def test_probes_on_a_relu_network_step_around_kinks_and_still_localize():
+    prob = _kinked_relu_problem()
+    exact = mp_gradient(prob)
+    clean = probe_check(prob, exact, k=6)
+    assert clean.method == "central" and clean.passed and clean.localized == []
+    assert any(p.kinked for p in clean.probes)          # unit 2 sits 1e−9 from its kink on example 0
+    unit2 = {scalar_names(prob.network).index(n) for n in ("W1[2,0]", "W1[2,1]", "W1[2,2]", "b1[2]")}
+    assert clean.kinked and set(clean.kinked) <= unit2
+    bad = exact.copy()
+    w2 = scalar_names(prob.network).index("W2[1,3]")
+    bad[w2] += 1e-6
+    report = probe_check(prob, bad, k=6)
+    assert not report.passed and report.localized == [w2]
