@@ -1,0 +1,1 @@
+"""Grading untrusted student code: sandboxed workers, assignment profiles, rubric, batch runs."""

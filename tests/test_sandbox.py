@@ -1,0 +1,910 @@
+"""The sandbox: wire frames, the worker's calling convention, and hostile submissions.
+
+Every hostile case checks three things: a clear failing result, a grader that survives (the test
+process itself, and a sandbox that still answers afterwards), and that nothing carrying the
+sandbox's marker is left running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import socket
+import struct
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from gradverify.grading import frames
+from gradverify.grading.sandbox import (
+    KINDS,
+    CallResult,
+    Isolation,
+    Limits,
+    Sandbox,
+    _Plan,
+    _landlock_abi,
+    detect_isolation,
+)
+
+ISOLATION = detect_isolation()
+LAYERS = set(ISOLATION.layers)
+FAST = Limits(call_timeout=3.0, load_timeout=30.0)
+HAS_FS_ALLOW_LIST = "fs-view" in LAYERS or any(name.startswith("landlock-abi") for name in LAYERS)
+NO_FORK = "no-new-processes" in LAYERS
+CONFINED_PROCESSES = "pid-ns" in LAYERS or NO_FORK
+CONFINED_SIGNALS = bool({"pid-ns", "landlock-scoped-signals"} & LAYERS) or any(n.startswith("uid-") for n in LAYERS)
+
+
+def _alive_with(marker: str) -> list[int]:
+    """Processes (not zombies) whose environment holds ``marker``: checked without the sandbox."""
+    needle = marker.encode() + b"\0"
+    alive = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{name}/environ").read_bytes()
+            state = Path(f"/proc/{name}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if needle in environ and state != b"Z":
+            alive.append(int(name))
+    return alive
+
+
+def _write(tmp_path: Path, source: str, name: str = "submission.py") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+@contextlib.contextmanager
+def sandbox(tmp_path: Path, source: str, *, limits: Limits = FAST, **kwargs):
+    """A sandbox on ``source``; on exit, assert it is closed and left nothing running."""
+    box = Sandbox(_write(tmp_path, source), limits=limits, **kwargs)
+    try:
+        yield box
+    finally:
+        box.close()
+    assert _alive_with(box.marker) == [], "processes of the sandbox survived close()"
+
+
+BENIGN = """
+def ping(x=1):
+    return x
+"""
+
+# ============================================================================================
+# Frames
+# ============================================================================================
+
+
+def _roundtrip(tree, caps=frames.Caps()):
+    data = b"".join(bytes(b) for b in frames.pack(tree))
+    reader = frames.Reader(caps)
+    reader.feed(data)
+    ok, message = reader.pop()
+    assert ok
+    return message
+
+
+def _frame(payload: bytes) -> bytes:
+    return struct.pack("<I", len(payload)) + payload
+
+
+def _header(tree, n: int) -> bytes:
+    return _frame(json.dumps({"v": 1, "n": n, "m": tree}).encode())
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=True)
+    return buffer.getvalue()
+
+
+def test_frames_carry_nested_values_and_arrays_as_plain_copies():
+    tree = {
+        "scalars": [None, True, -3, 2.5, "text", float("inf")],
+        "tuple": (1, (2, 3)),
+        "numpy scalars": [np.float32(1.5), np.int16(-2), np.bool_(True)],
+        "arrays": [np.arange(6.0).reshape(2, 3), np.asfortranarray(np.eye(3)), np.array(7.0), np.zeros((0, 4))],
+        "ints": np.arange(4, dtype=np.int32),
+        "bools": np.array([True, False]),
+        "floats32": np.linspace(0, 1, 5, dtype=np.float32),
+    }
+    back = _roundtrip(tree)
+    assert back["scalars"][:5] == [None, True, -3, 2.5, "text"] and back["scalars"][5] == float("inf")
+    assert back["tuple"] == [1, [2, 3]]
+    assert back["numpy scalars"] == [1.5, -2, True] and type(back["numpy scalars"][0]) is float
+    for sent, got in zip(tree["arrays"], back["arrays"]):
+        assert type(got) is np.ndarray and got.dtype == np.float64 and got.flags.c_contiguous
+        assert got.flags.writeable and got.shape == sent.shape and np.array_equal(got, sent)
+    assert back["ints"].dtype == np.int64 and back["bools"].dtype == np.bool_
+    assert back["floats32"].dtype == np.float64
+
+
+tree_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False),
+    st.text(max_size=5),
+    hnp.arrays(st.sampled_from([np.float64, np.int64, np.bool_]), hnp.array_shapes(min_dims=0, max_dims=3, max_side=3)),
+)
+trees = st.recursive(
+    tree_leaves,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, np.ndarray):
+        return type(b) is np.ndarray and a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=40)
+@given(trees, st.integers(1, 64))
+def test_frames_round_trip_any_tree_fed_in_any_chunks(tree, chunk):
+    data = b"".join(bytes(b) for b in frames.pack(tree))
+    reader = frames.Reader()
+    message = None
+    for start in range(0, len(data), chunk):
+        reader.feed(data[start : start + chunk])
+        ok, got = reader.pop()
+        if ok:
+            message = got
+    assert _same(tree, message)
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        (object(), "object cannot be sent"),
+        ({1, 2}, "set cannot be sent"),
+        (1 + 2j, "complex cannot be sent"),
+        ({1: "a"}, "dict key of type int"),
+        (2**64, "64-bit"),
+        (np.array([1 + 1j]), "dtype complex128"),
+        (np.array(["a"]), "dtype <U1"),
+        (np.array([object()]), "dtype object"),
+        (np.complex64(1), "numpy scalar of dtype complex64"),
+    ],
+)
+def test_pack_names_what_cannot_be_sent(value, match):
+    with pytest.raises(frames.UnsupportedValue, match=match):
+        frames.pack({"x": [value]})
+
+
+def test_pack_refuses_arrays_over_the_cap_before_copying():
+    huge = np.broadcast_to(np.zeros(1), (1 << 20, 1 << 20))  # 8 TiB, no memory behind it
+    with pytest.raises(frames.UnsupportedValue, match="exceeds"):
+        frames.pack(huge)
+
+
+@pytest.mark.parametrize(
+    "array, match",
+    [
+        (np.array([1.0 + 2j]), "not a plain"),
+        (np.array(["text"]), "not a plain"),
+        (np.array([1.0], dtype=">f8"), "byte order"),
+        (np.zeros(2, dtype=[("a", "<f8")]), "not a plain"),
+        (np.array([None, 1], dtype=object), "not a plain"),
+        (np.array([1.0], dtype=np.longdouble), "not allowed"),
+    ],
+)
+def test_read_npy_refuses_foreign_dtypes(array, match):
+    with pytest.raises(frames.ProtocolError, match=match):
+        frames.read_npy(_npy(array))
+
+
+def _npy_raw(descr: str, shape: str, data: bytes) -> bytes:
+    text = f"{{'descr': {descr!r}, 'fortran_order': False, 'shape': {shape}, }}".ljust(117) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode() + data
+
+
+def test_read_npy_refuses_headers_that_lie_about_the_size():
+    good = _npy(np.zeros(4))
+    assert np.array_equal(frames.read_npy(_npy_raw("<f8", "(4,)", b"\0" * 32)), np.zeros(4))
+    with pytest.raises(frames.ProtocolError, match="claims shape"):
+        frames.read_npy(good[:-8])  # one element missing
+    with pytest.raises(frames.ProtocolError, match="claims shape"):
+        frames.read_npy(good + b"\0" * 8)
+    with pytest.raises(frames.ProtocolError, match="claims shape"):
+        frames.read_npy(_npy_raw("<f8", "(1000000, 1000000)", b"\0" * 8))
+    with pytest.raises(frames.ProtocolError, match="shape"):
+        frames.read_npy(_npy_raw("<f8", "(-1, 8)", b"\0" * 8))
+    with pytest.raises(frames.ProtocolError, match="shape"):
+        frames.read_npy(_npy_raw("<f8", f"({2**80},)", b""))
+
+
+@pytest.mark.parametrize(
+    "payload, match",
+    [
+        (b"not npy at all", "magic"),
+        (b"\x93NUMPY\x03\x00" + b"\0" * 20, "version"),
+        (b"\x93NUMPY\x01\x00\xff\xff" + b" " * 100, "too long or truncated"),
+        (b"\x93NUMPY\x01\x00\x10\x00{'descr': __import__('os')}", "bad .npy header"),
+    ],
+)
+def test_read_npy_refuses_malformed_headers(payload, match):
+    with pytest.raises(frames.ProtocolError, match=match):
+        frames.read_npy(payload)
+
+
+def test_reader_rejects_an_oversized_frame_from_its_length_prefix_alone():
+    reader = frames.Reader(frames.Caps(header_bytes=1000))
+    reader.feed(struct.pack("<I", 0xFFFFFFFF))  # nothing else needs to arrive
+    with pytest.raises(frames.ProtocolError, match="exceeds the cap"):
+        reader.pop()
+
+
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (_frame(b"{not json"), "not valid JSON"),
+        (_frame(b"[1, 2]"), "must be"),
+        (_frame(b'{"v": 2, "n": 0, "m": null}'), "must be"),
+        (_header({"$x": 1}, 0), "unexpected node"),
+        (_header({"$d": {}, "extra": 1}, 0), "unexpected node"),
+        (_header({"$a": 0}, 0), "placeholders"),
+        (_header([{"$a": 0}, {"$a": 0}], 2), "placeholders"),
+        (_header(None, 10**9), "announces"),
+        (_header(2**70, 0), "64-bit"),
+        (_frame(b'{"v": 1, "n": 0, "m": ' + b"[" * 5000 + b"]" * 5000 + b"}"), "nested deeper|not valid JSON"),
+        (_header({"$a": 0}, 1) + struct.pack("<I", 2**31), "array frame"),
+    ],
+)
+def test_reader_rejects_malformed_messages(data, match):
+    reader = frames.Reader(frames.Caps(array_bytes=1 << 20))
+    reader.feed(data)
+    with pytest.raises(frames.ProtocolError, match=match):
+        reader.pop()
+
+
+def test_reader_caps_the_whole_message():
+    reader = frames.Reader(frames.Caps(message_bytes=2000))
+    data = b"".join(bytes(b) for b in frames.pack([np.zeros(100), np.zeros(100), np.zeros(100)]))
+    reader.feed(data)
+    with pytest.raises(frames.ProtocolError, match="message exceeds"):
+        reader.pop()
+
+
+def test_caps_must_be_positive_and_fit_the_prefix():
+    with pytest.raises(ValueError, match="positive"):
+        frames.Caps(arrays=0)
+    with pytest.raises(ValueError, match="4 GiB"):
+        frames.Caps(array_bytes=1 << 32)
+
+
+# ============================================================================================
+# The API on well-behaved submissions
+# ============================================================================================
+
+TWO_LAYER = """
+import numpy as np
+
+calls = 0
+
+class TwoLayerNet:
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError("__init__ must not run in the grader")
+
+    def loss(self, X, y=None, reg=0.0):
+        W1, b1, W2, b2 = (self.params[k] for k in ("W1", "b1", "W2", "b2"))
+        h = np.maximum(0, X @ W1 + b1)
+        scores = h @ W2 + b2
+        if y is None:
+            return scores
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        p = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+        n = X.shape[0]
+        loss = -np.log(p[np.arange(n), y]).mean() + reg * ((W1 ** 2).sum() + (W2 ** 2).sum())
+        d = p.copy()
+        d[np.arange(n), y] -= 1
+        d /= n
+        grads = {"W2": h.T @ d + 2 * reg * W2, "b2": d.sum(axis=0)}
+        dh = d @ W2.T * (h > 0)
+        grads.update(W1=X.T @ dh + 2 * reg * W1, b1=dh.sum(axis=0))
+        return loss, grads
+
+def count():
+    global calls
+    calls += 1
+    print("call", calls)
+    return calls
+
+def scale(x, factor=2.0):
+    x *= factor          # modifies its input in place
+    return (x.sum(), np.float32(factor), [x.shape])
+
+def fails():
+    return 1 / 0
+
+def weird():
+    return {"ok": [1, 2], "bad": object()}
+"""
+
+
+def _params(rng):
+    return {"W1": rng.normal(size=(4, 5)), "b1": np.zeros(5), "W2": rng.normal(size=(5, 3)), "b2": np.zeros(3)}
+
+
+def test_isolation_is_reported_and_full_where_the_machine_allows_it():
+    assert isinstance(ISOLATION, Isolation) and ISOLATION.level in ("full", "partial", "minimal")
+    assert {"session", "clean-env", "python-isolated", "rlimits"} <= LAYERS
+    assert any("seccomp" in note for note in ISOLATION.notes)
+    assert ISOLATION.level in str(ISOLATION)
+    if os.geteuid() == 0 and shutil.which("unshare") and _landlock_abi():
+        # The grading machines (and CI) are of this kind: every layer must be active there.
+        assert ISOLATION.level == "full", ISOLATION
+        assert {"pid-ns", "net-ns", "fs-view", "uid-65534", "no-new-processes"} <= LAYERS
+
+
+def test_a_method_is_called_on_an_instance_made_without_init(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y, params = rng.normal(size=(6, 4)), np.array([0, 1, 2, 0, 1, 2]), _params(rng)
+    with sandbox(tmp_path, TWO_LAYER) as box:
+        assert box.start().ok
+        result = box.call("TwoLayerNet.loss", (X, y), {"reg": 0.1}, attrs={"params": params})
+    assert result.ok, result
+    loss, grads = result.value
+    assert isinstance(loss, float) and loss > 0
+    assert set(grads) == {"W1", "b1", "W2", "b2"}
+    assert all(type(g) is np.ndarray and g.dtype == np.float64 and g.shape == params[k].shape for k, g in grads.items())
+    assert result.elapsed > 0 and result.stdout == "" and result.stderr == ""
+
+
+def test_module_state_persists_between_calls_of_one_worker(tmp_path):
+    with sandbox(tmp_path, TWO_LAYER) as box:
+        first, second = box.call("count"), box.call("count")
+    assert (first.value, second.value) == (1, 2)
+    assert (first.stdout, second.stdout) == ("call 1\n", "call 2\n")
+
+
+def test_return_args_shows_inputs_modified_in_place(tmp_path):
+    x = np.ones((2, 3))
+    with sandbox(tmp_path, TWO_LAYER) as box:
+        result = box.call("scale", (x,), {"factor": 3.0}, return_args=True)
+    assert result.ok
+    assert result.value == [18.0, 3.0, [[2, 3]]]  # tuples come back as lists, np scalars as floats
+    assert np.array_equal(result.args_after["args"][0], np.full((2, 3), 3.0))
+    assert result.args_after["kwargs"] == {"factor": 3.0}
+    assert np.array_equal(x, np.ones((2, 3))), "the grader's own array is never touched"
+
+
+def test_a_students_exception_comes_back_with_its_traceback(tmp_path):
+    with sandbox(tmp_path, TWO_LAYER) as box:
+        result = box.call("fails")
+        assert box.call("count").ok, "the worker survives an exception"
+    assert result.kind == "exception" and result.error == "ZeroDivisionError: division by zero"
+    assert "submission.py" in result.traceback and "return 1 / 0" in result.traceback
+    assert "_gv_worker" not in result.traceback
+
+
+@pytest.mark.parametrize(
+    "target, kwargs, match",
+    [
+        ("missing", {}, "defines no 'missing'"),
+        ("calls", {}, "is a int, not a function"),
+        ("TwoLayerNet.predict", {"attrs": {}}, "has no method 'predict'"),
+        ("count.x", {}, "not a class"),
+    ],
+)
+def test_a_missing_target_is_reported_as_such(tmp_path, target, kwargs, match):
+    with sandbox(tmp_path, TWO_LAYER) as box:
+        result = box.call(target, **kwargs)
+    assert result.kind == "target" and match in result.error
+
+
+def test_an_unsupported_return_value_is_named(tmp_path):
+    with sandbox(tmp_path, TWO_LAYER) as box:
+        result = box.call("weird")
+        assert box.call("count").ok
+    assert result.kind == "unsupported" and "builtins.object" in result.error
+
+
+def test_hostile_exceptions_and_oversized_results_are_described(tmp_path):
+    source = """
+    class Nasty(BaseException):
+        def __str__(self):
+            raise RuntimeError("no message for you")
+
+    def nasty():
+        raise Nasty()
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    def long_list():
+        return [0.5] * 300_000
+
+    def ping():
+        return 1
+    """
+    with sandbox(tmp_path, source) as box:
+        nasty, interrupt, long_list = box.call("nasty"), box.call("interrupt"), box.call("long_list")
+        assert box.call("ping").ok
+    assert nasty.kind == "exception" and nasty.error.startswith("Nasty: <exception whose str() failed>")
+    assert interrupt.kind == "exception" and interrupt.error == "KeyboardInterrupt"
+    assert long_list.kind == "unsupported" and "header" in long_list.error
+
+
+def test_bad_calls_are_the_graders_errors_and_raise(tmp_path):
+    with sandbox(tmp_path, BENIGN) as box:
+        with pytest.raises(ValueError, match="Class.method"):
+            box.call("os.system('x')")
+        with pytest.raises(ValueError, match="attrs"):
+            box.call("ping", attrs={"a": 1})
+        with pytest.raises(ValueError, match="timeout"):
+            box.call("ping", timeout=0)
+        with pytest.raises(TypeError, match="cannot be sent"):
+            box.call("ping", (object(),))
+        with pytest.raises(TypeError, match="tuple or list"):
+            box.call("ping", np.ones(3))
+    with pytest.raises(ValueError, match="closed"):
+        box.call("ping")
+    with pytest.raises(ValueError, match="positive"):
+        Limits(call_timeout=-1)
+    with pytest.raises(ValueError, match="worker_cpu_seconds"):
+        Limits(cpu_seconds=10, worker_cpu_seconds=5)
+
+
+@pytest.mark.parametrize(
+    "source, match",
+    [
+        ("def f(:\n    pass\n", "SyntaxError"),
+        ("raise ImportError('no torch here')\n", "ImportError: no torch here"),
+        ("import sys\nsys.exit(3)\n", "SystemExit: 3"),
+        ("import definitely_not_installed\n", "ModuleNotFoundError"),
+    ],
+)
+def test_a_submission_that_fails_to_load_reports_why_on_every_call(tmp_path, source, match):
+    with sandbox(tmp_path, source) as box:
+        load = box.start()
+        call = box.call("f")
+    assert load.kind == "load" and match in load.error and load.traceback
+    assert call.kind == "load" and match in call.error
+
+
+def test_a_folder_submission_imports_its_siblings_and_needs_one_entry(tmp_path):
+    folder = tmp_path / "student"
+    (folder / "pkg").mkdir(parents=True)
+    (folder / "pkg" / "__init__.py").write_text("VALUE = 41\n")
+    (folder / "helpers.py").write_text("def inc(x):\n    return x + 1\n")
+    (folder / "solution.py").write_text("from helpers import inc\nfrom pkg import VALUE\ndef f():\n    return inc(VALUE)\n")
+    with Sandbox(folder, limits=FAST) as box:
+        assert box.start().kind == "load" and "exactly one" in box.start().error
+    with Sandbox(folder, entry="solution", limits=FAST) as box:
+        assert box.call("f").value == 42
+    with Sandbox(tmp_path / "nowhere", limits=FAST) as box:
+        assert box.start().kind == "load" and "cannot read" in box.start().error
+
+
+def test_symbolic_links_in_a_submission_are_never_followed(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("grader secret")
+    secret.chmod(0o600)
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (folder / "leak.txt").symlink_to(secret)
+    (folder / "solution.py").write_text("def f():\n    import os\n    return sorted(os.listdir('.'))\n")
+    with Sandbox(folder, limits=FAST) as box:
+        result = box.call("f")
+    assert result.ok and "leak.txt" not in result.value and "solution.py" in result.value
+    link = tmp_path / "link.py"
+    link.symlink_to(folder / "solution.py")
+    with Sandbox(link, limits=FAST) as box:
+        assert box.start().kind == "load" and "symbolic link" in box.start().error
+
+
+# ============================================================================================
+# Hostile submissions
+# ============================================================================================
+
+
+def test_an_infinite_loop_times_out_and_the_worker_is_replaced(tmp_path):
+    source = BENIGN + "\ndef spin():\n    while True:\n        pass\n"
+    with sandbox(tmp_path, source) as box:
+        result = box.call("spin", timeout=0.5)
+        assert result.kind == "timeout" and "killed" in result.error
+        assert box.call("ping", (5,)).value == 5
+        assert box.restarts == 1
+
+
+def test_sleeping_forever_times_out(tmp_path):
+    source = BENIGN + "\nimport time\ndef nap():\n    time.sleep(10**6)\n"
+    with sandbox(tmp_path, source) as box:
+        assert box.call("nap", timeout=0.5).kind == "timeout"
+        assert box.call("ping").ok
+
+
+def test_an_import_that_never_ends_times_out(tmp_path):
+    with sandbox(tmp_path, "while True:\n    pass\n", limits=Limits(load_timeout=1.0)) as box:
+        assert box.start().kind == "timeout"
+        assert box.call("f").kind == "load"
+
+
+def test_the_cpu_limit_stops_a_busy_loop(tmp_path):
+    source = BENIGN + "\ndef spin():\n    while True:\n        pass\n"
+    with sandbox(tmp_path, source, limits=Limits(cpu_seconds=1, call_timeout=30)) as box:
+        result = box.call("spin")
+        assert result.kind == "cpu" and result.elapsed < 20  # before the wall-clock deadline
+        assert box.call("ping").ok
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "return bytearray(4 << 30)",
+        "import numpy as np\n    return np.ones((1 << 30,))",
+        "return [0] * (1 << 31)",
+    ],
+)
+def test_a_memory_bomb_hits_the_address_space_limit(tmp_path, body):
+    source = BENIGN + f"\ndef bomb():\n    {body}\n"
+    with sandbox(tmp_path, source) as box:
+        result = box.call("bomb")
+        assert result.kind == "memory", result
+        assert box.call("ping").ok
+
+
+def test_filling_the_disk_hits_the_file_size_limit(tmp_path):
+    source = BENIGN + "\ndef fill():\n    with open('big', 'wb') as f:\n        f.write(b'x' * (32 << 20))\n"
+    with sandbox(tmp_path, source, limits=Limits(file_bytes=1 << 20)) as box:
+        result = box.call("fill")
+        assert result.kind == "exception" and "File too large" in result.error
+
+
+@pytest.mark.skipif(not NO_FORK, reason="the worker may fork here: a fork bomb would hit the machine")
+def test_a_fork_bomb_is_contained(tmp_path):
+    source = BENIGN + "\nimport os\ndef bomb():\n    while True:\n        os.fork()\n"
+    with sandbox(tmp_path, source) as box:
+        result = box.call("bomb", timeout=2)
+        assert result.kind in ("exception", "timeout", "crashed"), result
+        assert box.call("ping").ok
+
+
+DAEMON = """
+import os, time
+
+def escape():
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            while True:
+                time.sleep(1)
+        os._exit(0)
+    return "forked"
+
+def ping(x=1):
+    return x
+"""
+
+
+@pytest.mark.skipif(not CONFINED_PROCESSES, reason="processes are not confined on this machine")
+def test_a_daemon_that_double_forks_does_not_survive(tmp_path):
+    with sandbox(tmp_path, DAEMON) as box:
+        result = box.call("escape")
+        assert result.kind in ("exception", "ok"), result
+        if result.kind == "exception":  # RLIMIT_NPROC=0: no fork at all
+            assert "Resource temporarily unavailable" in result.error
+
+
+def test_an_escaped_daemon_is_found_by_its_marker_even_without_namespaces(tmp_path):
+    # The weakest plan (as root: no namespaces, no uid drop, capabilities dropped): fork works,
+    # and the daemon leaves the process group; close() must still find and kill it.
+    with sandbox(tmp_path, DAEMON, _plan=_Plan()) as box:
+        result = box.call("escape")
+        assert result.ok or "Resource temporarily unavailable" in result.error
+        if result.ok:
+            assert _alive_with(box.marker), "the daemon should be running until close()"
+            assert box.isolation.level == "minimal"
+
+
+@pytest.mark.parametrize(
+    "where, code, kind",
+    [
+        ("import", "os._exit(0)", "crashed"),
+        ("call", "os._exit(0)", "crashed"),
+        ("call", "sys.exit(7)", "exception"),
+        ("call", "os.close(1); os.close(2); os._exit(3)", "crashed"),
+        ("call", "import ctypes; ctypes.string_at(0)", "crashed"),  # segfault
+    ],
+)
+def test_exits_and_crashes_are_reported_and_the_next_call_works(tmp_path, where, code, kind):
+    if where == "import":
+        source = f"import os, sys\n{code}\n" + BENIGN
+    else:
+        source = "import os, sys\n" + BENIGN + f"\ndef die():\n    {code}\n"
+    with sandbox(tmp_path, source) as box:
+        if where == "import":
+            assert box.start().kind == kind
+            assert box.call("ping").kind == "load"
+            return
+        result = box.call("die")
+        assert result.kind == kind, result
+        assert box.call("ping", (3,)).value == 3
+
+
+@pytest.mark.skipif(not CONFINED_SIGNALS, reason="signals are not confined here: the student could kill the test runner")
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "os.kill(os.getppid(), signal.SIGKILL)",
+        "os.killpg(os.getpgid(0), signal.SIGKILL)",
+        "os.kill(-1, signal.SIGKILL)",
+        "os.kill(1, signal.SIGKILL)",
+    ],
+)
+def test_killing_the_parent_or_its_group_does_not_reach_the_grader(tmp_path, attack):
+    source = "import os, signal\n" + BENIGN + f"\ndef attack():\n    {attack}\n    return 'still here'\n"
+    with sandbox(tmp_path, source) as box:
+        result = box.call("attack")
+        assert result.kind in ("ok", "exception", "crashed"), result
+        assert box.call("ping").ok
+    os.kill(os.getpid(), 0)  # the grader (this process) is alive
+
+
+def test_monkeypatching_numpy_stays_in_the_worker(tmp_path):
+    source = """
+    import numpy as np
+    np.sum = lambda *args, **kwargs: 42
+    np.linalg.norm = None
+    def total(x):
+        return np.sum(x)
+    """
+    with sandbox(tmp_path, source) as box:
+        result = box.call("total", (np.ones(3),))
+    assert result.value == 42
+    assert np.sum(np.ones(3)) == 3.0 and np.linalg.norm(np.ones(4)) == 2.0
+
+
+def test_lying_arrays_arrive_as_plain_arrays_of_their_true_contents(tmp_path):
+    source = """
+    import numpy as np
+
+    class Liar(np.ndarray):
+        shape = property(lambda self: (10**9, 10**9))
+        dtype = property(lambda self: np.dtype(object))
+        def __len__(self):
+            return 10**12
+        def __array__(self, *args, **kwargs):
+            return np.zeros(10**6)
+
+    class Pretender:
+        def __array__(self, *args, **kwargs):
+            return np.ones(3)
+
+    def liar():
+        return np.arange(4.0).view(Liar)
+
+    def pretender():
+        return Pretender()
+
+    def huge():
+        return np.broadcast_to(np.zeros(1), (10**6, 10**6))
+
+    def strided():
+        return np.lib.stride_tricks.as_strided(np.zeros(1), shape=(10**7, 10**7), strides=(0, 0))
+    """
+    with sandbox(tmp_path, source) as box:
+        liar, pretender, huge, strided = (box.call(name) for name in ("liar", "pretender", "huge", "strided"))
+    assert liar.ok and type(liar.value) is np.ndarray and np.array_equal(liar.value, np.arange(4.0))
+    assert pretender.kind == "unsupported" and "Pretender" in pretender.error
+    assert huge.kind == "unsupported" and "exceeds" in huge.error
+    assert strided.kind == "unsupported" and "exceeds" in strided.error
+
+
+# A student who writes straight into the worker's reply pipe (it shares the worker's process,
+# so it can): every lie must end as a clean "protocol" result and a fresh worker.
+FORGER = """
+import gc, json, os, struct
+
+def _channel():
+    return next(o for o in gc.get_objects() if type(o).__name__ == "_Channel")
+
+def _frame(payload):
+    return struct.pack("<I", len(payload)) + payload
+
+def _header(tree, n):
+    return _frame(json.dumps({"v": 1, "n": n, "m": tree}).encode())
+
+def forge(kind):
+    fd = _channel().wfd
+    if kind == "length":
+        os.write(fd, struct.pack("<I", 0xFFFFFFFF))
+    elif kind == "shape":
+        npy = b"\\x93NUMPY\\x01\\x00" + struct.pack("<H", 118)
+        npy += "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000, 1000000), }".ljust(117).encode() + b"\\n"
+        os.write(fd, _header({"$a": 0}, 1) + _frame(npy + b"\\0" * 8))
+    elif kind == "object":
+        npy = b"\\x93NUMPY\\x01\\x00" + struct.pack("<H", 118)
+        npy += "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }".ljust(117).encode() + b"\\n"
+        os.write(fd, _header({"$a": 0}, 1) + _frame(npy + b"\\0" * 8))
+    elif kind == "json":
+        os.write(fd, _frame(b"{'this is': not json"))
+    elif kind == "count":
+        os.write(fd, _header(None, 10**9))
+    elif kind == "stale":
+        os.write(fd, _header({"$d": {"op": "result", "id": "0" * 16, "kind": "ok", "value": 1,
+                 "error": None, "traceback": None, "args_after": None, "cpu": 0.0}}, 0))
+    elif kind == "fields":
+        os.write(fd, _header({"$d": {"op": "result", "kind": "ok"}}, 0))
+    elif kind == "close":
+        os.close(fd)
+    return "honest value"
+
+def ping(x=1):
+    return x
+"""
+
+
+@pytest.mark.parametrize("kind", ["length", "shape", "object", "json", "count", "stale", "fields", "close"])
+def test_forged_protocol_frames_end_in_a_protocol_error_and_a_fresh_worker(tmp_path, kind):
+    with sandbox(tmp_path, FORGER) as box:
+        result = box.call("forge", (kind,))
+        assert result.kind == ("crashed" if kind == "close" else "protocol"), result
+        assert box.call("ping", (9,)).value == 9
+        assert box.restarts == 1
+
+
+def test_import_gradverify_fails_inside_the_sandbox(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    source = f"""
+    import sys
+
+    def plain():
+        import gradverify
+
+    def with_path():
+        sys.path.insert(0, {str(repo)!r})
+        import gradverify.grading.sandbox
+        return gradverify.__file__
+    """
+    with sandbox(tmp_path, source) as box:
+        plain, with_path = box.call("plain"), box.call("with_path")
+    assert plain.kind == "exception" and "No module named 'gradverify'" in plain.error
+    if HAS_FS_ALLOW_LIST:
+        assert with_path.kind == "exception", with_path
+
+
+@pytest.mark.skipif(not HAS_FS_ALLOW_LIST and "uid-65534" not in LAYERS, reason="no uid drop and no filesystem allow-list here")
+def test_the_graders_private_files_cannot_be_read(tmp_path):
+    secret = tmp_path / "private" / "answers.txt"
+    secret.parent.mkdir()
+    secret.write_text("the answer key")
+    secret.chmod(0o600)
+    source = f"""
+    def read(path):
+        with open(path) as f:
+            return f.read()
+    """
+    with sandbox(tmp_path, source) as box:
+        result = box.call("read", (str(secret),))
+        assert result.kind == "exception" and result.error.split(":")[0] in ("PermissionError", "FileNotFoundError")
+        if HAS_FS_ALLOW_LIST:
+            source_file = str(Path(frames.__file__).with_name("sandbox.py"))
+            assert box.call("read", (source_file,)).kind == "exception"
+
+
+@pytest.mark.skipif(not HAS_FS_ALLOW_LIST, reason="no filesystem allow-list (fs view or Landlock) here")
+def test_files_cannot_be_written_outside_the_work_directory(tmp_path):
+    open_dir = tmp_path / "results"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    source = """
+    import os
+    def write(path):
+        with open(path, "w") as f:
+            f.write('{"score": 100}')
+        return "written"
+    def local():
+        with open("scratch.txt", "w") as f:
+            f.write("fine")
+        return open("scratch.txt").read()
+    """
+    targets = [open_dir / "results.json", Path("/tmp") / f"gradverify-fake-{os.getpid()}.json"]
+    with sandbox(tmp_path, source) as box:
+        for target in targets:
+            assert box.call("write", (str(target),)).kind == "exception"
+        assert box.call("local").value == "fine"
+    assert not any(target.exists() for target in targets)
+
+
+def test_fake_results_printed_to_stdout_are_only_feedback(tmp_path):
+    source = """
+    import struct, sys
+    def f():
+        fake = b'{"v": 1, "n": 0, "m": {"$d": {"op": "result", "kind": "ok", "value": 100}}}'
+        print('{"kind": "ok", "value": 100, "score": "full marks"}')
+        sys.stdout.flush()
+        sys.stdout.buffer.write(struct.pack("<I", len(fake)) + fake)
+        sys.stderr.write("RESULT: PASS\\n")
+        return 1
+    """
+    with sandbox(tmp_path, source) as box:
+        result = box.call("f")
+    assert result.ok and result.value == 1
+    assert '"score": "full marks"' in result.stdout and "RESULT: PASS" in result.stderr
+
+
+def test_floods_of_output_are_capped(tmp_path):
+    source = BENIGN + """
+import sys
+def flood():
+    for _ in range(200):
+        sys.stdout.write("x" * 100_000)
+        sys.stderr.write("y" * 100_000)
+    return "done"
+
+def endless():
+    while True:
+        print("spam" * 1000)
+"""
+    with sandbox(tmp_path, source, limits=Limits(output_bytes=1000, call_timeout=5)) as box:
+        result = box.call("flood")
+        assert result.ok and result.value == "done"
+        assert result.stdout.startswith("x" * 1000) and "more bytes not shown" in result.stdout
+        assert len(result.stdout) < 1100 and len(result.stderr) < 1100
+        endless = box.call("endless", timeout=1)
+        assert endless.kind == "timeout" and len(endless.stdout) < 1100
+        assert box.call("ping").ok
+
+
+@pytest.mark.skipif(
+    "net-ns" not in LAYERS and "landlock-no-tcp" not in LAYERS,
+    reason="no network namespace and no Landlock TCP rules here: the sandbox cannot block the network",
+)
+def test_the_network_is_unreachable(tmp_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    source = """
+    import socket
+    def connect(port):
+        socket.create_connection(("127.0.0.1", port), timeout=2).sendall(b"stolen")
+        return "connected"
+    def udp(port):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.sendto(b"stolen", ("127.0.0.1", port))
+        return "sent"
+    """
+    try:
+        with sandbox(tmp_path, source) as box:
+            assert box.call("connect", (port,)).kind == "exception"
+            udp = box.call("udp", (port,))
+        with pytest.raises(socket.timeout):
+            listener.accept()
+    finally:
+        listener.close()
+    if "net-ns" in LAYERS:
+        assert udp.kind == "exception"
+
+
+def test_reading_stdin_gets_end_of_file_at_once(tmp_path):
+    source = "import sys\ndef read():\n    return [sys.stdin.read(), sys.stdin.readline(), input.__name__]\n"
+    with sandbox(tmp_path, source) as box:
+        result = box.call("read", timeout=2)
+    assert result.ok and result.value == ["", "", "input"]
+
+
+def test_results_cover_every_documented_kind():
+    assert {"ok", "exception", "timeout", "crashed", "protocol", "memory", "cpu", "load"} <= set(KINDS)
+    assert CallResult("ok").ok and not CallResult("timeout").ok
