@@ -68,7 +68,7 @@ def _explains(candidate: np.ndarray, hypothesis: np.ndarray, exact: np.ndarray) 
 def _name_factor(s: float, problem: Problem) -> str | None:
     m, K = problem.m, problem.network.sizes[-1]
     named = {m: f"m = {m}", 1 / m: f"1/m = 1/{m}", 2.0: "2", 0.5: "½", -1.0: "−1", float(K): f"K = {K} (the number of outputs)",
-             1 / K: f"1/K = 1/{K}", float(m * m): f"m² = {m * m}", -float(m): f"−m = −{m}", 2.0 * m: f"2m = {2 * m}", 1 / (2 * m): f"1/(2m)"}
+             1 / K: f"1/K = 1/{K}", float(m * m): f"m² = {m * m}", -float(m): f"−m = −{m}", 2.0 * m: f"2m = {2 * m}", 1 / (2 * m): "1/(2m)"}
     for value, name in named.items():
         if abs(s - value) <= 1e-6 * abs(value):
             return name

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from gradverify.errors import InputError, SpecError
-from gradverify.params import Layout, flatten, from_theta, to_theta, unflatten
+from gradverify.params import Layout, flatten, unflatten
 from gradverify.problems import debug_problem
 from gradverify.spec import Network, Problem
 

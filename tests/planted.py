@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradverify.forward import cost as forward_cost
-from gradverify.params import Layout, flatten, scalar_names, unflatten
+from gradverify.params import Layout, flatten, unflatten
 
 
 def _sig(z):

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 
 from gradverify import strategies as gst
-from gradverify.compare import SourceResult, assert_gradient_matches, compare, float64_budget, gather, judge
+from gradverify.compare import assert_gradient_matches, compare, float64_budget, gather, judge
 from gradverify.errors import GradientMismatchError, InputError
 from gradverify.params import flatten
 from gradverify.problems import debug_problem, random_problem

@@ -153,7 +153,6 @@ def test_hostile_submissions_fail_cleanly_and_leave_the_others_alone(tmp_path):
     (batch / "exits.py").write_text("import os\nos._exit(3)\n")
     (batch / "cheats.py").write_text("import gradverify\n")
     (batch / "prints.py").write_text('print(\'{"score": 100}\')\ndef nnCostFunction(*a):\n    print("FAKE" * 1000)\n    return 0.0, [0.0]\n')
-    from gradverify.grading.sandbox import Limits
     prof = get_profile("ex4")
     from gradverify.grading import batch as batch_mod
     grades = {g.submission: g for g in batch_mod.grade_batch(discover([batch]), prof, prof.resolve({}), tmp_path / "out", jobs=2, examples=5)}

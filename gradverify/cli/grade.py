@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from gradverify.cli._common import Progress, table
@@ -68,6 +67,6 @@ def run(args) -> int:
     if args.report is not None:
         from gradverify.cli.report import write_batch_report
 
-        paths = write_batch_report(grades, args.report or str(Path(args.out) / "report"), command="gradverify " + " ".join(sys.argv[1:]))
+        paths = write_batch_report(grades, args.report or str(Path(args.out) / "report"), command=args.command_line)
         print("report: " + ", ".join(str(p) for p in paths))
     return 0 if n_pass == len(grades) else 1

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gradverify.errors import InputError
-from gradverify.report import SCHEMA, attach_step_curve, comparison_document, render, suite_document, write_report
+from gradverify.report import SCHEMA, attach_step_curve, batch_document, comparison_document, render, suite_document, write_report
 
 HELP = "render a saved report.json again as Markdown or HTML"
 
@@ -115,3 +115,13 @@ def write_suite_report(result, out_dir: str, *, command: str) -> list[Path]:
         if curve is not None:
             attach_step_curve(doc, curve)
     return write_report(doc, out_dir or Path("reports") / f"suite-seed{result.seed}")
+
+
+def write_batch_report(grades, out_dir: str, *, command: str) -> list[Path]:
+    """Write the class report of a grading batch: one entry per submission, scores histogram."""
+    entries = [{"name": g.submission, "verdict": g.verdict, "score": g.score, "max_score": g.max_score,
+                "diagnosis": [d["message"] for d in g.diagnosis],
+                "failed_checks": [c.name for c in g.checks if not c.passed], "seconds": round(g.seconds, 3)}
+               for g in grades]
+    doc = batch_document(entries, command=command, title=f"grading batch ({grades[0].profile if grades else ''})")
+    return write_report(doc, out_dir or Path("reports") / "grade")

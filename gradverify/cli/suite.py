@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +77,6 @@ def run(args) -> int:
     if args.report is not None:
         from gradverify.cli.report import write_suite_report
 
-        paths = write_suite_report(res, args.report, command="gradverify " + " ".join(sys.argv[1:]))
+        paths = write_suite_report(res, args.report, command=args.command_line)
         print("report: " + ", ".join(str(p) for p in paths))
     return 0 if res.ok else 1

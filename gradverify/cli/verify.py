@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 
@@ -68,7 +67,7 @@ def run(args) -> int:
     if args.report is not None:
         from gradverify.cli.report import write_comparison_report
 
-        paths = write_comparison_report(comp, args.report, command="gradverify " + " ".join(sys.argv[1:]) if sys.argv[1:] else "gradverify verify")
+        paths = write_comparison_report(comp, args.report, command=args.command_line)
         if not args.json:
             print("report: " + ", ".join(str(p) for p in paths))
     return 0 if comp.verdict == "pass" else 1

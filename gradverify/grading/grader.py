@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradverify.compare import SourceResult, candidate_source, float64_budget, gather, judge
+from gradverify.compare import candidate_source, float64_budget, gather, judge
 from gradverify.diagnose import diagnose
 from gradverify.finite_diff import numeric_gradient_of
 from gradverify.grading.sandbox import CallResult, Limits, Sandbox
