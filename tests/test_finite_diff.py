@@ -413,7 +413,7 @@ def test_bad_calls_raise_input_errors_that_say_what_to_do():
 def test_the_public_api_is_exactly_all():
     public = {name for name in vars(finite_diff) if not name.startswith("_")}
     imported = {"annotations", "math", "re", "time", "Callable", "Sequence", "dataclass", "field", "np",
-                "forward", "InputError", "flatten", "scalar_names", "unflatten", "Problem", "EPS"}
+                "forward", "InputError", "flatten", "scalar_names", "unflatten", "Network", "Problem", "EPS"}
     assert public - imported == set(finite_diff.__all__)
 
 
