@@ -616,6 +616,14 @@ def test_an_escaped_daemon_is_found_by_its_marker_even_without_namespaces(tmp_pa
             assert box.isolation.level == "minimal"
 
 
+def test_a_sandbox_that_cannot_be_built_says_so_and_is_not_the_students_fault(tmp_path):
+    # A filesystem view asked for without a mount namespace would remount the host: refused.
+    with sandbox(tmp_path, BENIGN, _plan=_Plan(fs_view=True)) as box:
+        start = box.start()
+        assert start.kind == "setup" and "private mount namespace" in start.error
+        assert box.call("ping").kind == "load"
+
+
 @pytest.mark.parametrize(
     "where, code, kind",
     [

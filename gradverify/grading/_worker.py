@@ -19,8 +19,10 @@ and as far as the config asks (the grader has probed what the machine allows):
    no signals or abstract sockets outside the sandbox;
 6. rlimits: CPU, address space, file size, open files, no core dumps, no new processes.
 
-Only then is student code imported. The worker reports which layers it applied in its first
-message. Everything the student's code does happens in this process, so the student can forge
+The first message, "caged", reports the layers applied and goes out before any student code
+runs, so the submission cannot forge it. Only then is the submission imported; the second
+message, "ready", says how that went, and calls are served until the grader closes the pipe.
+Everything the student's code does happens in this process, so the student can forge
 anything the worker sends: the grader trusts nothing it receives (frames.py validates it all).
 """
 
@@ -85,6 +87,8 @@ def _build_fs_view(view: dict, stdlib: list[str]) -> None:
     machine = os.uname().machine
     if machine not in _SYS_PIVOT_ROOT:
         raise OSError(f"pivot_root syscall number unknown on {machine}")
+    if os.readlink("/proc/self/ns/mnt") == view["host_mount_ns"]:
+        raise OSError("refusing to build the filesystem view outside a private mount namespace")
     new_root = view["root"]
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
     _mount("tmpfs", new_root, "tmpfs", _MS_NOSUID, "mode=0755,size=1m")

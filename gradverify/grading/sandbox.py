@@ -696,6 +696,7 @@ def _make_root(
             "ro": [str(rt), *paths["numpy"], *paths["libs"]],
             "rw": [str(work)],
             "dev": ["/dev/null", *_DEVICES_READ],
+            "host_mount_ns": os.readlink("/proc/self/ns/mnt"),
         }
         if plan.fs_view
         else None,
