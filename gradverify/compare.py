@@ -19,8 +19,10 @@ The record never raises on a mismatch; ``assert_gradient_matches`` is the thin r
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -307,11 +309,40 @@ def _cost_budget(problem: Problem, cost: float) -> float:
 
 # ---- gathering sources ---------------------------------------------------------------------
 
-def _exact_source(problem: Problem, progress=None, **options) -> SourceResult:
+# Exact results of small problems, kept because grading asks the same questions of every
+# submission (the same fixed and generated cases): the oracle runs once per case, not per student.
+_EXACT_CACHE: OrderedDict = OrderedDict()
+_EXACT_CACHE_SIZE, _EXACT_CACHE_MAX_PARAMS = 1024, 5000
+
+
+def _problem_key(problem: Problem, options: dict) -> tuple:
+    h = hashlib.sha256()
+    for name in sorted(problem.params):
+        h.update(name.encode())
+        h.update(problem.params[name].tobytes())
+    h.update(problem.X.tobytes())
+    h.update(problem.Y.tobytes())
+    return (problem.network, problem.X.shape, h.hexdigest(), tuple(sorted(options.items())))
+
+
+def _exact_result(problem: Problem, progress, options: dict):
     from gradverify import symbolic  # imported lazily: SymPy is slow to import
 
+    if problem.network.n_params > _EXACT_CACHE_MAX_PARAMS:
+        return symbolic.exact_gradient(problem, progress=progress, **options)
+    key = _problem_key(problem, options)
+    if key in _EXACT_CACHE:
+        _EXACT_CACHE.move_to_end(key)
+        return _EXACT_CACHE[key]
+    ex = _EXACT_CACHE[key] = symbolic.exact_gradient(problem, progress=progress, **options)
+    if len(_EXACT_CACHE) > _EXACT_CACHE_SIZE:
+        _EXACT_CACHE.popitem(last=False)
+    return ex
+
+
+def _exact_source(problem: Problem, progress=None, **options) -> SourceResult:
     t0 = time.perf_counter()
-    ex = symbolic.exact_gradient(problem, progress=progress, **options)
+    ex = _exact_result(problem, progress, options)
     grad = flatten(ex.grads, problem.network)
     digits = ex.digits
     # the exact value's own error after rounding to float64: ½ ulp, plus 10^-digits relative
