@@ -54,8 +54,13 @@ def _output(output: str, A: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarra
     """Data term of J and Δ⁽ᴸ⁾ = ∂J/∂A⁽ᴸ⁾ for each output/loss pairing."""
     m = A.shape[0]
     if output == "sigmoid":
-        # −[y log σ(a) + (1−y) log(1−σ(a))] = softplus(a) − y·a;  ∂/∂a = σ(a) − y
-        return float(np.sum(_softplus(A) - Y * A)) / m, (_sigmoid(A) - Y) / m
+        # −[y log σ(a) + (1−y) log(1−σ(a))] = y·softplus(−a) + (1−y)·softplus(a)
+        #   = log1p(e^−|a|) + y·max(−a, 0) + (1−y)·max(a, 0): non-negative terms for 0 ≤ y ≤ 1, so
+        #   no cancellation when a unit is confidently right;  ∂/∂a = σ(a) − y
+        e = np.exp(-np.abs(A))
+        terms = np.log1p(e) + Y * np.maximum(-A, 0.0) + (1.0 - Y) * np.maximum(A, 0.0)
+        sig = np.where(A >= 0, 1.0, e) / (1.0 + e)
+        return float(np.sum(terms)) / m, (sig - Y) / m
     if output == "softmax":
         # −Σₖ yₖ (aₖ − lse(a));  ∂/∂aₖ = softmax(a)ₖ·Σⱼyⱼ − yₖ
         Z = A - A.max(axis=1, keepdims=True)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradverify.errors import GradientMismatchError, InputError
+from gradverify.forward import pre_activations
 from gradverify.functions import activation
 from gradverify.params import flatten, scalar_names
 from gradverify.spec import Problem
@@ -302,9 +303,31 @@ def float64_budget(problem: Problem, magnitudes: np.ndarray | None = None) -> np
     return FLOAT64_ULPS * EPS * length * mags + TINY
 
 
+def cost_magnitude(problem: Problem) -> float:
+    """The magnitudes a float64 engine adds up in J (data term and penalty), from forward values.
+
+    Cross-entropies subtract quantities of the size of the pre-activations (y·a, the
+    log-sum-exp), so a correct engine's cost carries an error of an ulp of those, not of J.
+    """
+    net = problem.network
+    A = pre_activations(net, problem.params, problem.X)[-1]
+    absY = np.abs(problem.Y)
+    if net.output == "identity":
+        data = float(np.sum((np.abs(A) + absY) ** 2)) / 2
+    else:
+        lse = np.max(np.abs(A), axis=1, keepdims=True) + math.log(max(A.shape[1], 2))
+        data = float(np.sum((absY + 1) * (np.abs(A) + lse)))
+    penalty = 0.0
+    if net.lam:
+        c = net.reg_coefficient(problem.m)
+        penalty = c * sum(float(np.sum(p * p)) for n, p in problem.params.items() if net.is_regularized(n))
+    return data / problem.m + penalty
+
+
 def _cost_budget(problem: Problem, cost: float) -> float:
     net = problem.network
-    return FLOAT64_ULPS * EPS * (net.depth + 1 + math.log2(problem.m * net.sizes[-1] + 1)) * (abs(cost) + 1.0)
+    length = net.depth + 1 + math.log2(problem.m * net.sizes[-1] + 1)
+    return FLOAT64_ULPS * EPS * length * (cost_magnitude(problem) + abs(cost)) + TINY
 
 
 # ---- gathering sources ---------------------------------------------------------------------
