@@ -274,11 +274,21 @@ def _softplus(z):
     return np.where(s > 0, z, 0) + np.log1p(np.exp(-s * z))
 
 
+def _tanh(z):
+    """tanh; for complex z as s·(1 − e)/(1 + e) with e = exp(−2s·z), s = sign(Re z): numpy's
+    complex tanh rounds 1 − tanh²(Re z) to 0 once |Re z| ≳ 19 and loses the imaginary part."""
+    if not np.iscomplexobj(z):
+        return np.tanh(z)
+    s = _sign_re(z)
+    e = np.exp(-2 * s * z)
+    return s * (1 - e) / (1 + e)
+
+
 def _relu(z):
     return np.where(z.real > 0, z, 0)
 
 
-_ACT = {"sigmoid": _sigmoid, "tanh": np.tanh, "softplus": _softplus, "relu": _relu, "identity": lambda z: z}
+_ACT = {"sigmoid": _sigmoid, "tanh": _tanh, "softplus": _softplus, "relu": _relu, "identity": lambda z: z}
 
 
 def _loss_terms(output: str, A, Y):
@@ -286,7 +296,9 @@ def _loss_terms(output: str, A, Y):
 
     sigmoid: softplus(a) − y·a, written for real input as ½((1 − 2y)·a + |a|) + log1p(e^(−|a|)):
     for 0/1 targets the first part is exact (0 or |a|), so a saturated unit costs no round-off
-    of the size of a; softmax: y·(logΣe^a − a); identity: ½(a − y)².
+    of the size of a; softmax: y·(logΣe^a − a), with logΣ as log1p of the non-maximal terms (a
+    well-classified row's loss is small, and log(1 + small) would round it to eps absolute);
+    identity: ½(a − y)².
     Also returns, for complex input, the magnitude of the imaginary parts that cancel inside a term.
     """
     if output == "sigmoid":
@@ -302,7 +314,9 @@ def _loss_terms(output: str, A, Y):
     if output == "softmax":
         idx = np.argmax(A.real, axis=-1)[..., None]
         Z = A - np.take_along_axis(A, idx, axis=-1)          # shift by the max real part: analytic
-        lse = np.log(np.exp(Z).sum(axis=-1, keepdims=True))
+        E = np.exp(Z)
+        np.put_along_axis(E, idx, 0.0, axis=-1)              # e^0 = 1 exactly (Z there is 0 + 0i) …
+        lse = np.log1p(E.sum(axis=-1, keepdims=True))        # … so log Σeᶻ = log1p(the rest): no eps·1 loss
         terms = Y * (lse - Z)
         return terms, (np.abs((Y * lse).imag) + np.abs((Y * Z).imag)) if np.iscomplexobj(A) else None
     raise KeyError(output)
@@ -430,12 +444,18 @@ class _Engine:
             val, mag = self._bce_rank1(dH, self.W[layer + 1][:, unit], want_mag)
             return val, kink, mag
         A_new = self.A[layer + 1] + dH[..., None] * self.W[layer + 1][:, unit]   # (J, T, m, n)
+        prop = 0.0
         for k in range(layer + 1, self.L):
             if k in self.relu_layers:
                 kink |= ((A_new.real > 0) != (self.A[k] > 0)).any(axis=(1, 2, 3))
-            A_new = _ACT[self.acts[k - 1]](A_new) @ self.W[k + 1].T + self.b[k + 1]
+            Hk = _ACT[self.acts[k - 1]](A_new)
+            if want_mag and np.iscomplexobj(Hk):
+                # Im a⁽ᵏ⁺¹⁾ = Im h⁽ᵏ⁾·Wᵀ sums terms that may cancel: its rounding, times ∂(m·J)/∂a⁽ᵏ⁺¹⁾
+                sens = self.row_derivatives(k + 1)[0] * self.m
+                prop = prop + np.einsum("...mn,mn->...", np.abs(Hk.imag) @ np.abs(self.W[k + 1]).T, sens)
+            A_new = Hk @ self.W[k + 1].T + self.b[k + 1]
         val, mag = _loss_rows(self.net.output, A_new, self.Y, want_mag)
-        return val, kink, mag
+        return val, kink, (None if mag is None else mag + prop)
 
     def _bce_rank1(self, dH: np.ndarray, w: np.ndarray, want_mag: bool):
         """The hot path: sigmoid outputs after the last hidden layer, A_L' = A_L + dH ⊗ w.
@@ -526,13 +546,18 @@ class _Engine:
     def complex_direction(self, dparams: dict, h: float) -> tuple[float, float]:
         """Im J(θ + i·h·v) for a direction v (Wb layout) and the magnitude of the imaginary terms summed."""
         H = self.H[0]
+        prop = 0.0
         for k in range(1, self.L + 1):
-            A = H @ (self.W[k] + 1j * h * dparams[f"W{k}"]).T + (self.b[k] + 1j * h * dparams[f"b{k}"])
+            dW, db = h * dparams[f"W{k}"], h * dparams[f"b{k}"]
+            A = H @ (self.W[k] + 1j * dW).T + (self.b[k] + 1j * db)
+            # the rounding of Im a⁽ᵏ⁾ (sums that may cancel), times ∂J/∂a⁽ᵏ⁾
+            size = np.abs(H.imag) @ np.abs(self.W[k]).T + np.abs(H.real) @ np.abs(dW).T + np.abs(db)
+            prop += float(np.sum(self.row_derivatives(k)[0] * size))
             if k < self.L:
                 H = _ACT[self.acts[k - 1]](A)
         terms, imag_parts = _loss_terms(self.net.output, A, self.Y)
         im = float(terms.imag.sum()) / self.m
-        mag = float((imag_parts if imag_parts is not None else np.abs(terms.imag)).sum()) / self.m
+        mag = float((imag_parts if imag_parts is not None else np.abs(terms.imag)).sum()) / self.m + prop
         if self.c:
             for name, _ in self.net.param_shapes:
                 if self.net.is_regularized(name):

@@ -2,8 +2,9 @@
 against a plain loop, kinks, random probes with bisection, and the step curve.
 
 The reference gradient is computed here, independently of every gradverify gradient source:
-an mpmath re-implementation of the cost at 60 digits, differentiated by central differences
-with h = 1e−25 (truncation ≈ 1e−50, round-off ≈ 1e−35).
+an mpmath re-implementation of the cost at 90 digits, differentiated by central differences
+with h = 1e−35 (truncation ≈ 1e−70·|J‴|, round-off ≈ 1e−55: exact even for the 1e−26-sized
+partials of saturated units).
 """
 
 from __future__ import annotations
@@ -67,9 +68,9 @@ def mp_gradient(problem) -> np.ndarray:
     """The exact gradient (to float64 rounding) at the float64 parameters of ``problem``."""
     key = id(problem)
     if key not in _CACHE:
-        with mpmath.workdps(60):
+        with mpmath.workdps(90):
             theta = [mpmath.mpf(float(v)) for v in flatten(problem.params, problem.network)]
-            h = mpmath.mpf("1e-25")
+            h = mpmath.mpf("1e-35")
             grad = []
             for p in range(len(theta)):
                 up, down = list(theta), list(theta)
