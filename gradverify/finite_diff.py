@@ -318,7 +318,11 @@ def _loss_terms(output: str, A, Y):
         np.put_along_axis(E, idx, 0.0, axis=-1)              # e^0 = 1 exactly (Z there is 0 + 0i) …
         lse = np.log1p(E.sum(axis=-1, keepdims=True))        # … so log Σeᶻ = log1p(the rest): no eps·1 loss
         terms = Y * (lse - Z)
-        return terms, (np.abs((Y * lse).imag) + np.abs((Y * Z).imag)) if np.iscomplexobj(A) else None
+        if not np.iscomplexobj(A):
+            return terms, None
+        # Im z = Im a − Im a_max can cancel: what it rounds is |Im a| + |Im a_max|, not |Im z|
+        size = np.abs(A.imag) + np.abs(np.take_along_axis(A.imag, idx, axis=-1))
+        return terms, np.abs((Y * lse).imag) + np.abs(Y) * size
     raise KeyError(output)
 
 
@@ -567,6 +571,10 @@ class _Engine:
                     mag += float(np.abs(pen.imag).sum())
         return im, mag
 
+    def condition(self, layer: int) -> float:
+        """Relative condition of a complex-step derivative through layers ``layer``..L: depth + Σ max|a⁽ᵏ⁾|."""
+        return (self.L - layer + 1) + sum(float(np.abs(self.A[k]).max(initial=0.0)) for k in range(layer, self.L + 1))
+
     def total_roundoff_scale(self) -> float:
         """S for a perturbation of every parameter at once (a probe direction)."""
         return self.mag_total + sum(
@@ -630,17 +638,19 @@ _RICH_RO = 64 / 45 + 20 / 90 + 1 / 180
 
 
 def _combine(method: str, V: np.ndarray, V0: np.ndarray, h: np.ndarray, S: np.ndarray, depth_factor: float = 1.0,
-             imag_mag: np.ndarray | None = None, third: np.ndarray | None = None):
+             imag_mag: np.ndarray | None = None, third: np.ndarray | None = None, cond: float = 1.0):
     """Estimates and error estimates from the values V (J, T) at the stencil (and V0 at θ).
 
-    ``third`` bounds |J‴| near θ (central only; see ``_Engine.row_derivatives``).
+    ``third`` bounds |J‴| near θ (central only; see ``_Engine.row_derivatives``). ``cond`` (complex
+    step) is the relative condition of the derivative to the rounding of the real parts: a
+    saturated unit's derivative is ∝ e^(−|a|), so an error eps·|a| in a costs eps·|a| relatively.
     Returns (estimate, error, left, right) with one-sided differences at step h.
     """
     ro = _POLICY["roundoff_units"] * EPS
     safety = _POLICY["truncation_safety"]
     if method == "complex-step":
         est = V[:, 0].imag / h
-        err = _POLICY["complex_units"] * EPS * depth_factor * (imag_mag / h + np.abs(est))
+        err = _POLICY["complex_units"] * EPS * (depth_factor * imag_mag / h + cond * np.abs(est))
         return est, err, None, None
     if method == "central":
         vm, vp = V[:, 0], V[:, 1]
@@ -721,7 +731,7 @@ def numeric_gradient(problem: Problem, *, method: str = "auto",
                 V0 = (V0_data / eng.m + eng.c * reg * th ** 2) if V0_data is not None else None
                 if method == "complex-step":
                     imag_mag = mag[:, 0] / eng.m + np.abs(pen[:, 0].imag)
-                    est, err, left, right = _combine(method, V, V0, h, S, depth_factor, imag_mag)
+                    est, err, left, right = _combine(method, V, V0, h, S, depth_factor, imag_mag, cond=eng.condition(layer))
                 else:
                     S_p = S + eng.c * reg * (np.abs(th) + 4 * h) ** 2
                     est, err, left, right = _combine(method, V, V0, h, S_p, third=None if E3 is None else E3[lo:lo + len(cols)])
@@ -988,7 +998,7 @@ def probe_check(target: Problem | Callable[[np.ndarray], float], candidate_grad,
             h = _POLICY["complex_step"]
             im, mag = eng.complex_direction(unflatten(v, net), h)
             d = im / h
-            return d, _POLICY["complex_units"] * EPS * eng.L * (mag / h + abs(d)), 1, v, False
+            return d, _POLICY["complex_units"] * EPS * (eng.L * mag / h + eng.condition(1) * abs(d)), 1, v, False
         base = _POLICY["central_step"] if method == "central" else _POLICY["richardson_step"]
         h = base * scale / max(float(np.abs(v).max()), 1e-300)
         kinked = False
