@@ -66,10 +66,16 @@ def _explains(candidate: np.ndarray, hypothesis: np.ndarray, exact: np.ndarray) 
 
 
 def _name_factor(s: float, problem: Problem) -> str | None:
+    """A name for a scale factor, the most telling first: −1, then m and K, then plain numbers."""
     m, K = problem.m, problem.network.sizes[-1]
-    named = {m: f"m = {m}", 1 / m: f"1/m = 1/{m}", 2.0: "2", 0.5: "½", -1.0: "−1", float(K): f"K = {K} (the number of outputs)",
-             1 / K: f"1/K = 1/{K}", float(m * m): f"m² = {m * m}", -float(m): f"−m = −{m}", 2.0 * m: f"2m = {2 * m}", 1 / (2 * m): "1/(2m)"}
-    for value, name in named.items():
+    named = [(-1.0, "−1")]
+    if m > 1:
+        named += [(m, f"m = {m}"), (1 / m, f"1/m = 1/{m}"), (m * m, f"m² = {m * m}"), (-m, f"−m = −{m}"),
+                  (2 * m, f"2m = {2 * m}"), (1 / (2 * m), f"1/(2m) = 1/{2 * m}")]
+    if K > 1:
+        named += [(K, f"K = {K} (the number of outputs)"), (1 / K, f"1/K = 1/{K}")]
+    named += [(2.0, "2"), (0.5, "½")]
+    for value, name in named:
         if abs(s - value) <= 1e-6 * abs(value):
             return name
     return None
