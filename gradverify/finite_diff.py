@@ -397,7 +397,7 @@ class _Engine:
         self.mag_elem = np.abs(terms) / self.m
         self.mag_total = float(self.mag_elem.sum())
         self._one_minus_2y = 1 - 2 * self.Y
-        self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._extra: dict[int, np.ndarray] = {}
 
     def fan_in(self, layer: int) -> int:
@@ -493,15 +493,16 @@ class _Engine:
             mag = im.reshape(*lead, -1).sum(axis=-1) + np.abs(dH.imag) @ (np.abs(Y) @ np.abs(w))
         return 1j * val, mag
 
-    def row_derivatives(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
-        """(|ψ′|, |ψ‴|) / m for every row r and unit i of layer ``layer``: ψ_{r,i}(s) is example
-        r's cost as a function of its pre-activation a⁽ˡᵃʸᵉʳ⁾[r, i] alone.
+    def row_derivatives(self, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(|ψ′|, |ψ‴|, |ψ″|) / m for every row r and unit i of layer ``layer``: ψ_{r,i}(s) is
+        example r's cost as a function of its pre-activation a⁽ˡᵃʸᵉʳ⁾[r, i] alone.
 
         Examples are independent, so J(θ + t·eₚ) − J(θ) = Σᵣ ψ_{r,i}(a + t·uᵣ) − ψ_{r,i}(a) for a
         parameter p of unit i with input column u, and J‴ = Σᵣ ψ‴·uᵣ³: the truncation error of
         every such parameter is bounded by h²/6 · Σᵣ |ψ‴_{r,i}|·|uᵣ|³. ψ‴ comes from a third
         difference with step δ = eps^(1/5)·max(|a|, 1) (kept inside a ReLU unit's linear piece);
-        ψ′ (a sensitivity for the round-off model, not an estimate anyone checks) from the same points.
+        ψ′ and ψ″ (sensitivities for the round-off models, not estimates anyone checks) from the
+        same points.
         """
         if layer in self._rows:
             return self._rows[layer]
@@ -513,6 +514,7 @@ class _Engine:
         offsets = np.array([-2.0, -1.0, 1.0, 2.0])
         out = np.empty((m, n))
         first = np.empty((m, n))
+        second = np.empty((m, n))
         width = max([self.W[k].shape[0] for k in range(layer, self.L + 1)])
         chunk = max(1, _POLICY["chunk_elements"] // (4 * m * width))
         for lo in range(0, n, chunk):
@@ -539,8 +541,9 @@ class _Engine:
             out[:, cols] = np.abs(third) / m
             d = delta[:, cols]
             first[:, cols] = np.abs(8 * (vals[..., 2] - vals[..., 1]) - (vals[..., 3] - vals[..., 0])) / (12 * d) / m
-        self._rows[layer] = (first, out)
-        return first, out
+            second[:, cols] = np.abs(vals[..., 3] - vals[..., 2] - vals[..., 1] + vals[..., 0]) / (3 * d ** 2) / m
+        self._rows[layer] = (first, out, second)
+        return self._rows[layer]
 
     def truncation_bound(self, layer: int) -> np.ndarray:
         """(n_out, n_in + 1): Σᵣ |ψ‴_{r,i}|·|uᵣ|³ for every weight (u = h⁽ˡ⁻¹⁾[:, j]) and the bias (u = 1)."""
@@ -570,6 +573,16 @@ class _Engine:
                     im += float(pen.imag.sum())
                     mag += float(np.abs(pen.imag).sum())
         return im, mag
+
+    def complex_rounding(self, layer: int) -> np.ndarray:
+        """(n_out, n_in + 1): 2·eps·Σᵣ |ψ″ᵣᵢ|·|uᵣ|·Rᵣᵢ, what the rounding of the real part of
+        a⁽ˡ⁾[r, i] (size Rᵣᵢ = |a| + Σⱼ|Wᵢⱼ·hᵣⱼ| + |bᵢ|) changes a complex-step derivative by:
+        where ∂J/∂a = Σ terms that cancel across examples, |est| says nothing about it."""
+        second = self.row_derivatives(layer)[2]
+        Hprev = np.abs(self.H[layer - 1])
+        R = np.abs(self.A[layer]) + Hprev @ np.abs(self.W[layer]).T + np.abs(self.b[layer])
+        G = second * R
+        return 2 * EPS * np.column_stack([G.T @ Hprev, G.sum(axis=0)])
 
     def condition(self, layer: int) -> float:
         """Relative condition of a complex-step derivative through layers ``layer``..L: depth + Σ max|a⁽ᵏ⁾|."""
@@ -701,6 +714,7 @@ def numeric_gradient(problem: Problem, *, method: str = "auto",
         acc["kinks"] = np.zeros((n_out, n_in + 1), dtype=bool)
         regularized = [net.is_regularized(f"W{layer}"), net.is_regularized(f"b{layer}")]
         bounds = eng.truncation_bound(layer) if method == "central" else None
+        crounding = eng.complex_rounding(layer) if method == "complex-step" else None
         width = eng.m * (max(eng.W[k].shape[0] for k in range(layer + 1, eng.L + 1)) if layer < eng.L else
                          (1 if eng.separable else eng.W[eng.L].shape[0]))
         for unit in range(n_out):
@@ -732,6 +746,7 @@ def numeric_gradient(problem: Problem, *, method: str = "auto",
                 if method == "complex-step":
                     imag_mag = mag[:, 0] / eng.m + np.abs(pen[:, 0].imag)
                     est, err, left, right = _combine(method, V, V0, h, S, depth_factor, imag_mag, cond=eng.condition(layer))
+                    err = err + crounding[unit, lo:lo + len(cols)]
                 else:
                     S_p = S + eng.c * reg * (np.abs(th) + 4 * h) ** 2
                     est, err, left, right = _combine(method, V, V0, h, S_p, third=None if E3 is None else E3[lo:lo + len(cols)])
@@ -848,7 +863,8 @@ def _noise_level(f: Callable, theta: np.ndarray, f0: float, *, n: int = 9, seed:
 
 def _evaluation_noise(f: Callable, theta: np.ndarray, f0: float, noise: float | None) -> tuple[float, int]:
     """The absolute error trusted to one evaluation of a black box: given, or
-    max(2·eps·|f(θ)|, 3σ) with σ measured by ``_noise_level``. Returns (noise, calls)."""
+    max(2·eps·|f(θ)|, 3σ) with σ measured by ``_noise_level`` (2·eps·max(|f(θ)|, 1) when f is
+    flat to float64 there). Returns (noise, calls)."""
     if noise is not None:
         value = float(noise)
         if not (math.isfinite(value) and value >= 0):
@@ -856,6 +872,10 @@ def _evaluation_noise(f: Callable, theta: np.ndarray, f0: float, noise: float | 
                              fix="give the absolute error of one evaluation of f, or leave it out to measure it")
         return value, 0
     sigma, calls = _noise_level(f, theta, f0)
+    if sigma == 0:
+        # f did not change at all near θ: it is flat to float64 (e.g. a loss that rounded to 0),
+        # so its rounding cannot be seen; assume the terms it summed were of order max(|f|, 1)
+        return _POLICY["roundoff_units"] * EPS * max(abs(f0), 1.0), calls
     return max(_POLICY["roundoff_units"] * EPS * abs(f0), 3 * sigma), calls
 
 
