@@ -56,6 +56,10 @@ class Kit:
             return gmpy2.context(gmpy2.get_context(), precision=bits)
         return mpmath.workprec(bits)
 
+    def current_bits(self) -> int:
+        """The precision arithmetic rounds to right now."""
+        return gmpy2.get_context().precision if self.name == "gmpy2" else mpmath.mp.prec
+
     def from_fraction(self, q: Fraction):
         """An exact rational rounded once to the current precision."""
         if q.denominator == 1:
@@ -225,41 +229,56 @@ def _piecewise(e, env, kit, memo):
     return value
 
 
-def magnitude(expr, env: dict, kit: Kit, memo: dict, mags: dict | None = None):
-    """A cancellation scale for ``expr``: its value with every sum taken over absolute values.
+def magnitude(expr, env: dict, kit: Kit, memo: dict, mags: dict | None = None, exact: frozenset = frozenset()):
+    """A rounding-error scale M for ``expr``: its error is ≈ 2⁻ᵖ·M times a small count.
 
-    M(Σ tᵢ) = Σ M(tᵢ), M(Π fᵢ) = Π M(fᵢ); any other node counts with its absolute value. The
-    rounding error of the value is then ≈ 2⁻ᵖ·M times a small count, so M/|value| is a condition
-    number that exposes catastrophic cancellation in sums (−0.5 + 0.5 + 1e−304). Cancellation
-    inside function arguments is not propagated. ``memo`` must hold the values of a previous
-    ``evaluate`` of the same expression and ``env``.
+    A sum or product of inputs that carry no error (numbers with a power-of-two denominator,
+    symbols in ``exact``: float64 values) is rounded at most once: M = |value|; a product of
+    such inputs whose mantissas fit the precision is itself exact (−1·y, 2·w). Otherwise M(Σ tᵢ) = Σ M(tᵢ) and
+    M(Π fᵢ) = Π M(fᵢ), the value with every sum taken over absolute values, so M/|value| is a
+    condition number that exposes catastrophic cancellation (−0.5 + 0.5 + 1e−304, 1 − tanh²(700))
+    but not the exact cancellation of exact data (1 − y with y = 1). Any other node counts with
+    its absolute value; cancellation inside function arguments is not propagated. ``memo`` must
+    hold the values of a previous ``evaluate`` of the same expression and ``env``.
     """
     if mags is None:
         mags = {}
-    return _mag(expr, env, kit, memo, mags)
+    return _mag(expr, env, kit, memo, mags, exact)[0]
 
 
-def _mag(e, env, kit, memo, mags):
+def _abs(v):
+    return np.abs(v) if isinstance(v, np.ndarray) else abs(v)
+
+
+def _mag(e, env, kit, memo, mags, exact):
+    """(M, b): b is the mantissa bits of a value known to be exact, or None."""
     try:
         return mags[e]
     except KeyError:
         pass
     kind = type(e).__name__
-    if kind == "Add":
-        value = None
-        for a in e.args:
-            v = _mag(a, env, kit, memo, mags)
-            value = v if value is None else value + v
-    elif kind == "Mul":
-        value = None
-        for a in e.args:
-            v = _mag(a, env, kit, memo, mags)
-            value = v if value is None else value * v
+    if kind in ("Add", "Mul"):
+        parts = [_mag(a, env, kit, memo, mags, exact) for a in e.args]
+        if all(b is not None for _, b in parts):
+            bits = sum(b for _, b in parts) if kind == "Mul" else None
+            if bits is not None and bits > kit.current_bits():
+                bits = None
+            result = (_abs(_eval(e, env, kit, memo)), bits)  # exact inputs: at most one rounding
+        else:
+            value = None
+            for m, _ in parts:
+                value = m if value is None else (value + m if kind == "Add" else value * m)
+            result = (value, None)
+    elif kind in ("Symbol", "Dummy"):
+        result = (_abs(_eval(e, env, kit, memo)), 53 if e in exact else None)
+    elif getattr(e, "is_Number", False):
+        q = _fraction(e)
+        dyadic = q.denominator & (q.denominator - 1) == 0
+        result = (_abs(_eval(e, env, kit, memo)), max(1, abs(q.numerator).bit_length()) if dyadic else None)
     else:
-        v = _eval(e, env, kit, memo)
-        value = np.abs(v) if isinstance(v, np.ndarray) else abs(v)
-    mags[e] = value
-    return value
+        result = (_abs(_eval(e, env, kit, memo)), None)
+    mags[e] = result
+    return result
 
 
 # ---- templates and the graph -----------------------------------------------------------------
@@ -365,6 +384,9 @@ class Graph:
         if scales:
             scale[output] = kit.number(1)
         needs = self._requires_grad()
+        is_leaf = np.zeros(self.n, dtype=bool)
+        for ids in self._leaf_ids:
+            is_leaf[ids] = True
         for op in reversed(self.ops):
             if not needs[op.out[0]]:
                 if progress:
@@ -375,6 +397,7 @@ class Graph:
             env = {sym: values[op.inputs[:, j]] for j, sym in enumerate(op.template.inputs)}
             memo: dict = {}
             mags: dict = {}
+            exact = frozenset(sym for j, sym in enumerate(op.template.inputs) if is_leaf[op.inputs[:, j]].all())
             for j in range(op.inputs.shape[1]):
                 targets = op.inputs[:, j]
                 if not needs[targets].any():
@@ -382,7 +405,7 @@ class Graph:
                 partial = op.template.partial(j)
                 np.add.at(adjoint, targets, seed * evaluate(partial, env, kit, memo))
                 if scales:
-                    np.add.at(scale, targets, seed_scale * magnitude(partial, env, kit, memo, mags))
+                    np.add.at(scale, targets, seed_scale * magnitude(partial, env, kit, memo, mags, exact))
             if progress:
                 progress()
         return adjoint, scale

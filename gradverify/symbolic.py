@@ -23,7 +23,8 @@ same sums taken over absolute values: the local partials' Adds, and in scalable 
 accumulation over paths). ``digits`` is the smaller of (a) the digits on which the two passes
 agree and (b) p·log₁₀2 minus log₁₀ of the worst scale/|value|. If it falls short of the request,
 or a partial cancelled to exactly 0 (on small problems), the precision is raised (doubled, or
-enough to cover the measured cancellation) and both passes are redone, at most three times.
+enough to cover the measured cancellation, or quadrupled when a partial is at the rounding-noise
+level) and both passes are redone, at most three times.
 Blind spots, said plainly: cancellation inside a function's argument (forward values) is seen
 only by the two-pass comparison; a partial that stays exactly 0 by cancellation (e.g. through
 1 − tanh²(a) with |a| ≳ p·ln2/2, or a symmetric network) is reported as 0 and named in ``notes``.
@@ -62,6 +63,7 @@ _CHECK_BITS = 64
 _MAX_RETRIES = 3
 _CHASE_ZEROS_LIMIT = 20_000  # P·m up to which exact-zero partials trigger a retry
 _MAX_BITS = 1 << 15
+_NEGLIGIBLE_BITS = 1100  # partials whose error bound is below 2^-1100 cannot change a float64
 _EXPRESSION_LIMIT = 20_000  # P·m beyond which partial_expression refuses
 
 
@@ -286,6 +288,7 @@ def _full_evaluator(problem: Problem, be: _Backend, progress: _Progress):
     def run(kit: Kit, bits: int, scales: bool):
         with kit.precision(bits):
             env = {syms[n]: kit.from_float(values[n]) for n in names}
+            exact = frozenset(env)  # the parameters are float64 numbers, held exactly
             memo: dict = {}
             mags: dict = {}
             cost = evaluate(J, env, kit, memo)
@@ -293,7 +296,7 @@ def _full_evaluator(problem: Problem, be: _Backend, progress: _Progress):
             for d in partials:
                 grads.append(evaluate(d, env, kit, memo))
                 if scales:
-                    mag.append(magnitude(d, env, kit, memo, mags))
+                    mag.append(magnitude(d, env, kit, memo, mags, exact))
                 progress.step()
             zeros = [(k, i, j) for (k, i, j) in relu if evaluate(pre[(k, i, j)], env, kit, memo) == 0]
         return cost, grads, mag, zeros
@@ -374,16 +377,28 @@ def _scalable_evaluator(problem: Problem, be: _Backend, progress: _Progress):
     return run, 2 * len(g.ops)
 
 
-def _condition(values, scales, kit: Kit) -> tuple[float, list[int]]:
-    """(log₂ of the largest scale/|value|, indices of values that cancelled to exactly 0)."""
-    worst, lost = kit.number(1), []
+def _condition(values, scales, kit: Kit, bits: int, digits: int) -> tuple[float, list[int], list[int]]:
+    """Classify the partials of a pass at ``bits`` by their cancellation scale.
+
+    Returns:
+        (log₂ of the largest scale/|value| among the partials that matter; indices that
+        cancelled to exactly 0; indices whose error bound is below 2^-1100, so their float64
+        value is settled, but whose full-precision digits are not verified).
+    """
+    worst, lost, negligible = kit.number(1), [], []
+    noise_factor = kit.number(2) ** -(bits - 16)
+    floor = kit.number(2) ** -_NEGLIGIBLE_BITS
+    tenth = kit.number(10) ** -digits
     for i, (v, s) in enumerate(zip(values, scales)):
-        if v == 0:
-            if s != 0:
-                lost.append(i)
+        noise = s * noise_factor
+        if noise < floor:
+            if (v == 0 and s != 0) or noise > abs(v) * tenth:
+                negligible.append(i)
+        elif v == 0:
+            lost.append(i)
         elif s > worst * abs(v):
             worst = s / abs(v)
-    return float(kit.log(worst)) / math.log(2), lost
+    return float(kit.log(worst)) / math.log(2), lost, negligible
 
 
 def _kink_messages(problem: Problem, zeros) -> tuple[str, ...]:
@@ -452,27 +467,35 @@ def exact_gradient(problem: Problem, *, mode: str = "auto", digits: int = 30, ba
         cost1, grads1, _, _ = run(kit, bits, False)
         cost2, grads2, scales, zeros = run(kit, bits + _CHECK_BITS, True)
         with kit.precision(bits + _CHECK_BITS):
-            cond_bits, lost = _condition(grads2, scales, kit)
-            keep = sorted(set(range(len(grads2))) - set(lost))
+            cond_bits, lost, negligible = _condition(grads2, scales, kit, bits, digits)
+            keep = sorted(set(range(len(grads2))) - set(lost) - set(negligible))
             agree = agreeing_digits([cost1] + [grads1[i] for i in keep], [cost2] + [grads2[i] for i in keep], kit)
         achieved = min(agree, (bits - cond_bits) * math.log10(2))
         # exact zeros by cancellation may resolve at more bits: worth a retry while that is cheap
         chase_lost = bool(lost) and P * problem.m <= _CHASE_ZEROS_LIMIT
         if (achieved >= digits and not chase_lost) or attempt == _MAX_RETRIES or bits >= _MAX_BITS:
             break
-        new_bits = min(_MAX_BITS, max(2 * bits, target + int(math.ceil(cond_bits))))
+        # a partial at the rounding-noise level (≲ 1 reliable digit) hides how much cancellation
+        # there is: grow faster then
+        growth = 4 if achieved < 1 else 2
+        new_bits = min(_MAX_BITS, max(growth * bits, target + int(math.ceil(cond_bits))))
         notes.append(f"{bits} bits gave {max(achieved, 0):.1f} reliable digits (cancellation of up to {cond_bits:.0f} "
                      f"bits{f', {len(lost)} partial(s) cancelled to exactly 0' if lost else ''}); redone at {new_bits} bits")
         bits = new_bits
         tracker.grow(2 * per_pass)
-    verified = int(min(math.floor(achieved), bits * math.log10(2)))
+    verified = max(0, int(min(math.floor(achieved), bits * math.log10(2))))
     if verified < digits:
         notes.append(f"only {verified} digits could be verified (asked for {digits})")
+    names = scalar_names(problem.network)
+
+    def shown(indices):
+        return ", ".join(names[i] for i in indices[:5]) + (f" and {len(indices) - 5} more" if len(indices) > 5 else "")
     if lost:
-        names = scalar_names(problem.network)
-        shown = ", ".join(names[i] for i in lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
-        notes.append(f"∂J/∂θ came out exactly 0 by cancellation for {shown}: the true value is below "
+        notes.append(f"∂J/∂θ came out exactly 0 by cancellation for {shown(lost)}: the true value is below "
                      f"2^-{bits} of its terms' size (e.g. 1 − tanh²(a) of a saturated unit); not counted in digits")
+    if negligible:
+        notes.append(f"∂J/∂θ for {shown(negligible)} is below 2^-{_NEGLIGIBLE_BITS} (0.0 in float64, and settled "
+                     "for any float64 comparison) but its full-precision digits were not resolved; not counted in digits")
     bits += _CHECK_BITS
 
     grads, grads_exact = {}, {}
