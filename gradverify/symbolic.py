@@ -276,6 +276,11 @@ class _Progress:
 
 
 def _full_evaluator(problem: Problem, be: _Backend, progress: _Progress):
+    """Full mode: build J, differentiate it whole per parameter; return (run(kit, bits, scales), steps per pass).
+
+    ``run`` evaluates J, every partial (and, if ``scales``, its cancellation scale) and the ReLU
+    pre-activations at ``bits``, sharing one memo of sub-expression values.
+    """
     J, syms, pre = _build_cost(problem, be)
     names = list(syms)
     partials = []
@@ -315,6 +320,12 @@ def _relu_units(problem: Problem) -> list[tuple[int, int, int]]:
 
 
 def _scalable_evaluator(problem: Problem, be: _Backend, progress: _Progress):
+    """Scalable mode: J as a ``Graph`` of per-unit, per-example templates; return (run, steps per pass).
+
+    Leaves: the parameters (with gradient), X and Y (without). Templates, each instantiated in one
+    batch: ``affine`` (a = Σ wₗuₗ + b), the hidden activation f(z), one loss per example from
+    ``functions.sympy_output_loss``, one penalty c·Σθ² per regularized unit, and the final sum.
+    """
     net, m = problem.network, problem.m
     g = Graph()
     ids = {name: g.leaves(problem.params[name], requires_grad=True) for name, _ in net.param_shapes}

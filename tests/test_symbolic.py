@@ -400,3 +400,16 @@ def test_the_pure_sympy_backend_still_handles_a_mid_sized_network():
     a = exact_gradient(problem, backend="sympy")
     b = exact_gradient(problem, backend="symengine", mode="scalable")
     assert a.mode == "scalable" and _worst_relative(_flat_exact(a), _flat_exact(b)) <= 1e-30
+
+
+@pytest.mark.slow
+def test_scalable_mode_handles_784_128_10_with_a_hundred_thousand_parameters():
+    problem = random_problem(parse_spec("784-128-10", lam=1.0), m=2, seed=1)
+    result = exact_gradient(problem)
+    assert result.mode == "scalable" and result.digits >= 30
+    assert sum(g.size for g in result.grads.values()) == 101_770
+    assert result.cost == pytest.approx(forward_cost(problem.network, problem.params, problem.X, problem.Y), rel=1e-13)
+    params = {k: v.astype(complex) for k, v in problem.params.items()}
+    params["W1"][5, 300] += 1e-30j
+    estimate = forward_cost(problem.network, params, problem.X, problem.Y).imag / 1e-30
+    assert result.grads["W1"][5, 300] == pytest.approx(estimate, rel=1e-9, abs=1e-15)
