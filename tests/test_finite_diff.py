@@ -443,3 +443,18 @@ def test_probes_on_a_relu_network_step_around_kinks_and_still_localize():
     bad[w2] += 1e-6
     report = probe_check(prob, bad, k=6)
     assert not report.passed and report.localized == [w2]
+
+
+def test_a_kink_beyond_the_smallest_step_keeps_richardson_honest():
+    """A pre-activation 1e−3 from its kink: outside ±h but inside Richardson's ±4h stencil."""
+    prob = _kinked_relu_problem(offset=1e-3)
+    exact = mp_gradient(prob)
+    for method in ("central", "richardson"):
+        result = numeric_gradient(prob, method=method)
+        assert np.all(np.abs(result.flat() - exact) <= result.flat("errors")), method
+        if method == "richardson":
+            assert result.kinks["b1"][2] and result.n_kinks <= 4
+            # D(h) is clean here, so the estimate is still good to about h²
+            assert abs(result.grads["b1"][2] - unflatten(exact, prob.network)["b1"][2]) < 1e-5
+        else:
+            assert result.n_kinks == 0
