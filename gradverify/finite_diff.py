@@ -397,6 +397,10 @@ class _Engine:
         self.mag_elem = np.abs(terms) / self.m
         self.mag_total = float(self.mag_elem.sum())
         self._one_minus_2y = 1 - 2 * self.Y
+        self._q = np.argmax(self.A[self.L], axis=1)                       # softmax: each row's argmax
+        self._not_q = np.ones_like(self.Y)
+        self._not_q[np.arange(self.m), self._q] = 0.0
+        self._sum_y = self.Y.sum(axis=1)
         self._rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._extra: dict[int, np.ndarray] = {}
 
@@ -447,6 +451,9 @@ class _Engine:
         if layer + 1 == self.L and self.net.output == "sigmoid":
             val, mag = self._bce_rank1(dH, self.W[layer + 1][:, unit], want_mag)
             return val, kink, mag
+        if layer + 1 == self.L and self.net.output == "softmax":
+            val, mag = self._softmax_rank1(dH, self.W[layer + 1][:, unit], want_mag)
+            return val, kink, mag
         A_new = self.A[layer + 1] + dH[..., None] * self.W[layer + 1][:, unit]   # (J, T, m, n)
         prop = 0.0
         for k in range(layer + 1, self.L):
@@ -491,6 +498,50 @@ class _Engine:
         if want_mag:
             np.abs(im, out=im)
             mag = im.reshape(*lead, -1).sum(axis=-1) + np.abs(dH.imag) @ (np.abs(Y) @ np.abs(w))
+        return 1j * val, mag
+
+    def _softmax_rank1(self, dH: np.ndarray, w: np.ndarray, want_mag: bool):
+        """Softmax outputs after the last hidden layer, A_L' = A_L + dH ⊗ w, row loss Σₖ yₖ(lse − zₖ).
+
+        Shifted by z at each row's *unperturbed* argmax q (a fixed index, so no per-copy argmax):
+        lse = z_q + log1p(Σ_{k≠q} e^(z_k − z_q)), exact algebra and as accurate as ``_loss_terms``
+        while the perturbation is small against the gaps to the maximum. Σₖ yₖ(zₖ − z_q) is
+        linear in dH: its per-copy part is dH·(Y·w − Σy·w_q), its constant is left out.
+        For complex dH only the imaginary part is computed (see ``_bce_rank1``).
+        """
+        A, q, mask, sy = self.A[self.L], self._q, self._not_q, self._sum_y
+        wq = w[q]                                              # (m,)
+        c = self.Y @ w - sy * wq
+        if not np.iscomplexobj(dH):
+            D = dH[..., None] * w
+            D += A
+            D -= (A[np.arange(self.m), q] + dH * wq)[..., None]
+            np.exp(D, out=D)
+            D *= mask
+            S = D.sum(axis=-1)
+            return (sy * np.log1p(S)).sum(axis=-1) - dH @ c, None
+        dr, di = dH.real, dH.imag
+        Dr = dr[..., None] * w
+        Dr += A
+        Dr -= (A[np.arange(self.m), q] + dr * wq)[..., None]
+        Di = di[..., None] * w
+        Di -= (di * wq)[..., None]
+        Er = np.exp(Dr, out=Dr)
+        Er *= mask
+        tiny = float(np.abs(di).max(initial=0.0)) * 2 * float(np.abs(w).max(initial=0.0)) < 1e-8
+        Ei = Er * Di if tiny else Er * np.sin(Di)              # e^(Dr)·sin(Di); sin rounds to Di below 1e−8
+        if not tiny:
+            Er *= np.cos(Di)
+        Sr, Si = Er.sum(axis=-1), Ei.sum(axis=-1)
+        im_lse = Si / (1.0 + Sr)
+        if not (tiny and bool(np.all(np.abs(im_lse) < 1e-8))):
+            im_lse = np.arctan2(Si, 1.0 + Sr)                  # Im log1p(S)
+        val = (sy * im_lse).sum(axis=-1) - di @ c
+        mag = None
+        if want_mag:
+            np.abs(Ei, out=Ei)
+            mag = (np.abs(sy) * Ei.sum(axis=-1) / (1.0 + Sr)).sum(axis=-1) \
+                + np.abs(di) @ (np.abs(self.Y) @ np.abs(w) + np.abs(sy) * np.abs(wq))
         return 1j * val, mag
 
     def row_derivatives(self, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
