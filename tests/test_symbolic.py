@@ -126,12 +126,11 @@ def test_debug_network_cost_is_2_146360_with_lambda_3(mode):
     assert round(result.cost, 6) == 2.146360
 
 
-def test_debug_network_is_exact_in_full_mode_well_under_half_a_second():
-    problem = debug_problem()
-    exact_gradient(problem, mode="full")  # warm the caches (imports, templates)
-    result = exact_gradient(problem, mode="full")
-    assert result.mode == "full" and result.backend == "symengine"
-    assert result.seconds < 0.5
+def test_the_debug_network_runs_in_full_mode_with_symengine_by_default():
+    # timings belong to bench/bench_symbolic.py, not to tests
+    result = exact_gradient(debug_problem())
+    assert (result.mode, result.backend, result.numbers) == ("full", "symengine", "gmpy2")
+    assert result.digits >= 30 and result.kinks == () and result.seconds > 0
 
 
 def test_oracle_cost_matches_the_float64_forward_cost_on_every_combination():
