@@ -915,12 +915,15 @@ def _fd_along(f: Callable, theta: np.ndarray, v: np.ndarray, h: float, method: s
 
 def _noise_level(f: Callable, theta: np.ndarray, f0: float, *, n: int = 9, seed: int = 0) -> tuple[float, int]:
     """The round-off noise σ of f near θ, measured (after Moré & Wild's ECnoise): f at n points
-    θ + k·δ·v (δ tiny, v random ±1) whose smooth part has negligible differences of order 3..6;
+    θ + k·δ·v (δ small, v random ±1) whose smooth part has negligible differences of order 3..6;
     for noise of deviation σ, mean((Δᵏf)²) = C(2k, k)·σ². Returns (σ, calls)."""
     if theta.size == 0:
         return 0.0, 0
     v = np.random.default_rng(seed).choice([-1.0, 1.0], size=theta.size)
-    delta = 1e-9 * max(1.0, float(np.abs(theta).max()))
+    # δ: a tenth of the central step, so the n points sweep about one step and see the rounding
+    # of quantized intermediates (a saturated tanh moves by less than an ulp over 1e−9), while
+    # the smooth part's differences of order ≥ 3 (≈ δ³·|f‴| ≈ 2e−19·|f‴|) stay below the noise
+    delta = 0.1 * _POLICY["central_step"] * max(1.0, float(np.abs(theta).max()))
     vals = np.array([f0] + [_call(f, theta + (k * delta) * v) for k in range(1, n)])
     sigma = 0.0
     diff = vals
@@ -1090,7 +1093,8 @@ def probe_check(target: Problem | Callable[[np.ndarray], float], candidate_grad,
             d = im / h
             return d, _POLICY["complex_units"] * EPS * (eng.L * mag / h + eng.condition(1) * abs(d)), 1, v, False
         base = _POLICY["central_step"] if method == "central" else _POLICY["richardson_step"]
-        h = base * scale / max(float(np.abs(v).max()), 1e-300)
+        # the step along the unit direction v/‖v‖ is the 1-D step: J‴ along v grows as ‖v‖³
+        h = base * scale / max(float(np.linalg.norm(v)), 1e-300)
         kinked = False
         for _ in range(4):           # a stencil across a ReLU kink: shrink the step (at most 1000×)
             kinked = relu_pattern is not None and any(

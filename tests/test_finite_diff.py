@@ -458,3 +458,37 @@ def test_a_kink_beyond_the_smallest_step_keeps_richardson_honest():
             assert abs(result.grads["b1"][2] - unflatten(exact, prob.network)["b1"][2]) < 1e-5
         else:
             assert result.n_kinks == 0
+
+
+@pytest.mark.slow
+def test_error_bars_hold_on_many_random_architectures_scales_and_regularizations():
+    """Every estimator, the black box and the probes, on 120 random problems (depth 1–3, every
+    activation and output, λ conventions, bias regularization, scales up to 30, m from 1)."""
+    rng = np.random.default_rng(123)
+    acts, outs = ["sigmoid", "tanh", "relu", "softplus", "identity"], ["sigmoid", "softmax", "identity"]
+    failures = []
+    for trial in range(120):
+        depth = int(rng.integers(1, 4))
+        sizes = [int(rng.integers(1, 5)) for _ in range(depth + 1)]
+        out = outs[rng.integers(3)]
+        sizes[-1] = max(2, sizes[-1]) if out == "softmax" else sizes[-1]
+        hidden = [acts[rng.integers(5)] for _ in range(depth - 1)]
+        spec = "-".join(map(str, sizes)) + (":" + ",".join(hidden) if hidden else "") + "/" + out
+        net = parse_spec(spec, lam=float(rng.choice([0, 0.5, 3])), reg=str(rng.choice(["lambda/2m", "lambda", "lambda/2"])),
+                         reg_bias=bool(rng.integers(2)))
+        prob = random_problem(net, m=int(rng.integers(1, 6)), seed=trial, scale=float(rng.choice([0.3, 1, 5, 30])))
+        ref = mp_gradient(prob)
+        J0 = abs(float(forward.cost(net, prob.params, prob.X, prob.Y)))
+        resolvable = np.abs(ref) > 1e-40 * max(1.0, J0)       # the reference resolves ≈1e−55·J
+        for method in ("central", "richardson") + (() if "relu" in hidden else ("complex-step",)):
+            result = numeric_gradient(prob, method=method)
+            if np.any((np.abs(result.flat() - ref) > result.flat("errors")) & resolvable):
+                failures.append((spec, method))
+        theta = flatten(prob.params, net)
+        J = lambda th: float(forward.cost(net, unflatten(th, net), prob.X, prob.Y))  # noqa: E731
+        box = numeric_gradient_of(J, theta)
+        if np.any((np.abs(box.estimate - ref) > box.error) & resolvable):
+            failures.append((spec, "black box"))
+        if not probe_check(prob, ref, k=4).passed or not probe_check(J, ref, theta=theta, k=4).passed:
+            failures.append((spec, "probe"))
+    assert failures == []
