@@ -38,10 +38,12 @@ Estimators (one partial ∂J/∂θₚ each, with an error estimate eₚ ≥ 0 an
 
 Structured fast path (``numeric_gradient``): perturbing θₚ in layer ℓ leaves layers < ℓ
 unchanged and changes one column of a⁽ℓ⁾ by t·h⁽ℓ⁻¹⁾[:, j]; for the last hidden layer the output
-pre-activations change by a rank-1 term. All parameters of one unit are perturbed together in a
-vectorized batch (perturbed copies stacked on a new axis, chunked to bound memory). Only the
-terms of J that a perturbation changes are evaluated, so the unchanged rest cancels exactly in
-every difference (and its round-off never enters).
+pre-activations change by a rank-1 term dh ⊗ w (in-place kernels for sigmoid and softmax
+outputs, real and complex). All parameters of one unit are perturbed together in a vectorized
+batch (perturbed copies stacked on a new axis, chunked to ≈16k elements so they stay in cache).
+Only the terms of J that a perturbation changes are evaluated, so the unchanged rest cancels
+exactly in every difference (and its round-off never enters). 784-128-10 at m = 64: complex
+step 0.9 s, central 1.1 s, Richardson 3.5 s on one core (bench/bench_finite_diff.py).
 
 Kinks: where the sign pattern of any ReLU pre-activation changes inside a parameter's stencil,
 the entry is marked in ``kinks`` and its one-sided differences are reported; its error bar is
