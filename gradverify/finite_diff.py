@@ -276,21 +276,11 @@ def _softplus(z):
     return np.where(s > 0, z, 0) + np.log1p(np.exp(-s * z))
 
 
-def _tanh(z):
-    """tanh; for complex z as s·(1 − e)/(1 + e) with e = exp(−2s·z), s = sign(Re z): numpy's
-    complex tanh rounds 1 − tanh²(Re z) to 0 once |Re z| ≳ 19 and loses the imaginary part."""
-    if not np.iscomplexobj(z):
-        return np.tanh(z)
-    s = _sign_re(z)
-    e = np.exp(-2 * s * z)
-    return s * (1 - e) / (1 + e)
-
-
 def _relu(z):
     return np.where(z.real > 0, z, 0)
 
 
-_ACT = {"sigmoid": _sigmoid, "tanh": _tanh, "softplus": _softplus, "relu": _relu, "identity": lambda z: z}
+_ACT = {"sigmoid": _sigmoid, "tanh": np.tanh, "softplus": _softplus, "relu": _relu, "identity": lambda z: z}
 
 
 def _loss_terms(output: str, A, Y):
