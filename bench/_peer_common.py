@@ -112,13 +112,15 @@ def measure(fn, *, repeats: int = 7, warmup: int = 1, min_sample: float = 0.02, 
     n = int(max(1, min(repeats, budget // max(per_sample, 1e-9))))
     if n < 3 and per_sample * 3 <= 2.5 * budget:
         n = 3
-    samples = []
+    samples, cpu = [], []
     for _ in range(n):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(number):
             fn()
         samples.append((time.perf_counter() - t0) / number)
+        cpu.append((time.process_time() - c0) / number)
     out = stats(samples, number)
+    out["cpu"] = stats(cpu, number)  # CPU time of the whole process (all its threads)
     out["first_call"] = first
     return out
 

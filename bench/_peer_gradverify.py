@@ -148,13 +148,13 @@ def suite(task: dict) -> dict:
     from gradverify.suite import run_suite
 
     run_suite(examples=10, max_params=60, seed=1)  # warm-up: imports, Hypothesis set-up
-    samples, verdicts = [], []
+    samples, verdicts, records = [], [], []
     for i in range(task.get("suite_repeats", 1)):
         r = run_suite(examples=task["suite_examples"], max_params=60, seed=i)
         samples.append(r.seconds)
         verdicts.append("failure" if r.failure is not None or r.failure_error else "all pass")
-        n_rec = len(r.records)
-    return {"examples": task["suite_examples"], "records": n_rec, "seconds": samples, "verdicts": verdicts}
+        records.append(len(r.records))
+    return {"examples": task["suite_examples"], "records": records, "seconds": samples, "verdicts": verdicts}
 
 
 def sandbox(task: dict) -> dict:
@@ -193,7 +193,30 @@ def sandbox(task: dict) -> dict:
     return out
 
 
-SECTIONS = {"backprop": backprop, "fd": fd, "exact_ref": exact_ref, "symbolic": symbolic, "suite": suite, "sandbox": sandbox}
+def grading(task: dict) -> dict:
+    """Submissions per minute of ``grade_batch`` on the ex4 corpus of the tests (bugs and correct ones)."""
+    try:
+        from gradverify.grading.batch import discover, grade_batch
+        from gradverify.profiles import get_profile
+    except Exception as exc:
+        return {"error": f"gradverify.grading.batch not importable: {type(exc).__name__}: {exc}"}
+    corpus = Path(__file__).resolve().parent.parent / "tests" / "submissions" / "ex4"
+    if not corpus.is_dir():
+        return {"error": f"no corpus at {corpus}"}
+    subs = discover([corpus])[: task.get("grading_limit") or None]
+    prof = get_profile("ex4")
+    out = {"submissions": len(subs), "runs": []}
+    for jobs in task.get("grading_jobs", [1, 2]):
+        with tempfile.TemporaryDirectory() as d:
+            t0 = time.perf_counter()
+            grades = grade_batch(subs, prof, prof.resolve({}), d, jobs=jobs, examples=task.get("grading_examples", 20))
+            sec = time.perf_counter() - t0
+        out["runs"].append({"jobs": jobs, "seconds": sec, "per_minute": 60 * len(subs) / sec,
+                            "verdicts": {v: sum(1 for g in grades if g.verdict == v) for v in {g.verdict for g in grades}}})
+    return out
+
+
+SECTIONS = {"grading": grading, "backprop": backprop, "fd": fd, "exact_ref": exact_ref, "symbolic": symbolic, "suite": suite, "sandbox": sandbox}
 
 
 def main() -> None:
