@@ -50,6 +50,17 @@ _RULES = {
 }
 
 
+def _add_scaled(out: np.ndarray, alpha: float, x: np.ndarray, chunk: int = 8192) -> None:
+    """out += alpha·x in place, through a small buffer: a full-size temporary of a large weight
+    matrix costs more in fresh-page faults than the arithmetic (it doubled 784-128-10's time)."""
+    o, v = out.reshape(-1), x.reshape(-1)
+    buf = np.empty(min(chunk, v.size))
+    for start in range(0, v.size, chunk):
+        b = buf[:min(chunk, v.size - start)]
+        np.multiply(v[start:start + chunk], alpha, out=b)
+        o[start:start + chunk] += b
+
+
 def _output(output: str, A: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
     """Data term of J and Δ⁽ᴸ⁾ = ∂J/∂A⁽ᴸ⁾ for each output/loss pairing."""
     m = A.shape[0]
@@ -113,9 +124,9 @@ def cost_and_grad(network: Network, params: dict[str, np.ndarray], X: np.ndarray
         c = network.reg_coefficient(m)
         for name, _ in network.param_shapes:
             if network.is_regularized(name):
-                p = params[name]
-                J += c * float(np.sum(p * p))
-                grads[name] += (2 * c) * p  # ∂(c·θ²)/∂θ = 2cθ, e.g. λ/m·θ for λ/(2m)
+                p = params[name].reshape(-1)
+                J += c * float(p @ p)
+                _add_scaled(grads[name], 2 * c, params[name])  # ∂(c·θ²)/∂θ = 2cθ, e.g. λ/m·θ for λ/(2m)
     return J, {name: grads[name] for name, _ in network.param_shapes}
 
 

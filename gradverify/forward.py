@@ -20,7 +20,8 @@ def penalty(network: Network, params: dict, m: int):
     if network.lam == 0:
         return 0.0
     c = network.reg_coefficient(m)
-    return c * sum(np.sum(params[name] * params[name]) for name, _ in network.param_shapes if network.is_regularized(name))
+    # p @ p: no temporary of the matrix's size, and no conjugation (complex-step needs Σθ², not Σ|θ|²)
+    return c * sum(params[name].reshape(-1) @ params[name].reshape(-1) for name, _ in network.param_shapes if network.is_regularized(name))
 
 
 def pre_activations(network: Network, params: dict, X) -> list:
