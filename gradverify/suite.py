@@ -16,14 +16,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from hypothesis import HealthCheck, Phase, find, settings
-from hypothesis.errors import NoSuchExample, Unsatisfiable
-
 from gradverify.compare import Comparison, compare, mismatch_message
 from gradverify.errors import GradientMismatchError
 from gradverify.profiles import Profile, get_profile
 from gradverify.spec import Problem
-from gradverify.strategies import networks, problems
 
 __all__ = ["SuiteRecord", "SuiteResult", "run_suite", "check_candidate", "reproduce_command"]
 
@@ -83,6 +79,8 @@ def reproduce_command(problem: Problem, *, candidate: str | None = None, profile
 
 
 def _strategy(profile: Profile | None, settings_: dict, max_params: int, saturating: bool):
+    from gradverify.strategies import networks, problems  # Hypothesis is imported only when a suite runs
+
     if profile is None or profile.name == "native":
         nets = networks(max_params=max_params)
     else:
@@ -134,6 +132,9 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
         if progress:
             progress(min(len(result.records), examples), examples)
         return rec.verdict != "pass"
+
+    from hypothesis import HealthCheck, Phase, find, settings
+    from hypothesis.errors import NoSuchExample, Unsatisfiable
 
     hs = settings(max_examples=examples, database=None, deadline=None, derandomize=False,
                   suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])

@@ -87,3 +87,14 @@ def test_the_package_ships_py_typed_and_a_console_script():
     assert (PKG / "py.typed").exists()
     text = (ROOT / "pyproject.toml").read_text()
     assert 'gradverify = "gradverify.cli:entrypoint"' in text
+
+
+def test_only_strategies_import_hypothesis_at_module_level():
+    offenders = []
+    for path in PKG.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:  # module level only
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if any(n.split(".")[0] == "hypothesis" for n in names) and path.name != "strategies.py":
+                offenders.append(path.relative_to(PKG).as_posix())
+    assert not offenders
