@@ -49,9 +49,9 @@ import time
 
 import sympy
 
+from gradverify import symbolic
 from gradverify.problems import debug_problem, random_problem
 from gradverify.spec import parse_spec
-from gradverify import symbolic
 from gradverify.symbolic import FULL_MODE_LIMIT, cost_expression, exact_gradient
 
 

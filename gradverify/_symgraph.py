@@ -28,7 +28,7 @@ try:  # MPFR through gmpy2 is ~20× faster than mpmath's pure-Python numbers
 except ImportError:  # pragma: no cover - exercised only where gmpy2 is missing
     gmpy2 = None
 
-__all__ = ["Kit", "default_kit", "evaluate", "magnitude", "Template", "Graph", "agreeing_digits"]
+__all__ = ["Graph", "Kit", "Template", "agreeing_digits", "default_kit", "evaluate", "magnitude"]
 
 
 # ---- numbers ---------------------------------------------------------------------------------
@@ -307,7 +307,7 @@ class Template:
 
 
 class _Op:
-    __slots__ = ("template", "inputs", "out")
+    __slots__ = ("inputs", "out", "template")
 
     def __init__(self, template, inputs, out):
         self.template, self.inputs, self.out = template, inputs, out
@@ -421,8 +421,7 @@ def agreeing_digits(first: Sequence, second: Sequence, kit: Kit) -> float:
     for a, b in zip(first, second):
         if a != b:
             ratio = abs(a - b) / max(abs(a), abs(b))
-            if ratio > worst:
-                worst = ratio
+            worst = max(worst, ratio)
     if worst == 0:
         return math.inf
     return -float(kit.log(worst)) / math.log(10)

@@ -41,7 +41,15 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
-from gradverify._symgraph import Graph, Kit, Template, agreeing_digits, default_kit, evaluate, magnitude
+from gradverify._symgraph import (
+    Graph,
+    Kit,
+    Template,
+    agreeing_digits,
+    default_kit,
+    evaluate,
+    magnitude,
+)
 from gradverify.errors import InputError
 from gradverify.functions import sympy_activation, sympy_output_loss
 from gradverify.params import scalar_names
@@ -52,7 +60,7 @@ try:
 except ImportError:  # pragma: no cover - symengine is a dependency; SymPy is the fallback
     symengine = None
 
-__all__ = ["ExactGradient", "exact_gradient", "cost_expression", "partial_expression", "FULL_MODE_LIMIT"]
+__all__ = ["FULL_MODE_LIMIT", "ExactGradient", "cost_expression", "exact_gradient", "partial_expression"]
 
 #: Full mode's work grows like P²·m (P partials of an expression of size ~P·m). It is used, and
 #: allowed, while P²·m stays at or below this bound for the backend (≈ 5–10 s on one core,
@@ -472,7 +480,7 @@ def exact_gradient(problem: Problem, *, mode: str = "auto", digits: int = 30, ba
         run, per_pass = _scalable_evaluator(problem, be, tracker)
         tracker.grow(2 * per_pass)
 
-    target = int(math.ceil(digits * math.log2(10))) + _GUARD_BITS
+    target = math.ceil(digits * math.log2(10)) + _GUARD_BITS
     bits = target
     for attempt in range(_MAX_RETRIES + 1):
         cost1, grads1, _, _ = run(kit, bits, False)
@@ -489,7 +497,7 @@ def exact_gradient(problem: Problem, *, mode: str = "auto", digits: int = 30, ba
         # a partial at the rounding-noise level (≲ 1 reliable digit) hides how much cancellation
         # there is: grow faster then
         growth = 4 if achieved < 1 else 2
-        new_bits = min(_MAX_BITS, max(growth * bits, target + int(math.ceil(cond_bits))))
+        new_bits = min(_MAX_BITS, max(growth * bits, target + math.ceil(cond_bits)))
         notes.append(f"{bits} bits gave {max(achieved, 0):.1f} reliable digits (cancellation of up to {cond_bits:.0f} "
                      f"bits{f', {len(lost)} partial(s) cancelled to exactly 0' if lost else ''}); redone at {new_bits} bits")
         bits = new_bits

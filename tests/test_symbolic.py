@@ -17,16 +17,19 @@ import pytest
 import sympy
 from hypothesis import HealthCheck, given, settings
 
-from gradverify import strategies
-
-import gradverify.symbolic as symbolic
+from gradverify import strategies, symbolic
 from gradverify._symgraph import Kit
 from gradverify.errors import InputError
 from gradverify.forward import cost as forward_cost
 from gradverify.params import scalar_names
 from gradverify.problems import debug_network, debug_problem, random_problem
 from gradverify.spec import make_problem, parse_spec
-from gradverify.symbolic import ExactGradient, cost_expression, exact_gradient, partial_expression
+from gradverify.symbolic import (
+    ExactGradient,
+    cost_expression,
+    exact_gradient,
+    partial_expression,
+)
 
 ACTS = ("sigmoid", "tanh", "relu", "softplus", "identity")
 OUTS = ("sigmoid", "softmax", "identity")
@@ -305,7 +308,7 @@ def test_partial_expression_of_b2_0_is_readable_and_evaluates_to_the_oracle_valu
     expr = partial_expression(problem, "b2[0]")
     assert "exp" in str(expr) and "b2[0]" in sympy.pretty(expr) and "e^" in sympy.latex(expr)
     assert expr.atoms(sympy.Float) == set()
-    J, symbols = cost_expression(problem)
+    _, symbols = cost_expression(problem)
     values = {symbols[n]: sympy.Rational(float(v)) for n, v in zip(symbols, np.concatenate([problem.params[k].reshape(-1) for k, _ in problem.network.param_shapes]))}
     exact = exact_gradient(problem, mode="full").grads_exact["b2"][0]
     with mpmath.workdps(40):
@@ -342,7 +345,7 @@ def test_progress_is_reported_monotonically_up_to_the_total(mode):
     calls = []
     exact_gradient(debug_problem(), mode=mode, progress=lambda done, total: calls.append((done, total)))
     assert calls and calls[-1][0] == calls[-1][1]
-    assert all(d1 <= d2 for (d1, _), (d2, _) in zip(calls, calls[1:]))
+    assert all(d1 <= d2 for (d1, _), (d2, _) in itertools.pairwise(calls))
     assert all(0 < d <= t for d, t in calls)
 
 
