@@ -216,7 +216,8 @@ def _syntax_error(source: str, pos: int, problem: str, fix: str) -> SpecError:
     return SpecError(
         f"Cannot parse the expression {_excerpt(source)}: {problem} at column {pos + 1}",
         expected=_GRAMMAR,
-        received=_excerpt(source, pos) + " (' >>> ' marks the place)" if source.strip() else "an empty string",
+        received=(_excerpt(source, pos) + " (' >>> ' marks the place)") if source.strip()
+        else "an empty string",
         fix=fix,
     )
 
@@ -307,7 +308,8 @@ def parse(expr: str, *, expand_sigmoid: bool = False) -> Graph:
                     raise SpecError(f"Unknown function {text!r} in {_excerpt(expr)}",
                                     expected="one of " + ", ".join(_FUNCTIONS),
                                     received=f"{text}(...) at column {pos + 1}",
-                                    fix="use one of those functions, or write '*' for a product, e.g. a*(b+c)")
+                                    fix="use one of those functions, or write '*' for a product, "
+                                    "e.g. a*(b+c)")
                 ops.append(["call", text, pos, 1])
                 k += 1  # the "(" belongs to the call
             elif kind == "name":
@@ -322,7 +324,8 @@ def parse(expr: str, *, expand_sigmoid: bool = False) -> Graph:
                 ops.append(["neg", pos])
             elif text != "+":  # unary plus changes nothing
                 after = repr(tokens[k - 2][1]) if k > 1 else "the start"
-                raise _syntax_error(expr, pos, f"{text!r} where a number, a name or '(' belongs (after {after})",
+                raise _syntax_error(expr, pos,
+                                    f"{text!r} where a number, a name or '(' belongs (after {after})",
                                     "complete the expression, e.g. 'x + 1' or 'max(a, b)'")
         elif text in _BINARY:
             op, prec = _BINARY[text]
@@ -486,14 +489,15 @@ def evaluate(graph: Graph, values: Mapping[str, float]) -> GraphResult:
     missing = [n for n in names if n not in given]
     extra = [n for n in given if n not in names]
     if missing or extra:
+        sample = ",".join(f"{n}=1.5" for n in names[:3])
         raise InputError(
             f"The values do not match the names of {_excerpt(graph.source)}"
             + (f": no value for {', '.join(missing)}" if missing else "")
             + (f"{';' if missing else ':'} {', '.join(extra)} not in the expression" if extra else ""),
-            expected="one value for each of " + (", ".join(names) or "(no names: the expression is constant)"),
+            expected="one value for each of " + (", ".join(names) or "(none: the expression is constant)"),
             received="values for " + (", ".join(given) or "nothing"),
-            fix="give exactly those names, e.g. " + ",".join(f"{n}=1.5" for n in names[:3])
-            + (" (on the command line: --at " + ",".join(f"{n}=1.5" for n in names[:3]) + ")" if names else ""),
+            fix=f"give exactly those names, e.g. {sample} (on the command line: --at {sample})" if names
+            else "give no values",
         )
     clean: dict[str, float] = {}
     for name in names:
@@ -639,7 +643,8 @@ class SympyCheck:
         count = {k: sum(c.status == k for c in self.nodes) for k in ("ok", "kink", "undefined")}
         notes = ""
         if count["kink"]:
-            notes += f"; {count['kink']} node(s) feeding a max tie not compared (the tie convention decides them)"
+            notes += (f"; {count['kink']} node(s) feeding a max tie not compared "
+                      "(the tie convention decides them)")
         if count["undefined"]:
             notes += (f"; {count['undefined']} gradient(s) not compared: the exact derivative is not a "
                       "real number at this point")
@@ -797,7 +802,7 @@ def _magnitudes(result: GraphResult) -> tuple[list[float], list[float]]:
     First-order error propagation in units of the rounding unit: ν = 0 for inputs and constants
     (exact), ν(n) = |v_n| + Σ_k |∂v_n/∂in_k|·ν(in_k) for an operation. A gradient is a sum of
     products of local gradients, each computed from forward values with their own errors, so
-    γ(n) = Σ over consumers c of [ (γ(c) + |g_c|)·|∂c/∂n| + |g_c|·Σ_m |∂(∂c/∂n)/∂in_m|·ν(in_m) ].
+    γ(n) = Σ_consumers c [(γ(c) + |g_c|)·|∂c/∂n| + |g_c|·Σ_m |∂(∂c/∂n)/∂in_m|·ν(in_m)].
     The last factor (how fast a local gradient changes with its arguments) is taken by central
     differences of the op's local-gradient function; it only sizes the budget, never the answer.
     """
@@ -817,6 +822,7 @@ def _magnitudes(result: GraphResult) -> tuple[list[float], list[float]]:
             if not math.isfinite(lg):
                 continue
             drift = sum(slopes[k][m] * fmag[j] for m, j in enumerate(r.inputs) if slopes[k][m] and fmag[j])
+            # (skip 0 * inf: a zero gradient or an exact argument adds nothing)
             gmag[i] += (gmag[r.id] + abs(r.grad)) * abs(lg) + (abs(r.grad) * drift if r.grad and drift else 0.0)
     return fmag, gmag
 
@@ -890,7 +896,8 @@ def _source_checks(result, fmag, gmag, kinked, rtol) -> tuple[NodeCheck, ...]:
     for k, name in enumerate(graph.input_names):
         row = next(r for r in result.rows if r.op == "input" and r.label == name)
         if row.id in kinked:
-            checks.append(_node_check(-2 - k, name, "input", row.value, row.value, 0.0, row.grad, None, 0.0, "kink"))
+            checks.append(_node_check(-2 - k, name, "input", row.value, row.value, 0.0, row.grad, None, 0.0,
+                                      "kink"))
             continue
         eg = _exact(sympy.diff(f, sympy.Symbol(name, real=True)), subs)
         checks.append(_node_check(-2 - k, name, "input", row.value, float(row.value), 0.0, row.grad, eg,
@@ -909,7 +916,7 @@ def _pic(v: float) -> str:
     return "undefined" if not math.isfinite(v) else f"{v + 0.0:.3g}"
 
 
-def _box_title(graph: Graph, n: Node) -> str:
+def _box_title(n: Node) -> str:
     if n.op == "input":
         return n.label
     if n.op == "const":
@@ -941,7 +948,7 @@ def to_dot(result: GraphResult) -> str:
     ]
     for r in result.rows:
         n = result.graph.nodes[r.id]
-        title = _box_title(result.graph, n)
+        title = _box_title(n)
         sub = _pic(r.value) if n.op in ("input", "const") else f"{r.label} = {_pic(r.value)}"
         lines.append(f'  n{r.id} [label={q(title)[:-1]}\\n{q(sub)[1:]}];')  # \n: a centred line break
     for i, j, _, v, d in _edges(result):
@@ -1050,8 +1057,10 @@ def to_svg(result: GraphResult) -> str:
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#57606a"/></marker></defs>',
         '<rect width="100%" height="100%" fill="white"/>',
-        text(margin, 24, title if len(title) < 200 else title[:197] + "...", font_size="14", font_weight="bold"),
-        text(margin, 42, "green: forward value (above each edge)   red: gradient ∂f/∂· (below)", fill="#57606a"),
+        text(margin, 24, title if len(title) < 200 else title[:197] + "...", font_size="14",
+             font_weight="bold"),
+        text(margin, 42, "green: forward value (above each edge)   red: gradient ∂f/∂· (below)",
+             fill="#57606a"),
     ]
     for i, j, k, v, d in _edges(result):
         x0, y0 = at(i)
@@ -1082,7 +1091,8 @@ def to_svg(result: GraphResult) -> str:
                      f'fill="{fill}" stroke="{_RED if r.note else "#57606a"}"/>')
         if r.note:
             parts.append(f"<title>{_xml_escape(r.note)}</title>")
-        parts.append(text(x + box_w / 2, y + 18, _box_title(graph, n), text_anchor="middle", font_weight="bold"))
+        parts.append(text(x + box_w / 2, y + 18, _box_title(n), text_anchor="middle",
+                          font_weight="bold"))
         sub = _pic(r.value) if n.op in ("input", "const") else f"{r.label} = {_pic(r.value)}"
         parts.append(text(x + box_w / 2, y + 35, sub, text_anchor="middle") + "</g>")
     out = rows[graph.output]

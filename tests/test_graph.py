@@ -149,7 +149,8 @@ def test_precedence_and_associativity_follow_python(expr):
     values = {"x": 1.5, "y": 0.75, "z": 1.25}
     graph = parse(expr)
     used = {k: v for k, v in values.items() if k in graph.input_names}
-    assert evaluate(graph, used).value == pytest.approx(eval(expr.replace("^", "**"), {}, dict(used)), rel=1e-15)
+    python = eval(expr.replace("^", "**"), {}, dict(used))  # Python's own precedence rules
+    assert evaluate(graph, used).value == pytest.approx(python, rel=1e-15)
 
 
 def test_unicode_operators_are_accepted():
@@ -484,6 +485,11 @@ def test_cli_expand_sigmoid_flag_expands_the_gate(capsys):
     assert main(["graph", "sigmoid(x)", "--at", "x=0", "--expand-sigmoid"]) == 0
     out = capsys.readouterr().out
     assert "exp(n1)" in out and "1 / n3" in out and "sigmoid(" not in out.split("\n", 1)[1]
+
+
+def test_cli_takes_an_expression_starting_with_minus_after_double_dash(capsys):
+    assert main(["graph", "--at", "x=2", "--", "-x*x"]) == 0
+    assert "-2 + -2" in capsys.readouterr().out  # x is used twice: two upstream gradients add
 
 
 def test_cli_reports_ties(capsys):
