@@ -36,18 +36,18 @@ from xml.sax.saxutils import escape as _xml_escape
 from gradverify.errors import InputError, SpecError
 
 __all__ = [
-    "RTOL",
     "EXAMPLES",
+    "RTOL",
     "Example",
-    "Node",
     "Graph",
-    "NodeRow",
     "GraphResult",
+    "Node",
     "NodeCheck",
+    "NodeRow",
     "SympyCheck",
-    "parse",
-    "evaluate",
     "check_with_sympy",
+    "evaluate",
+    "parse",
     "to_dot",
     "to_svg",
 ]
@@ -997,10 +997,11 @@ def _layout(result: GraphResult) -> tuple[dict, dict[tuple[int, int, int], list]
     row: dict = {}
     for col in sorted(columns):
         entries = columns[col]
-        def key(e, order={e: n for n, e in enumerate(entries)}):
+        keys = {}
+        for n, e in enumerate(entries):
             ps = [row[p] for p in preds[e] if p in row]
-            return (sum(ps) / len(ps) if ps else order[e], order[e])
-        entries.sort(key=key)
+            keys[e] = (sum(ps) / len(ps) if ps else n, n)
+        entries.sort(key=keys.__getitem__)
         for n, e in enumerate(entries):
             row[e] = n
     tallest = max(len(v) for v in columns.values())
@@ -1052,10 +1053,10 @@ def to_svg(result: GraphResult) -> str:
 
     title = graph.source + "   at " + ", ".join(f"{k} = {_pic(v)}" for k, v in result.values.items())
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif" font-size="12">',
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#57606a"/></marker></defs>',
+        (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+         f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="Helvetica, Arial, sans-serif" font-size="12">'),
+        ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#57606a"/></marker></defs>'),
         '<rect width="100%" height="100%" fill="white"/>',
         text(margin, 24, title if len(title) < 200 else title[:197] + "...", font_size="14",
              font_weight="bold"),
