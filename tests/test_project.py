@@ -98,3 +98,17 @@ def test_only_strategies_import_hypothesis_at_module_level():
             if any(n.split(".")[0] == "hypothesis" for n in names) and path.name != "strategies.py":
                 offenders.append(path.relative_to(PKG).as_posix())
     assert not offenders
+
+
+def test_the_atomic_writer_keeps_devices_and_gives_readable_files(tmp_path):
+    import os
+    import stat
+
+    from gradverify._io import write_atomic
+    f = write_atomic(tmp_path / "a" / "x.txt", "hello")
+    assert f.read_text() == "hello" and stat.S_IMODE(os.stat(f).st_mode) & 0o044  # group/other can read
+    link = tmp_path / "null"
+    link.symlink_to("/dev/null")
+    write_atomic(link, "gone")
+    assert link.is_symlink() and os.readlink(link) == "/dev/null"  # written through, not replaced
+    assert not list(tmp_path.glob("**/.*.tmp"))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
+
+from gradverify._io import write_atomic  # noqa: F401  (re-exported for the subcommands)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]], *, align: str = "") -> str:
@@ -53,21 +52,3 @@ class Progress:
         if self.drawn:
             self.stream.write("\n")
             self.stream.flush()
-
-
-def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Write a file so that a reader sees either the old or the new content, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -18,18 +18,17 @@ import concurrent.futures as cf
 import hashlib
 import json
 import multiprocessing
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gradverify._io import write_atomic
 from gradverify.errors import InputError
 from gradverify.grading.feedback import feedback_markdown, gradebook_csv, gradescope_results
 from gradverify.grading.grader import Grade, grade_submission
 from gradverify.profiles import Profile, get_profile
 
-__all__ = ["Submission", "discover", "grade_batch", "write_atomic"]
+__all__ = ["Submission", "discover", "grade_batch"]
 
 
 @dataclass(frozen=True)
@@ -68,20 +67,6 @@ def discover(paths: list[str | Path]) -> list[Submission]:
         seen[base] = n + 1
         subs.append(Submission(base if n == 0 else f"{base}-{n + 1}", path))
     return subs
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fingerprint(sub: Submission, profile: Profile, settings: dict, options: dict) -> str:

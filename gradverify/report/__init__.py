@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from gradverify._io import write_atomic as _write_atomic
 
 from gradverify.errors import InputError
 from gradverify.report.document import (SCHEMA_VERSION, attach_step_curve, batch_document, comparison_document,
@@ -52,23 +53,6 @@ def render(doc: dict, fmt: str) -> str:
                          received="; ".join(problems[:5]) + more,
                          fix="regenerate it with gradverify verify --report, or check it with gradverify.report.validate")
     return {"json": dumps, "md": render_markdown, "html": render_html}[fmt](doc)
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    """Write so that a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_report(doc: dict, out_dir: str | os.PathLike) -> list[Path]:
