@@ -78,8 +78,13 @@ def build_problems(path: Path, quick: bool) -> dict:
 
 # ---- running peers -----------------------------------------------------------------------------
 
-def peer_env(threads: int) -> dict:
+MALLOC_TUNED = {"MALLOC_MMAP_THRESHOLD_": "268435456", "MALLOC_TRIM_THRESHOLD_": "536870912"}
+
+
+def peer_env(threads: int, malloc_tuned: bool = False) -> dict:
     env = dict(os.environ)
+    if malloc_tuned:  # glibc: keep large temporaries on the heap (no mmap/munmap + page faults per array)
+        env.update(MALLOC_TUNED)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                 "VECLIB_MAXIMUM_THREADS"):
         env[var] = str(threads)
@@ -102,7 +107,7 @@ def run_peer(name: str, task: dict, work: Path, args, log) -> dict:
     t0 = time.perf_counter()
     log(f"  {name}: {', '.join(task['sections'])} …")
     try:
-        proc = subprocess.run(cmd, env=peer_env(args.threads), capture_output=True, text=True, timeout=PEER_TIMEOUT, cwd=ROOT)
+        proc = subprocess.run(cmd, env=peer_env(args.threads, args.malloc_tuned), capture_output=True, text=True, timeout=PEER_TIMEOUT, cwd=ROOT)
     except subprocess.TimeoutExpired:
         log(f"  {name}: timed out after {PEER_TIMEOUT} s")
         return {"error": f"timed out after {PEER_TIMEOUT} s"}
@@ -232,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fast-reference", action="store_true",
                         help="judge accuracy at P = 101,770 against the float64 backprop engine instead of the exact "
                              "oracle (saves ~30–60 s)")
+    parser.add_argument("--malloc-tuned", action="store_true",
+                        help="run every peer with glibc's MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ raised, so numpy's large "
+                             "temporaries stop costing page faults (see bench/README.md)")
     parser.add_argument("--python", default=sys.executable, help="interpreter for the peers (default: this one)")
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -245,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.timezone.utc)
     t_start = time.perf_counter()
     raw: dict = {"started": started.isoformat(timespec="seconds"), "argv": sys.argv[1:] if argv is None else argv,
-                 "quick": args.quick, "threads": args.threads, "sections": only, "load_start": os.getloadavg(),
+                 "quick": args.quick, "threads": args.threads, "malloc_tuned": args.malloc_tuned, "sections": only, "load_start": os.getloadavg(),
                  "machine": machine(), "versions": versions(args.python), "code": code_state()}
     q = args.quick
     with tempfile.TemporaryDirectory(prefix="gradverify-bench-") as tmp:
@@ -378,7 +386,9 @@ def render(raw: dict) -> str:
     add(f"- Threads: every peer ran with {raw['threads']} thread(s): OMP/MKL/OPENBLAS_NUM_THREADS={raw['threads']}, "
         f"`torch.set_num_threads({raw['threads']})`" + (", XLA `--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`"
                                                         if raw["threads"] == 1 else "")
-        + ". OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE: " + (f"were set ({ob_set}) and unset for the peers" if ob_set else "not set") + ".")
+        + ". OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE: " + (f"were set ({ob_set}) and unset for the peers" if ob_set else "not set") + ". "
+        + ("glibc malloc: **tuned** for every peer (" + ", ".join(f"{k}={x}" for k, x in MALLOC_TUNED.items()) + ")."
+           if raw.get("malloc_tuned") else "glibc malloc: default settings (what a user gets; see `--malloc-tuned`)."))
     add("- Versions: " + ", ".join(f"{k} {x}" for k, x in v.items() if k != "numpy BLAS"))
     add(f"- numpy BLAS: {v.get('numpy BLAS', '?')}")
     add(f"- gradverify measured: {raw.get('code', '?')}")
