@@ -23,8 +23,11 @@ same sums taken over absolute values: the local partials' Adds, and in scalable 
 accumulation over paths). ``digits`` is the smaller of (a) the digits on which the two passes
 agree and (b) p·log₁₀2 minus log₁₀ of the worst scale/|value|. If it falls short of the request,
 or a partial cancelled to exactly 0 (on small problems), the precision is raised (doubled, or
-enough to cover the measured cancellation, or quadrupled when a partial is at the rounding-noise
-level) and both passes are redone, at most three times.
+enough to cover the measured cancellation, but never beyond what settles every partial for
+float64: ≈ 1100 + log₂(scale) + p bits, where it goes at once when a partial is at the
+rounding-noise level or cancelled to exactly 0)
+and both passes are redone, at most three times. Partials below 2⁻¹¹⁰⁰ (0.0 in float64) need not
+reach full precision; they are named in ``notes`` when they do not.
 Blind spots, said plainly: cancellation inside a function's argument (forward values) is seen
 only by the two-pass comparison; a partial that stays exactly 0 by cancellation (e.g. through
 1 − tanh²(a) with |a| ≳ p·ln2/2, or a symmetric network) is reported as 0 and named in ``notes``.
@@ -396,15 +399,16 @@ def _scalable_evaluator(problem: Problem, be: _Backend, progress: _Progress):
     return run, 2 * len(g.ops)
 
 
-def _condition(values, scales, kit: Kit, bits: int, digits: int) -> tuple[float, list[int], list[int]]:
+def _condition(values, scales, kit: Kit, bits: int, digits: int) -> tuple[float, float, list[int], list[int]]:
     """Classify the partials of a pass at ``bits`` by their cancellation scale.
 
     Returns:
-        (log₂ of the largest scale/|value| among the partials that matter; indices that
-        cancelled to exactly 0; indices whose error bound is below 2^-1100, so their float64
-        value is settled, but whose full-precision digits are not verified).
+        (log₂ of the largest scale/|value| among the partials that matter; log₂ of the largest
+        scale; indices that cancelled to exactly 0; indices whose error bound is below 2^-1100,
+        so their float64 value is settled, but whose full-precision digits are not verified).
     """
     worst, lost, negligible = kit.number(1), [], []
+    largest = max([kit.number(1), *scales])
     noise_factor = kit.number(2) ** -(bits - 16)
     floor = kit.number(2) ** -_NEGLIGIBLE_BITS
     tenth = kit.number(10) ** -digits
@@ -417,7 +421,7 @@ def _condition(values, scales, kit: Kit, bits: int, digits: int) -> tuple[float,
             lost.append(i)
         elif s > worst * abs(v):
             worst = s / abs(v)
-    return float(kit.log(worst)) / math.log(2), lost, negligible
+    return float(kit.log(worst)) / math.log(2), float(kit.log(largest)) / math.log(2), lost, negligible
 
 
 def _kink_messages(problem: Problem, zeros) -> tuple[str, ...]:
@@ -486,18 +490,28 @@ def exact_gradient(problem: Problem, *, mode: str = "auto", digits: int = 30, ba
         cost1, grads1, _, _ = run(kit, bits, False)
         cost2, grads2, scales, zeros = run(kit, bits + _CHECK_BITS, True)
         with kit.precision(bits + _CHECK_BITS):
-            cond_bits, lost, negligible = _condition(grads2, scales, kit, bits, digits)
+            cond_bits, scale_bits, lost, negligible = _condition(grads2, scales, kit, bits, digits)
             keep = sorted(set(range(len(grads2))) - set(lost) - set(negligible))
-            agree = agreeing_digits([cost1] + [grads1[i] for i in keep], [cost2] + [grads2[i] for i in keep], kit)
+            floor = kit.number(2) ** -_NEGLIGIBLE_BITS  # J itself can be that small: a saturated, right answer
+            cost_negligible = cost1 != cost2 and abs(cost1 - cost2) < floor and abs(cost2) < floor
+            costs = ([], []) if cost_negligible else ([cost1], [cost2])
+            agree = agreeing_digits(costs[0] + [grads1[i] for i in keep], costs[1] + [grads2[i] for i in keep], kit)
         achieved = min(agree, (bits - cond_bits) * math.log10(2))
         # exact zeros by cancellation may resolve at more bits: worth a retry while that is cheap
         chase_lost = bool(lost) and P * problem.m <= _CHASE_ZEROS_LIMIT
         if (achieved >= digits and not chase_lost) or attempt == _MAX_RETRIES or bits >= _MAX_BITS:
             break
-        # a partial at the rounding-noise level (≲ 1 reliable digit) hides how much cancellation
-        # there is: grow faster then
-        growth = 4 if achieved < 1 else 2
-        new_bits = min(_MAX_BITS, max(growth * bits, target + math.ceil(cond_bits)))
+        # Enough bits settle every partial: resolved to `digits`, or below 2^-1100 (0.0 in float64)
+        # with an error bound below that too. A partial at the rounding-noise level or cancelled
+        # to 0 hides how much it needs, so go there at once; else cover the measured cancellation.
+        settle = target + _NEGLIGIBLE_BITS + 16 + math.ceil(scale_bits)
+        if achieved < 1 or chase_lost:
+            new_bits = settle
+        else:
+            new_bits = min(settle, max(2 * bits, target + math.ceil(cond_bits)))
+        new_bits = min(new_bits, _MAX_BITS)
+        if new_bits <= bits:
+            break
         notes.append(f"{bits} bits gave {max(achieved, 0):.1f} reliable digits (cancellation of up to {cond_bits:.0f} "
                      f"bits{f', {len(lost)} partial(s) cancelled to exactly 0' if lost else ''}); redone at {new_bits} bits")
         bits = new_bits
@@ -512,6 +526,8 @@ def exact_gradient(problem: Problem, *, mode: str = "auto", digits: int = 30, ba
     if lost:
         notes.append(f"∂J/∂θ came out exactly 0 by cancellation for {shown(lost)}: the true value is below "
                      f"2^-{bits} of its terms' size (e.g. 1 − tanh²(a) of a saturated unit); not counted in digits")
+    if cost_negligible:
+        notes.append(f"J is below 2^-{_NEGLIGIBLE_BITS} (0.0 in float64) and its full-precision digits were not resolved")
     if negligible:
         notes.append(f"∂J/∂θ for {shown(negligible)} is below 2^-{_NEGLIGIBLE_BITS} (0.0 in float64, and settled "
                      "for any float64 comparison) but its full-precision digits were not resolved; not counted in digits")
