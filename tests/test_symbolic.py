@@ -243,14 +243,15 @@ def test_saturated_units_at_plus_minus_700_stay_finite_and_accurate(hidden, outp
             assert _worst_relative(_flat_exact(result), grads) <= 1e-25, mode
 
 
-def test_a_partial_lost_to_cancellation_in_a_saturated_tanh_is_named_in_the_notes():
+def test_a_partial_lost_to_cancellation_in_a_saturated_tanh_is_settled_and_named_in_the_notes():
     net = parse_spec("2-2-1:tanh/identity")
     params = {"W1": np.array([[0.5, -0.5], [1.0, 2.0]]), "b1": np.array([700.0, 0.1]),
               "W2": np.array([[1.5, -1.0]]), "b2": np.array([0.2])}
     problem = make_problem(net, params, np.array([[1.0, 1.0]]), np.array([[1.0]]))
     result = exact_gradient(problem, mode="scalable")
-    # ∂J/∂W1[0,:] ∝ 1 − tanh²(700) ≈ 4e−609: cancels to 0 at any affordable precision, and says so
-    assert any("exactly 0 by cancellation" in n and "W1[0,0]" in n and "b1[0]" in n for n in result.notes)
+    # ∂J/∂W1[0,:] ∝ 1 − tanh²(700) ≈ 4e−609: cancels to 0 at 132 bits; the retry goes to the
+    # precision that settles it for float64 (below 2^-1100) and the notes name it
+    assert any("below 2^-1100" in n and "W1[0,0]" in n and "b1[0]" in n for n in result.notes)
     assert result.grads["W1"][0].tolist() == [0.0, 0.0] and result.digits >= 30
 
 
