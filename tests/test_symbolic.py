@@ -255,6 +255,16 @@ def test_a_partial_lost_to_cancellation_in_a_saturated_tanh_is_settled_and_named
     assert result.grads["W1"][0].tolist() == [0.0, 0.0] and result.digits >= 30
 
 
+def test_on_large_problems_a_partial_cancelled_to_zero_is_not_chased_but_named(monkeypatch):
+    monkeypatch.setattr(symbolic, "_CHASE_ZEROS_LIMIT", 0)  # behave as on a large problem
+    net = parse_spec("2-2-1:tanh/identity")
+    params = {"W1": np.array([[0.5, -0.5], [1.0, 2.0]]), "b1": np.array([700.0, 0.1]),
+              "W2": np.array([[1.5, -1.0]]), "b2": np.array([0.2])}
+    result = exact_gradient(make_problem(net, params, np.array([[1.0, 1.0]]), np.array([[1.0]])), mode="scalable")
+    assert result.bits < 300  # no retry
+    assert any("exactly 0 by cancellation" in n and "W1[0,1]" in n for n in result.notes)
+
+
 @pytest.mark.parametrize("mode", ["full", "scalable"])
 def test_a_relu_pre_activation_exactly_at_zero_is_reported_as_a_kink(mode):
     net = parse_spec("2-2-1:relu/identity")
