@@ -11,34 +11,36 @@ of the imports (wall and process CPU time: the CPU column is what to compare on 
 runs ``sympy.diff`` + ``evalf(30, subs=…)`` per parameter; a series stops after its first row
 over ``--budget`` CPU seconds.
 
-Measured here (2 shared cores, load ≈ 3–5 from other work, so read the CPU column; Python 3.11,
-SymEngine 0.15, gmpy2 2.3, λ = 1, 30 digits requested; every row verified ≥ 33 digits):
+Measured here (2 cores shared with other work; Python 3.11, SymEngine 0.15, gmpy2 2.3, λ = 1,
+30 digits requested, every row verified ≥ 33 digits). SymEngine rows from a quiet moment (load
+≈ 1.7, wall ≈ CPU); SymPy rows under load ≈ 4, so read their CPU column:
 
     series               network            P    m   wall s    cpu s digits
-    full/symengine       3-5-3             38    5     0.06     0.03     37
-    full/symengine       6-8-4             92    5     0.16     0.08     37
-    full/symengine       5-16-4           164    5     0.37     0.19     37
-    full/symengine       10-30-5          485    5     2.15     1.02     36
-    full/symengine       20-40-10        1250    5     8.08     5.73     36
-    full/symengine       30-60-10        2470    5    51.61    32.05     35
+    full/symengine       3-5-3             38    5     0.02     0.02     37
+    full/symengine       6-8-4             92    5     0.07     0.07     37
+    full/symengine       5-16-4           164    5     0.13     0.13     37
+    full/symengine       10-30-5          485    5     0.73     0.72     36
+    full/symengine       20-40-10        1250    5     4.08     4.05     36
+    full/symengine       30-60-10        2470    5    20.26    20.14     35
     full/sympy           3-5-3             38    5     4.02     1.99     37   (0.43 s warm)
     full/sympy           6-8-4             92    5    16.01     8.55     37
     full/sympy           5-16-4           164    5    36.22    20.64     37
     naive sympy.diff     3-5-3             38    5     6.81     4.25     30
     naive sympy.diff     6-8-4             92    5    25.02    23.12     30
-    scalable/symengine   3-5-3             38    5     0.03     0.01     37
-    scalable/symengine   20-40-10        1250    5     0.15     0.08     36
-    scalable/symengine   100-50-10       5560   10     0.46     0.24     34
-    scalable/symengine   400-25-10      10285  100     3.28     2.19     35
-    scalable/symengine   784-128-10    101770    5     4.40     2.92     34
-    scalable/symengine   784-128-10    101770   10     6.83     4.19     33
+    scalable/symengine   3-5-3             38    5     0.01     0.01     37
+    scalable/symengine   20-40-10        1250    5     0.04     0.04     36
+    scalable/symengine   100-50-10       5560   10     0.19     0.19     34
+    scalable/symengine   400-25-10      10285  100     2.01     2.00     35
+    scalable/symengine   784-128-10    101770    5     2.73     2.72     34
+    scalable/symengine   784-128-10    101770   10     3.52     3.51     33
     scalable/sympy       3-5-3             38    5     0.09     0.08     37
     scalable/sympy       100-50-10       5560   10     2.30     1.43     34
     scalable/sympy       400-25-10      10285  100    12.83    10.18     35
     scalable/sympy       784-128-10    101770   10    52.13    28.99     33   (run separately)
 
 Every row includes two evaluation passes (p and p + 64 bits, the second with cancellation scales)
-and the conversion of all partials to mpmath.
+and the conversion of all partials to mpmath. Saturated problems (scale 30) took the same time;
+a retry at more bits happens only when cancellation demands it (at most ≈ 1250 bits).
 """
 
 from __future__ import annotations
