@@ -359,9 +359,9 @@ class Graph:
         for ids, vals in zip(self._leaf_ids, self._leaf_values):
             values[ids] = [kit.from_float(v) for v in vals]
         for op in self.ops:
-            env = {sym: values[op.inputs[:, j]] for j, sym in enumerate(op.template.inputs)}
-            result = evaluate(op.template.expr, env, kit)
-            values[op.out] = result
+            for rows in _chunks(op):
+                env = {sym: values[op.inputs[rows, j]] for j, sym in enumerate(op.template.inputs)}
+                values[op.out[rows]] = evaluate(op.template.expr, env, kit)
             if progress:
                 progress()
         return values
@@ -392,23 +392,35 @@ class Graph:
                 if progress:
                     progress()
                 continue
-            seed = adjoint[op.out]
-            seed_scale = scale[op.out] if scales else None
-            env = {sym: values[op.inputs[:, j]] for j, sym in enumerate(op.template.inputs)}
-            memo: dict = {}
-            mags: dict = {}
-            exact = frozenset(sym for j, sym in enumerate(op.template.inputs) if is_leaf[op.inputs[:, j]].all())
-            for j in range(op.inputs.shape[1]):
-                targets = op.inputs[:, j]
-                if not needs[targets].any():
-                    continue
-                partial = op.template.partial(j)
-                np.add.at(adjoint, targets, seed * evaluate(partial, env, kit, memo))
-                if scales:
-                    np.add.at(scale, targets, seed_scale * magnitude(partial, env, kit, memo, mags, exact))
+            inputs = op.template.inputs
+            exact = frozenset(sym for j, sym in enumerate(inputs) if is_leaf[op.inputs[:, j]].all())
+            wanted = [j for j in range(len(inputs)) if needs[op.inputs[:, j]].any()]
+            for rows in _chunks(op):
+                seed = adjoint[op.out[rows]]
+                seed_scale = scale[op.out[rows]] if scales else None
+                env = {sym: values[op.inputs[rows, j]] for j, sym in enumerate(inputs)}
+                memo: dict = {}
+                mags: dict = {}
+                for j in wanted:
+                    targets = op.inputs[rows, j]
+                    partial = op.template.partial(j)
+                    np.add.at(adjoint, targets, seed * evaluate(partial, env, kit, memo))
+                    if scales:
+                        np.add.at(scale, targets, seed_scale * magnitude(partial, env, kit, memo, mags, exact))
             if progress:
                 progress()
         return adjoint, scale
+
+
+_CHUNK = 1 << 18  # instances × inputs evaluated at once: bounds the memory of the object arrays
+
+
+def _chunks(op: _Op):
+    """Row slices of ``op`` holding about ``_CHUNK`` input values each."""
+    count, width = op.inputs.shape
+    step = max(1, _CHUNK // max(1, width))
+    for start in range(0, count, step):
+        yield slice(start, min(count, start + step))
 
 
 def agreeing_digits(first: Sequence, second: Sequence, kit: Kit) -> float:
