@@ -18,19 +18,20 @@ Two modes, both evaluated in MPFR (gmpy2; mpmath if gmpy2 is missing):
   appears anywhere.
 
 Precision, and how ``digits`` is earned: every result is computed twice, at p and p + 64 bits
-(p ≈ digits·log₂10 + 32), and the second pass also carries a cancellation scale per partial (the
-same sums taken over absolute values: the local partials' Adds, and in scalable mode the sweep's
-accumulation over paths). ``digits`` is the smaller of (a) the digits on which the two passes
-agree and (b) p·log₁₀2 minus log₁₀ of the worst scale/|value|. If it falls short of the request,
-or a partial cancelled to exactly 0 (on small problems), the precision is raised (doubled, or
-enough to cover the measured cancellation, but never beyond what settles every partial for
-float64: ≈ 1100 + log₂(scale) + p bits, where it goes at once when a partial is at the
-rounding-noise level or cancelled to exactly 0)
-and both passes are redone, at most three times. Partials below 2⁻¹¹⁰⁰ (0.0 in float64) need not
-reach full precision; they are named in ``notes`` when they do not.
+(p ≈ digits·log₂10 + 32); the second pass also carries a rounding-error scale per partial (its
+sums taken over absolute values, except where the inputs are exact; in scalable mode propagated
+through the sweep). ``digits`` is the smaller of (a) the digits on which the two passes agree and
+(b) p·log₁₀2 minus log₁₀ of the worst scale/|value|. If that falls short of the request, or a
+partial cancelled to exactly 0 (on small problems), p is raised — enough to cover the measured
+cancellation, at least doubled, and at once to the ceiling when a partial sits at the rounding
+noise — and both passes are redone, at most three times. The ceiling, ≈ p + 1100 + log₂(scale)
+bits, settles every partial for float64: resolved to ``digits``, or known to lie below 2⁻¹¹⁰⁰
+(0.0 in float64) and named in ``notes`` as not resolved to full precision.
+
 Blind spots, said plainly: cancellation inside a function's argument (forward values) is seen
-only by the two-pass comparison; a partial that stays exactly 0 by cancellation (e.g. through
-1 − tanh²(a) with |a| ≳ p·ln2/2, or a symmetric network) is reported as 0 and named in ``notes``.
+only by the two-pass comparison; on large problems (P·m > 20,000) a partial that cancels to
+exactly 0 (e.g. 1 − tanh²(a) of a saturated unit) is not chased; it is reported as 0 and named
+in ``notes``.
 """
 
 from __future__ import annotations
