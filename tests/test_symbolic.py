@@ -17,7 +17,7 @@ import pytest
 import sympy
 from hypothesis import HealthCheck, given, settings
 
-from gradverify import strategies, symbolic
+from gradverify import _symgraph, strategies, symbolic
 from gradverify._symgraph import Kit
 from gradverify.errors import InputError
 from gradverify.forward import cost as forward_cost
@@ -199,6 +199,21 @@ def test_the_independent_comparison_can_fail_when_the_oracle_answers_another_pro
     other = problem.network.with_(reg="lambda")  # a different penalty scaling: must be caught
     result = exact_gradient(make_problem(other, problem.params, problem.X, problem.Y), mode="full")
     assert _worst_relative(_flat_exact(result), grads) > 1e-3
+
+
+def test_the_full_vs_scalable_cross_check_catches_a_planted_wrong_local_derivative(monkeypatch):
+    problem = random_problem(parse_spec("3-4-2:softplus", lam=1.0), m=3, seed=1)
+    full = exact_gradient(problem, mode="full")
+    original = _symgraph.Template.partial
+
+    def doubled_for_activations(self, j):  # a wrong f'(a): twice the right one
+        d = original(self, j)
+        return 2 * d if self.name == "softplus" else d
+
+    monkeypatch.setattr(_symgraph.Template, "partial", doubled_for_activations)
+    broken = exact_gradient(problem, mode="scalable")
+    assert _worst_relative(full.grads_exact["W1"].reshape(-1), broken.grads_exact["W1"].reshape(-1)) > 0.1
+    assert _worst_relative(full.grads_exact["W2"].reshape(-1), broken.grads_exact["W2"].reshape(-1)) <= 1e-25
 
 
 def test_full_precision_results_carry_at_least_30_verified_digits():
