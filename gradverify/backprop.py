@@ -31,22 +31,66 @@ class BackpropResult:
     grads: dict[str, np.ndarray]
 
 
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(a))  # never overflows; σ(a) = 1/(1+e) for a ≥ 0 and e/(1+e) below
-    return np.where(a >= 0, 1.0, e) / (1.0 + e)
+# ---- the local rules, forward beside backward --------------------------------------------
+# Forward rules overwrite the pre-activation a with h = f(a): every temporary of batch size is a
+# fresh allocation, and at m = 1024 the page faults of those cost as much as the arithmetic.
+# Backward rules multiply δ by f′ in place, from h (and from a only where f′ needs it); they may
+# use h as scratch space: by then the gradient of the layer above, the last reader of h, is done.
+
+def _sigmoid_(a: np.ndarray) -> np.ndarray:
+    """σ(a) = 1/(1 + e^−a), in place. About an ulp everywhere; below a = −709 e^−a overflows
+    to inf and σ rounds to 0 (the true value is under 1e−308). No masks: they cost more."""
+    with np.errstate(over="ignore"):
+        np.exp(np.negative(a, out=a), out=a)
+    a += 1.0
+    return np.divide(1.0, a, out=a)
 
 
-def _softplus(a: np.ndarray) -> np.ndarray:
+def _sigmoid_back(delta, a, h) -> None:  # σ′ = σ(1 − σ) = h(1 − h)
+    delta *= h
+    delta *= np.subtract(1.0, h, out=h)
+
+
+def _tanh_(a: np.ndarray) -> np.ndarray:
+    return np.tanh(a, out=a)
+
+
+def _tanh_back(delta, a, h) -> None:  # tanh′ = 1 − tanh² = 1 − h²
+    np.multiply(h, h, out=h)
+    delta *= np.subtract(1.0, h, out=h)
+
+
+def _relu_(a: np.ndarray) -> np.ndarray:
+    return np.maximum(a, 0.0, out=a)
+
+
+def _relu_back(delta, a, h) -> None:  # relu′ = [a > 0] = [h > 0]; 0 at the kink a = 0
+    delta *= h > 0
+
+
+def _softplus(a: np.ndarray) -> np.ndarray:  # log(1 + eᵃ); a is kept for the backward rule
     return np.maximum(a, 0.0) + np.log1p(np.exp(-np.abs(a)))
 
 
-# activation: (forward f(a), derivative f′ from the pre-activation a and the output h = f(a))
+def _softplus_back(delta, a, h) -> None:  # softplus′ = σ(a); a is not needed afterwards
+    delta *= _sigmoid_(a)
+
+
+def _identity_(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+def _identity_back(delta, a, h) -> None:  # f′ = 1
+    pass
+
+
+# activation: (forward, whether it keeps a, backward)
 _RULES = {
-    "sigmoid": (_sigmoid, lambda a, h: h * (1.0 - h)),
-    "tanh": (np.tanh, lambda a, h: 1.0 - h * h),
-    "relu": (lambda a: np.maximum(a, 0.0), lambda a, h: (a > 0).astype(a.dtype)),  # 0 at the kink a = 0
-    "softplus": (_softplus, lambda a, h: _sigmoid(a)),
-    "identity": (lambda a: a, None),  # f′ = 1: nothing to multiply
+    "sigmoid": (_sigmoid_, False, _sigmoid_back),
+    "tanh": (_tanh_, False, _tanh_back),
+    "relu": (_relu_, False, _relu_back),
+    "softplus": (_softplus, True, _softplus_back),
+    "identity": (_identity_, False, _identity_back),
 }
 
 
@@ -99,13 +143,14 @@ def cost_and_grad(network: Network, params: dict[str, np.ndarray], X: np.ndarray
     """
     L = network.depth
     m = X.shape[0]
-    # forward, keeping what the backward pass needs
+    # forward, keeping what the backward pass needs: every h, and a where f′ needs it
     Hs, As = [X], []
     for k, act in enumerate(network.activations, start=1):
         A = Hs[-1] @ params[f"W{k}"].T
         A += params[f"b{k}"]
-        As.append(A)
-        Hs.append(_RULES[act][0](A))
+        forward, keeps_a, _ = _RULES[act]
+        As.append(A if keeps_a else None)
+        Hs.append(forward(A))
     A_out = Hs[-1] @ params[f"W{L}"].T
     A_out += params[f"b{L}"]
     J, delta = _output(network.output, A_out, Y)
@@ -116,9 +161,7 @@ def cost_and_grad(network: Network, params: dict[str, np.ndarray], X: np.ndarray
         grads[f"b{k}"] = delta.sum(axis=0)
         if k > 1:
             delta = delta @ params[f"W{k}"]
-            dfn = _RULES[network.activations[k - 2]][1]
-            if dfn is not None:
-                delta *= dfn(As[k - 2], Hs[k - 1])
+            _RULES[network.activations[k - 2]][2](delta, As[k - 2], Hs[k - 1])
 
     if network.lam:
         c = network.reg_coefficient(m)

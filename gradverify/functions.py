@@ -24,6 +24,11 @@ __all__ = ["activation", "output_loss", "sympy_activation", "sympy_output_loss"]
 # ---- numpy ---------------------------------------------------------------------------------
 
 def _sigmoid(z):
+    if not np.iscomplexobj(z):  # the real case needs no branches (see backprop._sigmoid's note)
+        with np.errstate(over="ignore"):
+            out = np.exp(-z)
+        out += 1.0
+        return np.divide(1.0, out, out=out)
     out = np.empty_like(z)
     pos = z.real >= 0
     out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
@@ -34,6 +39,8 @@ def _sigmoid(z):
 
 def _softplus(z):
     """log(1 + eᶻ) without overflow: z + log1p(e⁻ᶻ) for Re z ≥ 0, log1p(eᶻ) otherwise."""
+    if not np.iscomplexobj(z):
+        return np.logaddexp(0.0, z)
     out = np.empty_like(z)
     pos = z.real >= 0
     out[pos] = z[pos] + np.log1p(np.exp(-z[pos]))

@@ -1,11 +1,13 @@
 """The backprop engine against the lecture's numbers and finite differences."""
 
 import itertools
+import zlib
 
 import numpy as np
 import pytest
 
 from gradverify.backprop import _RULES, backprop
+from gradverify.compare import float64_budget
 from gradverify.finite_diff import numeric_gradient
 from gradverify.forward import cost
 from gradverify.params import flatten
@@ -20,8 +22,11 @@ def test_the_debug_network_costs_are_the_lectures():
 
 def test_sigmoid_gradient_matches_the_lecture_table():
     a = np.array([-1, -0.5, 0, 0.5, 1.0])
-    f, df = _RULES["sigmoid"]
-    assert np.round(df(a, f(a)), 6).tolist() == [0.196612, 0.235004, 0.25, 0.235004, 0.196612]
+    forward, _, backward = _RULES["sigmoid"]
+    delta = np.ones_like(a)
+    h = forward(a.copy())
+    backward(delta, a, h.copy())
+    assert np.round(delta, 6).tolist() == [0.196612, 0.235004, 0.25, 0.235004, 0.196612]
 
 
 def test_a_central_difference_check_gives_the_classic_relative_difference():
@@ -45,14 +50,21 @@ def _reldiff(a, b):
 @pytest.mark.parametrize("scale", [1.0, 30.0])
 def test_gradients_agree_with_finite_differences_for_every_combination(act, output, reg, reg_bias, scale):
     net = parse_spec(f"4-5-3-3:{act}/{output}", lam=1.5, reg=reg, reg_bias=reg_bias)
-    p = random_problem(net, m=6, seed=hash((act, output, reg)) % 1000, scale=scale)
+    p = random_problem(net, m=6, seed=zlib.crc32(f"{act}{output}{reg}".encode()) % 1000, scale=scale)
     res = backprop(p)
-    num = numeric_gradient(p)
-    g, n = flatten(res.grads, net), flatten(num.grads, net)
+    num = numeric_gradient(p)  # complex step where the network is analytic, central differences for ReLU
+    g, n, err = flatten(res.grads, net), flatten(num.grads, net), flatten(num.errors, net)
     assert np.isfinite(res.cost) and np.all(np.isfinite(g))
     assert res.cost == pytest.approx(float(np.real(cost(net, p.params, p.X, p.Y))), rel=1e-12)
     ok = ~flatten({k: v.astype(float) for k, v in num.kinks.items()}, net).astype(bool) if num.kinks else np.ones_like(g, bool)
-    assert _reldiff(g[ok], n[ok]) < 1e-9
+    # within the estimate's own error bar plus the engine's float64 budget
+    assert np.all(np.abs(g - n)[ok] <= (err + float64_budget(p))[ok])
+    if act == "relu" and scale > 1:
+        # central differences through units at ±30 have truncation errors above 1e-9 of their own
+        # (the exact oracle shows backprop right to ~1e-16 there: tests/test_compare.py)
+        assert _reldiff(g[ok], n[ok]) < 1e-6
+    else:
+        assert _reldiff(g[ok], n[ok]) < 1e-9
 
 
 @pytest.mark.parametrize("output", list(OUTPUTS))
