@@ -58,6 +58,11 @@ class SuiteResult:
         return len(self.records) / self.seconds if self.seconds else 0.0
 
 
+# The oracle's scalable mode: as exact as full mode (tests/test_symbolic.py cross-checks them to
+# 1e-25) and 3–10× cheaper on the small networks a suite draws, which is most of a case's time.
+_ORACLE = {"exact": {"mode": "scalable"}}
+
+
 def reproduce_command(problem: Problem, *, candidate: str | None = None, profile: str | None = None) -> str:
     """The ``gradverify verify`` command line that rebuilds ``problem`` (random or debug init)."""
     net = problem.network
@@ -119,7 +124,7 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
     def fails(problem: Problem) -> bool:
         t = time.perf_counter()
         try:
-            comp = compare(problem, sources, candidates=cands)
+            comp = compare(problem, sources, candidates=cands, options=_ORACLE)
         except Exception as exc:  # a candidate that crashes on this case fails it
             errors[id(problem)] = f"{type(exc).__name__}: {exc}"
             rec = SuiteRecord(problem.network.compact, problem.network.n_params, problem.m, problem.origin, "error", float("inf"),
@@ -144,7 +149,7 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
         minimal = None
     if minimal is not None:
         try:
-            result.failure = compare(minimal, sources, candidates=cands)
+            result.failure = compare(minimal, sources, candidates=cands, options=_ORACLE)
         except Exception as exc:
             result.failure_error = f"{type(exc).__name__}: {exc} on {minimal!r}"
             result.failure = None
