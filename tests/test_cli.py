@@ -34,6 +34,11 @@ def test_json_output_has_the_verdict_sources_and_every_value(capsys):
     assert row["values"]["exact"] == pytest.approx(-0.01676797968107, rel=1e-12)
 
 
+def test_the_finite_difference_estimator_can_be_chosen(capsys):
+    assert main(["verify", "--fd-method", "richardson"]) == 0
+    assert "finite differences (richardson)" in capsys.readouterr().out
+
+
 def test_sources_can_be_chosen_and_without_exact_there_is_no_referee(capsys):
     assert main(["verify", "--sources", "backprop,numeric"]) == 0
     out = capsys.readouterr().out
@@ -67,6 +72,7 @@ BAD = [
     (["verify", "--candidate", f"{EXAMPLES / 'student_native.py'}:nope"], "No function 'nope'"),
     (["verify", "--profile", "ex5", "--candidate", EXAMPLE], "Unknown assignment profile"),
     (["verify", "nope.toml"], "Cannot read the spec file"),
+    (["verify", "3-5-3:relu", "--fd-method", "complex-step"], "Complex-step differentiation needs an analytic cost"),
 ]
 
 

@@ -23,6 +23,8 @@ def register(sub) -> None:
                    "with exact, the exact values are the referee")
     p.add_argument("--digits", type=int, default=30, help="significant digits of the exact evaluation (default 30, at least 20)")
     p.add_argument("--mode", choices=("auto", "full", "scalable"), default="auto", help="exact oracle mode (default auto: full when small)")
+    p.add_argument("--fd-method", choices=("auto", "complex-step", "richardson", "central"), default="auto",
+                   help="finite-difference estimator (default auto: complex step where the network is analytic, else central)")
     p.add_argument("--rows", type=int, default=40, metavar="N", help="show at most N parameter rows, worst first when cut (default 40)")
     p.add_argument("--json", action="store_true", help="print a machine-readable result on stdout instead of the table")
     p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None,
@@ -54,7 +56,7 @@ def run(args) -> int:
         if done >= total:
             bar.close()
 
-    options = {"exact": {"digits": args.digits, "mode": args.mode}}
+    options = {"exact": {"digits": args.digits, "mode": args.mode}, "numeric": {"method": args.fd_method}}
     comp = compare(problem, sources, candidates=candidates, progress=progress, options=options)
     for bar in bars.values():
         bar.close()
@@ -88,7 +90,8 @@ def _fmt(x: float) -> str:
 def render(comp: Comparison, *, rows: int = 40, is_default: bool = False) -> str:
     """The terminal table: problem, sources, per-parameter values and ratios, verdict."""
     p = comp.problem
-    lines = [f"network  {p.network.describe()}", f"problem  m = {p.m}, {p.origin}" + ("  (the built-in example: the lecture's debug network)" if is_default else "")]
+    lines = [f"network  {p.network.describe()}", f"problem  m = {p.m}" + (f", {p.origin}" if p.origin else "")
+             + ("  (the built-in example: the lecture's debug network)" if is_default else "")]
     for name, s in comp.sources.items():
         lines.append(f"source   {name:<9} {s.detail} ({s.seconds * 1e3:.1f} ms)")
     if comp.referee == "exact":
