@@ -4,7 +4,7 @@ One command (from the repository root, after ``python3 -m pip install -e '.[benc
 
     python3 bench/run.py                      # everything (~10–15 min on 2 cores)
     python3 bench/run.py --quick              # a smaller, faster pass (~2–3 min) for development
-    python3 bench/run.py --only backprop,fd   # a subset of: backprop, fd, symbolic, suite
+    python3 bench/run.py --only backprop,fd   # a subset of: backprop, fd, symbolic, suite, oracle
     python3 bench/run.py --threads 2          # BLAS/OpenMP/torch/XLA threads for every peer (default 1)
 
 Every peer runs in its own process, one after another (their thread pools would compete for the
@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-SECTIONS = ("backprop", "fd", "symbolic", "suite")
+SECTIONS = ("backprop", "fd", "symbolic", "suite", "oracle")
 BACKPROP_SPECS = ("10-10-10", "64-64-64-10", "784-128-10")
 BACKPROP_BATCHES = (64, 1024)
 LAM = 1.0
@@ -47,6 +47,7 @@ T_DEBUG_FULL = 0.5        # exact oracle, debug net, full mode
 T_FULL_P150 = 10.0        # exact oracle, full mode, P ≥ 150
 T_SCALABLE = 10.0         # exact oracle, scalable 784-128-10 (m=10), 400-25-10 (m=100)
 T_SUITE = 100.0           # architectures per second
+T_ORACLE_TORCH = 1e-13    # exact oracle vs PyTorch float64 autograd, relative (normwise)
 
 
 # ---- problems ----------------------------------------------------------------------------------
@@ -302,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
                                  "suite_repeats": 1 if q else 3, "grading_limit": 4 if q else None,
                                  "grading_jobs": [2] if q else [1, 2], "grading_examples": 20}
             raw["suite"] = run_peer("gradverify", suite_task, work, args, log)
+
+        if "oracle" in only:
+            log("exact oracle vs PyTorch float64 autograd")
+            raw["oracle"] = run_peer("oracle_torch", base | {"sections": ["oracle"], "oracle_seeds": 2 if q else 4}, work, args, log)
 
     raw["load_end"] = os.getloadavg()
     raw["seconds"] = time.perf_counter() - t_start
@@ -638,6 +643,28 @@ def render(raw: dict) -> str:
         if sb.get("error"):
             add(f"| sandbox | not measured: {sb['error'][:300]} | |")
         add("")
+
+    # ---- oracle vs torch
+    orc = _get(raw.get("oracle"), "result")
+    if orc:
+        rows = orc["rows"]
+        worst = max(r["normwise"] for r in rows)
+        add("## 5. The exact oracle against PyTorch float64 autograd")
+        add("")
+        add(f"{len(rows)} seeded random networks 6-8-5-4 (m = 8, λ = 1), every hidden activation × output pairing: "
+            "`exact_gradient(problem).grads` against `torch.autograd` of the same cost. Normwise: max |Δ| / max |g|; "
+            "componentwise: max |Δ| / max(|a|, |b|) (small partials that cancel in float64 make this one larger).")
+        add("")
+        add("| network | seeds | worst normwise | worst componentwise |")
+        add("|---|---:|---:|---:|")
+        by: dict = {}
+        for r in rows:
+            by.setdefault(r["spec"], []).append(r)
+        for spec, rs in by.items():
+            add(f"| {spec} | {len(rs)} | {max(r['normwise'] for r in rs):.1e} | {max(r['componentwise'] for r in rs):.1e} |")
+        add("")
+        targets.append((f"exact oracle vs PyTorch float64 autograd ≤ {T_ORACLE_TORCH:g} relative (normwise)", f"worst {worst:.1e}",
+                        _hit(worst <= T_ORACLE_TORCH)))
 
     # ---- summary first
     head = L[:L.index("## Method")]
