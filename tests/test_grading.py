@@ -170,3 +170,32 @@ def test_the_grade_command_prints_a_table_and_sets_the_exit_code(tmp_path, capsy
     assert main(["grade", str(CORPUS / "ex4"), "--assignment", "ex9"]) == 2
     assert "Unknown assignment profile" in capsys.readouterr().err
     assert main(["grade", str(tmp_path / "nothing.py"), "--assignment", "ex4"]) == 2
+
+
+@pytest.mark.slow
+def test_a_batch_killed_midway_resumes_without_loss_or_duplicates(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    batch = tmp_path / "batch"
+    shutil.copytree(CORPUS / "ex4", batch)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "gradverify", "grade", str(batch), "--assignment", "ex4", "--out", str(out), "--examples", "5", "--jobs", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("*/feedback.json"))) < 4:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the grader and its pool, mid-batch
+    proc.wait()
+    done_before = {p.parent.name for p in out.glob("*/feedback.json")}
+    n = len(list(batch.glob("*.py")))
+    assert 0 < len(done_before) < n, "the kill should land mid-batch"
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 1 and f"{len(done_before)} already graded (resumed)" in res.stdout
+    rows = list(csv.DictReader((out / "gradebook.csv").open()))
+    assert sorted(r["submission"] for r in rows) == sorted(p.stem for p in batch.glob("*.py"))  # each once
+    for p in out.glob("*/feedback.json"):
+        json.loads(p.read_text())  # every file whole

@@ -18,7 +18,8 @@ def feedback_markdown(g: Grade) -> str:
     """Feedback for the student: verdict, score, each check, the diagnosis, the failing case."""
     lines = [f"# {g.submission}: {g.verdict.upper()} — {g.score:g} / {g.max_score:g}", "",
              f"Graded with the `{g.profile}` profile" + (f" ({', '.join(f'{k}={v}' for k, v in g.settings.items() if k != 'target')})" if g.settings else "")
-             + ". Every value is compared with the exact gradient, computed symbolically.", ""]
+             + ". Every value is compared with the exact gradient, computed symbolically.",
+             f"Your function was called {g.calls} times; the slowest call took {g.slowest_call * 1e3:.1f} ms.", ""]
     if g.diagnosis:
         lines += ["## What is wrong", ""]
         for d in g.diagnosis[:3]:
@@ -59,7 +60,7 @@ def gradescope_results(g: Grade) -> dict:
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
 
 
-GRADEBOOK_COLUMNS = ["submission", "verdict", "score", "max_score", "diagnosis", "failed_checks", "seconds", "path"]
+GRADEBOOK_COLUMNS = ["submission", "verdict", "score", "max_score", "diagnosis", "failed_checks", "seconds", "slowest_call_ms", "path"]
 
 
 def gradebook_csv(grades: list[Grade]) -> str:
@@ -69,5 +70,5 @@ def gradebook_csv(grades: list[Grade]) -> str:
     w.writerow(GRADEBOOK_COLUMNS)
     for g in sorted(grades, key=lambda g: g.submission):
         w.writerow([g.submission, g.verdict, f"{g.score:g}", f"{g.max_score:g}", g.diagnosis[0]["message"] if g.diagnosis else "",
-                    ";".join(c.name for c in g.checks if not c.passed), f"{g.seconds:.2f}", g.path])
+                    ";".join(c.name for c in g.checks if not c.passed), f"{g.seconds:.2f}", f"{g.slowest_call * 1e3:.1f}", g.path])
     return buf.getvalue()

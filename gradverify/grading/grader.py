@@ -80,6 +80,8 @@ class Grade:
     isolation: str = ""
     stdout: str = ""
     seconds: float = 0.0
+    slowest_call: float = 0.0  # seconds of the submission's slowest call (its run time, for the record)
+    calls: int = 0
     fingerprint: str = ""
 
     def to_dict(self) -> dict:
@@ -135,10 +137,13 @@ class _Runner:
         self.sandbox, self.profile, self.settings = sandbox, profile, settings
         self.stdout: list[str] = []
         self.target = settings.get("target", profile.target)
+        self.slowest, self.calls = 0.0, 0
 
     def raw(self, problem: Problem, *, return_args: bool = False) -> tuple[object, CallResult]:
         call = self.profile.call_for(problem, self.settings)
         res = self.sandbox.call(call.target, call.args, call.kwargs, attrs=call.attrs, return_args=return_args)
+        self.calls += 1
+        self.slowest = max(self.slowest, res.elapsed)
         if res.stdout:
             self.stdout.append(res.stdout)
         return call, res
@@ -319,4 +324,5 @@ def _finish(path, profile, settings, checks, rubric, diagnosis, failing, isolati
     score = round(sum(c.points for c in ordered), 2)
     return Grade(path.stem if path.is_file() else path.name, str(path), profile.name,
                  {k: v for k, v in settings.items()}, verdict, score, float(sum(rubric.values())), ordered, diagnosis, failing,
-                 isolation, "".join(run.stdout)[-20_000:] if run else "", time.perf_counter() - t0, fingerprint)
+                 isolation, "".join(run.stdout)[-20_000:] if run else "", time.perf_counter() - t0,
+                 run.slowest if run else 0.0, run.calls if run else 0, fingerprint)
