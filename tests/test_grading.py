@@ -197,5 +197,6 @@ def test_a_batch_killed_midway_resumes_without_loss_or_duplicates(tmp_path):
     assert res.returncode == 1 and f"{len(done_before)} already graded (resumed)" in res.stdout
     rows = list(csv.DictReader((out / "gradebook.csv").open()))
     assert sorted(r["submission"] for r in rows) == sorted(p.stem for p in batch.glob("*.py"))  # each once
+    assert not list(out.glob("**/.*.tmp"))  # torn temporaries of the killed run are cleaned up
     for p in out.glob("*/feedback.json"):
         json.loads(p.read_text())  # every file whole

@@ -113,6 +113,8 @@ def grade_batch(submissions: list[Submission], profile: Profile | str, settings:
     prof = get_profile(profile) if isinstance(profile, str) else profile
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("**/.*.tmp"):  # half-written temporaries of a run that was killed
+        stale.unlink(missing_ok=True)
     options = {"examples": examples, "seed": seed, "saturating": saturating}
     prints = {s.name: _fingerprint(s, prof, settings, options) for s in submissions}
     grades: dict[str, Grade] = {}
