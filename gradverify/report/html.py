@@ -87,7 +87,8 @@ def _comparison(section: dict, *, level: int = 2, limit: int = 12) -> str:
         out.append(_missing_plots())
     else:
         figs = plots.heatmaps(section)
-        for source in section["verdicts"]:  # one row per judged source, its layers side by side
+        # one row per judged source, its layers side by side; the sources that are off come first
+        for source in sorted(section["verdicts"], key=lambda name: section["verdicts"][name]["n_off"] == 0):
             out.append(_figures([f for f in figs if f.group == source]))
     out.append(f"<{h}>{'Worst entries' if failing else 'Entries closest to their budget'}</{h}>")
     out.append(f"<p class=\"small\">ratio = |source − referee| / budget; ≤ 1 passes. Relative error: {escape(section['relative_error'])}.</p>")
