@@ -112,3 +112,12 @@ def test_the_atomic_writer_keeps_devices_and_gives_readable_files(tmp_path):
     write_atomic(link, "gone")
     assert link.is_symlink() and os.readlink(link) == "/dev/null"  # written through, not replaced
     assert not list(tmp_path.glob("**/.*.tmp"))
+
+
+def test_the_readme_python_api_example_runs():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## Python API\n\n```python\n(.*?)```", text, re.S).group(1)
+    head = block.split("\ndef mine")[0]  # the part that needs no user code
+    namespace: dict = {}
+    exec(compile(head, "README.md", "exec"), namespace)
+    assert namespace["comp"].verdict == "pass"
