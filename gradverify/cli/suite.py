@@ -68,8 +68,9 @@ def run(args) -> int:
         p = res.failure.problem
         print("smallest failing case (shrunk):")
         print(render(res.failure, rows=20))
-        print(f"\nreproduce: {reproduce_command(p, candidate=label, profile=profile.name)}")
-        print(f"rerun the suite: gradverify suite --seed {args.seed} --examples {args.examples}" + (f" --candidate {label}" if label else ""))
+        sets = "".join(f" --set {kv}" for kv in args.settings)
+        print(f"\nreproduce: {reproduce_command(p, candidate=label, profile=profile.name)}{sets}")
+        print("rerun the suite: " + args.command_line)
     elif res.failure_error:
         print(f"FAIL: {res.failure_error}")
     else:
