@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
+import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradverify.errors import GradientMismatchError, InputError
+from gradverify.errors import GradientMismatchError, GradverifyError, InputError
 from gradverify.forward import pre_activations
 from gradverify.functions import activation
 from gradverify.params import flatten, scalar_names
@@ -54,6 +56,7 @@ __all__ = [
 EPS = float(np.finfo(np.float64).eps)
 TINY = float(np.finfo(np.float64).tiny)
 SOURCE_NAMES = ("exact", "backprop", "numeric")
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 # The tolerance policy, in one place. A float64 engine's partial is a sum of products; its
 # rounding error is bounded by a few ulps of the magnitudes it adds up, carried through the
@@ -413,7 +416,15 @@ def candidate_source(name: str, fn: Callable, problem: Problem) -> SourceResult:
     canonical order) or just ``grads``. Its budget is that of a correct float64 engine.
     """
     t0 = time.perf_counter()
-    out = fn(problem)
+    try:
+        out = fn(problem)
+    except GradverifyError:
+        raise
+    except Exception as exc:  # the candidate's own failure: say where in its code, not in ours
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if _PACKAGE_DIR not in f.filename]
+        where = "; ".join(f"{f.filename}:{f.lineno} in {f.name}" for f in frames[-3:]) or "(no frame outside gradverify)"
+        raise InputError(f"The candidate {name!r} raised {type(exc).__name__}: {exc}", received=f"the call failed at {where}",
+                         fix="run the candidate on this problem yourself (gradverify verify prints how to rebuild it)") from None
     seconds = time.perf_counter() - t0
     cost, grads = (out if isinstance(out, tuple) and len(out) == 2 else (None, out))
     grad = _as_flat(grads, problem, name)

@@ -40,8 +40,13 @@ from gradverify.spec import Network, Problem
 __all__ = ["Call", "Profile", "ResultError", "PROFILES", "get_profile", "load_profile", "local_candidate", "invoke_local", "DEFAULT_RUBRIC"]
 
 
-class ResultError(ValueError):
+class ResultError(InputError):
     """A candidate returned something of the wrong form; the message is written for its author."""
+
+    def __init__(self, message: str):
+        super().__init__(f"The candidate returned the wrong form: {message}",
+                         fix="return what the profile's signature says (gradverify grade --help lists the profiles)")
+        self.detail = message  # the bare sentence, for feedback that already says who returned it
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,7 @@ class _Runner:
         try:
             return self.profile.read(problem, self.settings, res.value)
         except ResultError as exc:
-            raise _StudentError(f"{self.target} returned the wrong form: {exc}") from None
+            raise _StudentError(f"{self.target} returned the wrong form: {exc.detail}") from None
 
     def __call__(self, problem: Problem) -> tuple[float, dict]:
         return self.answer(problem, self.raw(problem)[1])
