@@ -121,3 +121,13 @@ def test_the_readme_python_api_example_runs():
     namespace: dict = {}
     exec(compile(head, "README.md", "exec"), namespace)
     assert namespace["comp"].verdict == "pass"
+
+
+def test_the_top_level_api_is_exactly_the_curated_list():
+    import types
+
+    import gradverify
+    public = {n for n, v in vars(gradverify).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)}
+    assert public == set(gradverify.__all__)
+    version = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    assert gradverify.__version__ == version
