@@ -7,7 +7,6 @@ units saturate.
 
 from __future__ import annotations
 
-import numpy as np
 
 from gradverify.functions import activation, output_loss
 from gradverify.spec import Network

@@ -19,7 +19,7 @@ from gradverify import finite_diff, forward
 from gradverify.errors import InputError
 from gradverify.finite_diff import numeric_gradient, numeric_gradient_of, probe_check, step_curve
 from gradverify.params import flatten, scalar_names, unflatten
-from gradverify.problems import debug_network, debug_problem, random_problem
+from gradverify.problems import debug_problem, random_problem
 from gradverify.spec import make_problem, parse_spec
 
 # ---- an independent high-precision reference ------------------------------------------------

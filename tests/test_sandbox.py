@@ -797,7 +797,7 @@ def test_the_graders_private_files_cannot_be_read(tmp_path):
     secret.parent.mkdir()
     secret.write_text("the answer key")
     secret.chmod(0o600)
-    source = f"""
+    source = """
     def read(path):
         with open(path) as f:
             return f.read()

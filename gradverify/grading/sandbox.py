@@ -474,7 +474,7 @@ class Sandbox:
             self.restarts += 1
             again = self._spawn()
             if not again.ok:
-                error = f"the worker was restarted and the submission failed to load again "
+                error = "the worker was restarted and the submission failed to load again "
                 error += f"({again.kind}): {again.error}"
                 return replace(again, kind="load", error=error)
         worker = self._state.worker
