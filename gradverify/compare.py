@@ -182,7 +182,7 @@ class Comparison:
     def to_dict(self, *, values: bool = True) -> dict:
         """A JSON-ready dict (floats, strings, lists) of the whole comparison."""
         net = self.problem.network
-        out = {
+        out: dict = {
             "verdict": self.verdict,
             "summary": self.summary(),
             "referee": self.referee,

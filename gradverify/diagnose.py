@@ -283,7 +283,7 @@ def _label_findings(problem, c, e) -> list[Finding]:
     if problem.labels is None or problem.network.sizes[-1] < 2:
         return []
     out = []
-    shifts = ((-1, "one class down (labels read as 1-based when they are 0-based, e.g. eye(K)[y - 1])"),
+    shifts: tuple[tuple[int, str], ...] = ((-1, "one class down (labels read as 1-based when they are 0-based, e.g. eye(K)[y - 1])"),
               (1, "one class up (labels read as 0-based when they are 1-based)"))
     if problem.network.sizes[-1] == 2:  # with two classes both shifts are the same swap
         shifts = ((1, "by one class: the two classes are swapped (labels read as 1-based when they are 0-based, or the reverse)"),)

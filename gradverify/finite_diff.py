@@ -1078,7 +1078,7 @@ def probe_check(target: Problem | Callable[[np.ndarray], float], candidate_grad,
     rng = np.random.default_rng(seed)
     scale = max(1.0, float(np.sqrt(np.mean(theta_vec ** 2))) if P else 1.0)
 
-    def directional(v: np.ndarray) -> tuple[float, float, int, np.ndarray]:
+    def directional(v: np.ndarray) -> tuple[float, float, int, np.ndarray, bool]:
         if method == "complex-step":
             h = _POLICY["complex_step"]
             im, mag = eng.complex_direction(unflatten(v, net), h)

@@ -60,7 +60,8 @@ def discover(paths: list[str | Path]) -> list[Submission]:
             raise InputError(f"No such submission: {p}", fix="give .py files or folders that exist")
     if not found:
         raise InputError("No submissions found", expected="Python files, or folders holding them", received=", ".join(map(str, paths)))
-    subs, seen = [], {}
+    subs: list[Submission] = []
+    seen: dict[str, int] = {}
     for path in found:
         base = path.stem if path.is_file() else path.name
         n = seen.get(base, 0)

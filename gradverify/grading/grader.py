@@ -30,7 +30,7 @@ from gradverify.diagnose import diagnose
 from gradverify.finite_diff import numeric_gradient_of
 from gradverify.grading.sandbox import CallResult, Limits, Sandbox
 from gradverify.params import flatten, unflatten
-from gradverify.profiles import Profile, ResultError
+from gradverify.profiles import Call, Profile, ResultError
 from gradverify.spec import Problem
 from gradverify.suite import reproduce_command, run_suite
 
@@ -214,7 +214,8 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
         # -- fixed cases: loads, shapes, cost, gradient, determinism, inputs ----------------
         fixed = profile.fixed_cases(settings)
         answers: list[tuple[Problem, float, dict]] = []
-        first_call = first_res = None
+        first_call: Call | None = None
+        first_res: CallResult | None = None
         for title, problem in fixed:
             call, res = run.raw(problem, return_args=True)
             if first_call is None:
@@ -287,15 +288,15 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
             put("self_consistency", False, f"Could not differentiate your cost numerically: {exc}")
 
         # -- random cases, shrunk ---------------------------------------------------------
-        res = run_suite(run, profile=profile, settings_=settings, examples=examples, seed=seed, max_params=60,
+        suite = run_suite(run, profile=profile, settings_=settings, examples=examples, seed=seed, max_params=60,
                         saturating=saturating)
-        if res.ok:
-            put("gradient_random", True, f"The cost and gradient match the exact ones on all {len(res.records)} generated cases.")
+        if suite.ok:
+            put("gradient_random", True, f"The cost and gradient match the exact ones on all {len(suite.records)} generated cases.")
         else:
-            what = (f"the smallest failing case (shrunk) is {res.failure.problem!r}" if res.failure is not None else res.failure_error)
+            what = (f"the smallest failing case (shrunk) is {suite.failure.problem!r}" if suite.failure is not None else suite.failure_error)
             put("gradient_random", False, f"A generated case failed; {what}. Reproduce it: "
-                + (reproduce_command(res.failure.problem, candidate="YOURFILE.py:" + run.target, profile=profile.name)
-                   if res.failure is not None else f"seed {seed}") + ".")
+                + (reproduce_command(suite.failure.problem, candidate="YOURFILE.py:" + run.target, profile=profile.name)
+                   if suite.failure is not None else f"seed {seed}") + ".")
 
         # -- diagnosis and the case to show ------------------------------------------------
         worst = next(((t, c) for t, c in comps if not c.verdicts["yours"].ok), None)
@@ -304,14 +305,14 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
             failing = _failing_case(comp, "yours", title)
             findings = diagnose(comp.problem, comp.sources["yours"], comp.sources["exact"], self_consistent=self_consistent)
             diagnosis = [f.to_dict() for f in findings]
-        elif res.failure is not None:
-            comp = res.failure
+        elif suite.failure is not None:
+            comp = suite.failure
             label = "candidate"
             failing = _failing_case(comp, label, "smallest failing generated case (shrunk)")
             findings = diagnose(comp.problem, comp.sources[label], comp.sources["exact"], self_consistent=self_consistent)
             diagnosis = [f.to_dict() for f in findings]
-        elif res.failure_error:
-            failing = {"title": "smallest failing generated case (shrunk)", "error": res.failure_error}
+        elif suite.failure_error:
+            failing = {"title": "smallest failing generated case (shrunk)", "error": suite.failure_error}
     verdict = "pass" if all(c.passed for c in checks.values()) else "fail"
     return _finish(path, profile, settings, checks, rubric, diagnosis, failing, isolation, run, t0, fingerprint, verdict)
 
