@@ -72,6 +72,7 @@ BAD = [
     (["verify", "--candidate", f"{EXAMPLES / 'student_native.py'}:nope"], "No function 'nope'"),
     (["verify", "--profile", "ex5", "--candidate", EXAMPLE], "Unknown assignment profile"),
     (["verify", "nope.toml"], "Cannot read the spec file"),
+    (["verify", "--partial", "b9[0]"], "--partial 'b9[0]' is not a parameter of 3-5-3"),
     (["verify", "3-5-3:relu", "--fd-method", "complex-step"], "Complex-step differentiation needs an analytic cost"),
 ]
 
@@ -123,3 +124,9 @@ def test_a_candidate_that_crashes_or_returns_the_wrong_form_is_a_clear_error(tmp
     assert main(["verify", "--candidate", f"{f}:short", "--profile", "ex4"]) == 2
     err = capsys.readouterr().err
     assert "grad must hold 38 numbers" in err and "Traceback" not in err
+
+
+def test_the_exact_expression_of_one_partial_can_be_shown(capsys):
+    assert main(["verify", "1-1-1", "-m", "1", "--partial", "b2[0]", "--latex", "--sources", "exact"]) == 0
+    out = capsys.readouterr().out
+    assert "∂J/∂b2[0]" in out and "\\frac" in out and "W2[0,0]" in out

@@ -10,6 +10,7 @@ from gradverify.cli._common import Progress, table
 from gradverify.cli._problem import add_candidate_options, add_problem_options, candidate_fn, candidate_from_args, problem_from_args
 from gradverify.compare import SOURCE_NAMES, Comparison, compare
 from gradverify.errors import InputError
+from gradverify.params import scalar_names
 
 HELP = "compare the exact, backprop and finite-difference gradients (and your candidate) on one problem"
 
@@ -25,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--mode", choices=("auto", "full", "scalable"), default="auto", help="exact oracle mode (default auto: full when small)")
     p.add_argument("--fd-method", choices=("auto", "complex-step", "richardson", "central"), default="auto",
                    help="finite-difference estimator (default auto: complex step where the network is analytic, else central)")
+    p.add_argument("--partial", metavar="NAME", help="also print the exact expression of one partial, e.g. b2[0] (SymPy's diff of the "
+                   "whole cost; small networks and batches only), with its value")
+    p.add_argument("--latex", action="store_true", help="print --partial as LaTeX instead of a pretty 2-D formula")
     p.add_argument("--rows", type=int, default=40, metavar="N", help="show at most N parameter rows, worst first when cut (default 40)")
     p.add_argument("--json", action="store_true", help="print a machine-readable result on stdout instead of the table")
     p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None,
@@ -46,6 +50,11 @@ def run(args) -> int:
     sources = _sources(args.sources)
     if args.digits < 20:
         raise InputError("--digits is too low for an exact referee", expected="at least 20 significant digits", received=str(args.digits))
+    if args.partial and args.partial not in scalar_names(problem.network):
+        names = scalar_names(problem.network)
+        raise InputError(f"--partial {args.partial!r} is not a parameter of {problem.network.compact}",
+                         expected=f"a scalar name such as {names[0]!r} or {names[-1]!r}", received=repr(args.partial),
+                         fix="indices are 0-based; weights are Wk[row,col] with Wk of shape (n_k, n_k-1)")
     cand = candidate_from_args(args)
     candidates = {cand[3]: candidate_fn(*cand[:3])} if cand else None
     bars: dict[str, Progress] = {}
@@ -66,6 +75,8 @@ def run(args) -> int:
         print(json.dumps(doc, indent=1, default=_json_default))
     else:
         print(render(comp, rows=args.rows, is_default=is_default))
+    if args.partial:
+        print("\n" + _partial(problem, args.partial, latex=args.latex, comp=comp))
     if args.report is not None:
         from gradverify.cli.report import write_comparison_report
 
@@ -73,6 +84,22 @@ def run(args) -> int:
         if not args.json:
             print("report: " + ", ".join(str(p) for p in paths))
     return 0 if comp.verdict == "pass" else 1
+
+
+def _partial(problem, name: str, *, latex: bool, comp: Comparison) -> str:
+    """The exact ∂J/∂name as a formula over the parameters (data entered as exact rationals)."""
+    import sympy
+
+    from gradverify.symbolic import partial_expression
+
+    expr = partial_expression(problem, name)
+    text = sympy.latex(expr) if latex else sympy.pretty(expr, use_unicode=True)
+    if len(text) > 20_000:
+        text = text[:20_000] + f"\n… ({len(text):,} characters; fewer examples (-m 1) or a smaller network give a readable formula)"
+    value = ""
+    if name in comp.names and "exact" in comp.sources:
+        value = f" = {comp.sources['exact'].grad[comp.names.index(name)]:.15g} at these parameters"
+    return f"∂J/∂{name} (SymPy's derivative of the whole cost; the data are exact rationals){value}:\n{text}"
 
 
 def _json_default(obj):
