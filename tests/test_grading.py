@@ -155,7 +155,8 @@ def test_hostile_submissions_fail_cleanly_and_leave_the_others_alone(tmp_path):
     (batch / "prints.py").write_text('print(\'{"score": 100}\')\ndef nnCostFunction(*a):\n    print("FAKE" * 1000)\n    return 0.0, [0.0]\n')
     prof = get_profile("ex4")
     from gradverify.grading import batch as batch_mod
-    grades = {g.submission: g for g in batch_mod.grade_batch(discover([batch]), prof, prof.resolve({}), tmp_path / "out", jobs=2, examples=5)}
+    grades = {g.submission: g for g in batch_mod.grade_batch(discover([batch]), prof, prof.resolve({}), tmp_path / "out", jobs=2, examples=5,
+                                                             call_timeout=3.0)}
     assert grades["good"].verdict == "pass" and grades["good"].score == 100
     for name in ("loops", "exits", "cheats", "prints"):
         assert grades[name].verdict in ("fail", "error") and grades[name].score <= 10, (name, grades[name].score)

@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="submissions graded in parallel (default 2)")
     p.add_argument("--examples", type=int, default=20, metavar="N", help="generated cases per submission (default 20)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated cases; every submission sees the same ones")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="wall-clock limit of one call of the student's function (default 10); the worker is killed after it")
     p.add_argument("--saturating", action="store_true", help="also generate saturated units (strict: the textbook log(σ) overflows there)")
     p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None, help="also write a class report (default DIR: <out>/report)")
     p.set_defaults(handler=run)
@@ -36,8 +38,9 @@ def run(args) -> int:
     if profile.name == "native":
         raise InputError("The native profile passes Python objects and cannot cross the sandbox",
                          expected="--assignment ex4, layers, two-layer-relu or a .toml profile", received="native")
-    if args.jobs < 1 or args.examples < 1:
-        raise InputError("--jobs and --examples must be at least 1", received=f"--jobs {args.jobs}, --examples {args.examples}")
+    if args.jobs < 1 or args.examples < 1 or not args.timeout > 0:
+        raise InputError("--jobs and --examples must be at least 1, --timeout positive",
+                         received=f"--jobs {args.jobs}, --examples {args.examples}, --timeout {args.timeout}")
     settings = profile.resolve(parse_settings(args.settings))
     subs = discover(args.submissions)
     from gradverify.grading.sandbox import detect_isolation
@@ -54,7 +57,7 @@ def run(args) -> int:
         bar(done, total)
 
     grades = grade_batch(subs, profile, settings, args.out, jobs=args.jobs, examples=args.examples, seed=args.seed,
-                         saturating=args.saturating, progress=progress)
+                         saturating=args.saturating, call_timeout=args.timeout, progress=progress)
     bar.close()
     rows = [[g.submission, g.verdict, f"{g.score:g}/{g.max_score:g}",
              (g.diagnosis[0]["message"] if g.diagnosis else next((c.message.splitlines()[0] for c in g.checks if not c.passed), ""))[:90]]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import json
+import math
 import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from gradverify._io import write_atomic
 from gradverify.errors import InputError
 from gradverify.grading.feedback import feedback_markdown, gradebook_csv, gradescope_results
 from gradverify.grading.grader import Grade, grade_submission
+from gradverify.grading.sandbox import Limits
 from gradverify.profiles import Profile, get_profile
 
 __all__ = ["Submission", "discover", "grade_batch"]
@@ -93,7 +95,10 @@ def _grade_one(args: tuple) -> dict:
     """In a worker process of the pool: grade one submission and return it as a dict."""
     path, profile_name, settings, options, fingerprint = args
     profile = get_profile(profile_name)
-    return grade_submission(path, profile, settings, fingerprint=fingerprint, **options).to_dict()
+    options = dict(options)
+    timeout = options.pop("call_timeout")
+    limits = Limits(call_timeout=timeout, cpu_seconds=max(10, math.ceil(timeout)))
+    return grade_submission(path, profile, settings, fingerprint=fingerprint, limits=limits, **options).to_dict()
 
 
 def _write_outputs(out: Path, name: str, grade: Grade) -> None:
@@ -104,7 +109,7 @@ def _write_outputs(out: Path, name: str, grade: Grade) -> None:
 
 
 def grade_batch(submissions: list[Submission], profile: Profile | str, settings: dict, out: str | Path, *, jobs: int = 2,
-                examples: int = 20, seed: int = 0, saturating: bool = False,
+                examples: int = 20, seed: int = 0, saturating: bool = False, call_timeout: float = 10.0,
                 progress: Callable[[int, int, Grade, bool], None] | None = None) -> list[Grade]:
     """Grade ``submissions`` into ``out``, ``jobs`` at a time, skipping those already done.
 
@@ -116,7 +121,7 @@ def grade_batch(submissions: list[Submission], profile: Profile | str, settings:
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("**/.*.tmp"):  # half-written temporaries of a run that was killed
         stale.unlink(missing_ok=True)
-    options = {"examples": examples, "seed": seed, "saturating": saturating}
+    options = {"examples": examples, "seed": seed, "saturating": saturating, "call_timeout": float(call_timeout)}
     prints = {s.name: _fingerprint(s, prof, settings, options) for s in submissions}
     grades: dict[str, Grade] = {}
     todo = []
