@@ -213,6 +213,21 @@ def grading(task: dict) -> dict:
             sec = time.perf_counter() - t0
         out["runs"].append({"jobs": jobs, "seconds": sec, "per_minute": 60 * len(subs) / sec,
                             "verdicts": {v: sum(1 for g in grades if g.verdict == v) for v in {g.verdict for g in grades}}})
+    n = task.get("grading_batch") or 0
+    if n:  # the batch: n distinct files (the corpus repeated, each copy with its own header)
+        with tempfile.TemporaryDirectory() as d:
+            folder = Path(d) / "batch"
+            folder.mkdir()
+            files = sorted(corpus.glob("*.py"))
+            for i in range(n):
+                src = files[i % len(files)]
+                (folder / f"{src.stem}_{i:03d}.py").write_text(f"# student {i}\n" + src.read_text())
+            t0 = time.perf_counter()
+            grades = grade_batch(discover([folder]), prof, prof.resolve({}), Path(d) / "out", jobs=2,
+                                 examples=task.get("grading_examples", 20))
+            sec = time.perf_counter() - t0
+        out["batch"] = {"submissions": n, "jobs": 2, "seconds": sec,
+                        "verdicts": {v: sum(1 for g in grades if g.verdict == v) for v in {g.verdict for g in grades}}}
     return out
 
 
