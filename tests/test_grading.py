@@ -201,3 +201,16 @@ def test_a_batch_killed_midway_resumes_without_loss_or_duplicates(tmp_path):
     assert not list(out.glob("**/.*.tmp"))  # torn temporaries of the killed run are cleaned up
     for p in out.glob("*/feedback.json"):
         json.loads(p.read_text())  # every file whole
+
+
+def test_with_report_every_failing_submission_gets_a_picture_of_its_error(tmp_path):
+    prof = get_profile("ex4")
+    subs = discover([CORPUS / "ex4" / "bug_regularized_bias.py", CORPUS / "ex4" / "correct_reference.py"])
+    grade_batch(subs, prof, prof.resolve({}), tmp_path, jobs=1, examples=5, report=True)
+    page = tmp_path / "bug_regularized_bias" / "report" / "report.html"
+    assert page.exists() and "data:image/png;base64," in page.read_text()
+    doc = json.loads((tmp_path / "bug_regularized_bias" / "report" / "report.json").read_text())
+    assert doc["comparison"]["verdicts"]["yours"]["arrays"]["b1"]["off"] == 5  # the bias column is what is wrong
+    assert "report/report.html" in (tmp_path / "bug_regularized_bias" / "feedback.md").read_text()
+    assert json.loads((tmp_path / "bug_regularized_bias" / "feedback.json").read_text()).get("report_doc") is None  # kept apart
+    assert not (tmp_path / "correct_reference" / "report").exists()

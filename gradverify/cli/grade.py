@@ -27,7 +27,9 @@ def register(sub) -> None:
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                    help="wall-clock limit of one call of the student's function (default 10); the worker is killed after it")
     p.add_argument("--saturating", action="store_true", help="also generate saturated units (strict: the textbook log(σ) overflows there)")
-    p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None, help="also write a class report (default DIR: <out>/report)")
+    p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None,
+                   help="also write a class report (default DIR: <out>/report) and, for every failing submission, "
+                        "<out>/<name>/report/report.html with heatmaps of where its gradient is wrong")
     p.set_defaults(handler=run)
 
 
@@ -57,7 +59,8 @@ def run(args) -> int:
         bar(done, total)
 
     grades = grade_batch(subs, profile, settings, args.out, jobs=args.jobs, examples=args.examples, seed=args.seed,
-                         saturating=args.saturating, call_timeout=args.timeout, progress=progress)
+                         saturating=args.saturating, call_timeout=args.timeout, report=args.report is not None,
+                         progress=progress)
     bar.close()
     rows = [[g.submission, g.verdict, f"{g.score:g}/{g.max_score:g}",
              (g.diagnosis[0]["message"] if g.diagnosis else next((c.message.splitlines()[0] for c in g.checks if not c.passed), ""))[:90]]

@@ -103,13 +103,20 @@ def _grade_one(args: tuple) -> dict:
 
 def _write_outputs(out: Path, name: str, grade: Grade) -> None:
     folder = out / name
+    if grade.report_doc is not None:  # the picture of the failing case, beside the feedback
+        from gradverify.report import write_report
+
+        write_report(grade.report_doc, folder / "report")
+        grade.report_doc = None  # feedback.json stays small; the document is report/report.json
+        if grade.failing_case is not None:
+            grade.failing_case["report"] = "report/report.html"
     write_atomic(folder / "feedback.md", feedback_markdown(grade))
     write_atomic(folder / "results.json", json.dumps(gradescope_results(grade), indent=1))
     write_atomic(folder / "feedback.json", json.dumps(grade.to_dict(), indent=1, default=str))  # last: marks it done
 
 
 def grade_batch(submissions: list[Submission], profile: Profile | str, settings: dict, out: str | Path, *, jobs: int = 2,
-                examples: int = 20, seed: int = 0, saturating: bool = False, call_timeout: float = 10.0,
+                examples: int = 20, seed: int = 0, saturating: bool = False, call_timeout: float = 10.0, report: bool = False,
                 progress: Callable[[int, int, Grade, bool], None] | None = None) -> list[Grade]:
     """Grade ``submissions`` into ``out``, ``jobs`` at a time, skipping those already done.
 
@@ -121,7 +128,7 @@ def grade_batch(submissions: list[Submission], profile: Profile | str, settings:
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("**/.*.tmp"):  # half-written temporaries of a run that was killed
         stale.unlink(missing_ok=True)
-    options = {"examples": examples, "seed": seed, "saturating": saturating, "call_timeout": float(call_timeout)}
+    options = {"examples": examples, "seed": seed, "saturating": saturating, "call_timeout": float(call_timeout), "report": report}
     prints = {s.name: _fingerprint(s, prof, settings, options) for s in submissions}
     grades: dict[str, Grade] = {}
     todo = []

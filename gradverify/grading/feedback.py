@@ -43,6 +43,8 @@ def feedback_markdown(g: Grade) -> str:
                       "| parameter | expected (exact) | yours | abs error |", "|---|---:|---:|---:|"]
             lines += [f"| {r['parameter']} | {r['expected']:.10g} | {r['yours']:.10g} | {r['abs_err']:.3g} |" for r in f["rows"]]
             lines += ["", f"Reproduce it: `{f['reproduce']} --candidate YOURFILE.py:FUNCTION --profile {g.profile}`", ""]
+            if f.get("report"):
+                lines += ["A picture of where your gradient is wrong (heatmaps per layer, bias column first): `report/report.html`.", ""]
     return "\n".join(lines)
 
 

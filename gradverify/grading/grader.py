@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +83,7 @@ class Grade:
     slowest_call: float = 0.0  # seconds of the submission's slowest call (its run time, for the record)
     calls: int = 0
     fingerprint: str = ""
+    report_doc: dict | None = None  # the failing case as a report document (grade --report), written apart
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -180,7 +181,7 @@ def _failing_case(comp, label: str, title: str) -> dict:
 
 def grade_submission(path: str | Path, profile: Profile, settings: dict, *, examples: int = 20, seed: int = 0,
                      limits: Limits = Limits(), entry: str | None = None, fingerprint: str = "",
-                     saturating: bool = False) -> Grade:
+                     saturating: bool = False, report: bool = False) -> Grade:
     """Grade one submission with every rubric check. Never raises for anything the student did.
 
     Args:
@@ -191,6 +192,7 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
         limits: the sandbox's resource limits.
         saturating: also generate cases with saturated units (scales 30 and 100). Off by default:
             the textbook cost log(σ(a)) overflows there, and that is not what the assignment grades.
+        report: also build a report document of the failing case (heatmaps of where it is wrong).
     """
     t0 = time.perf_counter()
     path = Path(path)
@@ -203,6 +205,7 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
 
     diagnosis: list[dict] = []
     failing: dict | None = None
+    report_doc: dict | None = None
     with Sandbox(path, entry=entry, limits=limits) as sb:
         isolation = str(sb.isolation)
         run = _Runner(sb, profile, settings)
@@ -299,22 +302,26 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
                    if suite.failure is not None else f"seed {seed}") + ".")
 
         # -- diagnosis and the case to show ------------------------------------------------
-        worst = next(((t, c) for t, c in comps if not c.verdicts["yours"].ok), None)
+        worst = next(((t, c, "yours") for t, c in comps if not c.verdicts["yours"].ok), None)
+        if worst is None and suite.failure is not None:
+            worst = ("smallest failing generated case (shrunk)", suite.failure, "candidate")
         if worst is not None:
-            title, comp = worst
-            failing = _failing_case(comp, "yours", title)
-            findings = diagnose(comp.problem, comp.sources["yours"], comp.sources["exact"], self_consistent=self_consistent)
-            diagnosis = [f.to_dict() for f in findings]
-        elif suite.failure is not None:
-            comp = suite.failure
-            label = "candidate"
-            failing = _failing_case(comp, label, "smallest failing generated case (shrunk)")
+            title, comp, label = worst
+            failing = _failing_case(comp, label, title)
             findings = diagnose(comp.problem, comp.sources[label], comp.sources["exact"], self_consistent=self_consistent)
             diagnosis = [f.to_dict() for f in findings]
+            if report:
+                from gradverify.report import comparison_document
+
+                judged = replace(comp, sources={k: v for k, v in comp.sources.items() if k in ("exact", label)},
+                                 verdicts={label: comp.verdicts[label]}, diagnoses={label: findings})
+                report_doc = comparison_document(judged, command=failing["reproduce"] + f" --candidate YOURFILE.py:{run.target} --profile {profile.name}")
         elif suite.failure_error:
             failing = {"title": "smallest failing generated case (shrunk)", "error": suite.failure_error}
     verdict = "pass" if all(c.passed for c in checks.values()) else "fail"
-    return _finish(path, profile, settings, checks, rubric, diagnosis, failing, isolation, run, t0, fingerprint, verdict)
+    grade = _finish(path, profile, settings, checks, rubric, diagnosis, failing, isolation, run, t0, fingerprint, verdict)
+    grade.report_doc = report_doc
+    return grade
 
 
 def _finish(path, profile, settings, checks, rubric, diagnosis, failing, isolation, run, t0, fingerprint, verdict) -> Grade:
