@@ -214,3 +214,19 @@ def test_with_report_every_failing_submission_gets_a_picture_of_its_error(tmp_pa
     assert "report/report.html" in (tmp_path / "bug_regularized_bias" / "feedback.md").read_text()
     assert json.loads((tmp_path / "bug_regularized_bias" / "feedback.json").read_text()).get("report_doc") is None  # kept apart
     assert not (tmp_path / "correct_reference" / "report").exists()
+
+
+def test_a_submission_of_several_files_is_graded_through_its_entry_module(tmp_path):
+    for student in ("alice", "bob"):
+        folder = tmp_path / "class" / student
+        folder.mkdir(parents=True)
+        (folder / "helpers.py").write_text("import numpy as np\n\ndef sigmoid(z):\n    return 1.0 / (1.0 + np.exp(-z))\n")
+        ref = (CORPUS / "ex4" / ("correct_reference.py" if student == "alice" else "bug_sign_flipped.py")).read_text()
+        (folder / "nnCostFunction.py").write_text("from helpers import sigmoid\n" + ref.replace("def sigmoid(z):", "def _own_sigmoid(z):"))
+    subs = discover([tmp_path / "class"], entry="nnCostFunction.py")
+    assert [s.name for s in subs] == ["alice", "bob"]
+    prof = get_profile("ex4")
+    grades = {g.submission: g for g in grade_batch(subs, prof, prof.resolve({}), tmp_path / "out", jobs=1, examples=5,
+                                                   entry="nnCostFunction.py")}
+    assert grades["alice"].verdict == "pass" and grades["bob"].verdict == "fail"
+    assert grades["bob"].diagnosis[0]["kind"] == "sign"

@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="submissions graded in parallel (default 2)")
     p.add_argument("--examples", type=int, default=20, metavar="N", help="generated cases per submission (default 20)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated cases; every submission sees the same ones")
+    p.add_argument("--entry", metavar="FILE.py", help="for submissions of several files: the module to import "
+                   "(a folder holding it is one submission; its siblings are importable)")
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                    help="wall-clock limit of one call of the student's function (default 10); the worker is killed after it")
     p.add_argument("--saturating", action="store_true", help="also generate saturated units (strict: the textbook log(σ) overflows there)")
@@ -44,7 +46,7 @@ def run(args) -> int:
         raise InputError("--jobs and --examples must be at least 1, --timeout positive",
                          received=f"--jobs {args.jobs}, --examples {args.examples}, --timeout {args.timeout}")
     settings = profile.resolve(parse_settings(args.settings))
-    subs = discover(args.submissions)
+    subs = discover(args.submissions, entry=args.entry)
     from gradverify.grading.sandbox import detect_isolation
 
     print(f"grading  {len(subs)} submission(s) with the {profile.name} profile"
@@ -59,7 +61,7 @@ def run(args) -> int:
         bar(done, total)
 
     grades = grade_batch(subs, profile, settings, args.out, jobs=args.jobs, examples=args.examples, seed=args.seed,
-                         saturating=args.saturating, call_timeout=args.timeout, report=args.report is not None,
+                         saturating=args.saturating, call_timeout=args.timeout, report=args.report is not None, entry=args.entry,
                          progress=progress)
     bar.close()
     rows = [[g.submission, g.verdict, f"{g.score:g}/{g.max_score:g}",

@@ -43,8 +43,12 @@ def _python_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix == ".py" and p.is_file() and not p.name.startswith("."))
 
 
-def discover(paths: list[str | Path]) -> list[Submission]:
-    """Submissions from the command line: a .py file, a folder holding one, or a folder of them."""
+def discover(paths: list[str | Path], *, entry: str | None = None) -> list[Submission]:
+    """Submissions from the command line: a .py file, a folder holding one, or a folder of them.
+
+    With ``entry`` (a file name such as ``nnCostFunction.py``), a folder that holds that file is
+    one submission of several modules, the entry importing its siblings.
+    """
     found: list[Path] = []
     for raw in paths:
         p = Path(raw)
@@ -54,7 +58,11 @@ def discover(paths: list[str | Path]) -> list[Submission]:
             found.append(p)
         elif p.is_dir():
             files, dirs = _python_files(p), sorted(d for d in p.iterdir() if d.is_dir() and not d.name.startswith((".", "__")))
-            if len(files) == 1 and not dirs:
+            if entry and (p / entry).is_file():
+                found.append(p)  # one submission of several files
+            elif entry and not files:
+                found += [d for d in dirs if (d / entry).is_file()]  # a folder of such submissions
+            elif len(files) == 1 and not dirs:
                 found.append(p)  # a folder holding one submission
             else:
                 found += files + [d for d in dirs if _python_files(d)]
@@ -94,11 +102,13 @@ def _load_done(out: Path, sub: Submission, fingerprint: str) -> Grade | None:
 def _grade_one(args: tuple) -> dict:
     """In a worker process of the pool: grade one submission and return it as a dict."""
     path, profile_name, settings, options, fingerprint = args
+    entry = options.get("entry") if Path(path).is_dir() else None
     profile = get_profile(profile_name)
     options = dict(options)
+    options.pop("entry", None)
     timeout = options.pop("call_timeout")
     limits = Limits(call_timeout=timeout, cpu_seconds=max(10, math.ceil(timeout)))
-    return grade_submission(path, profile, settings, fingerprint=fingerprint, limits=limits, **options).to_dict()
+    return grade_submission(path, profile, settings, fingerprint=fingerprint, limits=limits, entry=entry, **options).to_dict()
 
 
 def _write_outputs(out: Path, name: str, grade: Grade) -> None:
@@ -117,6 +127,7 @@ def _write_outputs(out: Path, name: str, grade: Grade) -> None:
 
 def grade_batch(submissions: list[Submission], profile: Profile | str, settings: dict, out: str | Path, *, jobs: int = 2,
                 examples: int = 20, seed: int = 0, saturating: bool = False, call_timeout: float = 10.0, report: bool = False,
+                entry: str | None = None,
                 progress: Callable[[int, int, Grade, bool], None] | None = None) -> list[Grade]:
     """Grade ``submissions`` into ``out``, ``jobs`` at a time, skipping those already done.
 
@@ -128,7 +139,8 @@ def grade_batch(submissions: list[Submission], profile: Profile | str, settings:
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("**/.*.tmp"):  # half-written temporaries of a run that was killed
         stale.unlink(missing_ok=True)
-    options = {"examples": examples, "seed": seed, "saturating": saturating, "call_timeout": float(call_timeout), "report": report}
+    options = {"examples": examples, "seed": seed, "saturating": saturating, "call_timeout": float(call_timeout), "report": report,
+               "entry": entry}
     prints = {s.name: _fingerprint(s, prof, settings, options) for s in submissions}
     grades: dict[str, Grade] = {}
     todo = []
