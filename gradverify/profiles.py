@@ -171,7 +171,8 @@ def _native_read(problem: Problem, settings: dict, value) -> tuple:
 
 # ---- ex4 ---------------------------------------------------------------------------------
 
-def _ex4_network(sizes: tuple, lam: float, settings: dict) -> Network:
+def _sigmoid_network(sizes: tuple, lam: float, settings: dict) -> Network:
+    """The lecture's network (ex4 and layers): sigmoid units, cross-entropy, λ/(2m)·ΣW²."""
     return Network(tuple(sizes), ("sigmoid",), "sigmoid", lam=lam, reg="lambda/2m")
 
 
@@ -195,10 +196,6 @@ def _ex4_read(problem: Problem, settings: dict, value) -> tuple:
 
 
 # ---- layers ------------------------------------------------------------------------------
-
-def _layers_network(sizes: tuple, lam: float, settings: dict) -> Network:
-    return Network(tuple(sizes), ("sigmoid",), "sigmoid", lam=lam, reg="lambda/2m")
-
 
 def _layers_call(problem: Problem, settings: dict, target: str) -> Call:
     L = problem.network.depth
@@ -259,10 +256,10 @@ PROFILES: dict[str, Profile] = {
     "ex4": Profile("ex4", "the classic exercise: one hidden layer of sigmoid units, Θ unrolled", "nnCostFunction",
                    "nnCostFunction(nn_params, input_layer_size, hidden_layer_size, num_labels, X, y, lambda_) -> (J, grad)",
                    {"label_base": 0, "unroll_order": "C"}, {"label_base": (0, 1), "unroll_order": ("C", "F")},
-                   _ex4_network, _ex4_call, _ex4_read),
+                   _sigmoid_network, _ex4_call, _ex4_read),
     "layers": Profile("layers", "the lecture's layer-wise form, sigmoid units, any depth", "cost_and_gradients",
                       "cost_and_gradients(weights, biases, X, Y, lambda_) -> (J, weight_grads, bias_grads)", {}, {},
-                      _layers_network, _layers_call, _layers_read, depth=(1, 3)),
+                      _sigmoid_network, _layers_call, _layers_read, depth=(1, 3)),
     "two-layer-relu": Profile("two-layer-relu", "two-layer net: ReLU hidden layer, softmax loss, params dict with W of shape (fan_in, fan_out)",
                               "TwoLayerNet.loss", "TwoLayerNet.loss(self, X, y, reg) reading self.params -> (loss, grads)",
                               {"reg_scale": 1.0}, {"reg_scale": (1.0, 0.5)}, _tlr_network, _tlr_call, _tlr_read),

@@ -47,6 +47,7 @@ class SuiteResult:
     records: list[SuiteRecord] = field(default_factory=list)
     failure: Comparison | None = None
     failure_error: str = ""
+    minimal: Problem | None = None  # the shrunk failing problem (also when comparing it raised)
     seconds: float = 0.0
 
     @property
@@ -148,12 +149,11 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
     except (NoSuchExample, Unsatisfiable):
         minimal = None
     if minimal is not None:
+        result.minimal = minimal
         try:
             result.failure = compare(minimal, sources, candidates=cands, options=_ORACLE)
         except Exception as exc:
             result.failure_error = f"{type(exc).__name__}: {exc} on {minimal!r}"
-            result.failure = None
-            result.minimal_problem = minimal  # type: ignore[attr-defined]
     result.seconds = time.perf_counter() - t0
     return result
 

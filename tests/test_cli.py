@@ -65,7 +65,7 @@ def test_the_users_own_parameters_from_an_npz_file(tmp_path, capsys):
 BAD = [
     (["verify", "3-x-3"], "Cannot parse the network spec"),
     (["verify", "3-5-3:swish"], "Unknown activation"),
-    (["verify", "--sources", "exact,autograd"], "Unknown source"),
+    (["verify", "--sources", "exact,autograd"], "Unknown gradient source"),
     (["verify", "-m", "0"], "-m must be at least 1"),
     (["verify", "--candidate", "nofile.py:f"], "No such candidate file"),
     (["verify", "--candidate", str(EXAMPLES / "student_native.py")], "FILE.py:FUNCTION"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
 import zipfile
 from pathlib import Path
 
@@ -128,20 +130,29 @@ def load_module(path: Path, what: str = "candidate") -> dict:
     return vars(module)
 
 
-def candidate_from_args(args) -> tuple[dict, Profile, dict, str] | None:
-    """(namespace, profile, settings, label) for --candidate, or None."""
+@dataclass(frozen=True)
+class Candidate:
+    """A trusted candidate from --candidate FILE.py:FUNCTION, wrapped as ``fn(problem) -> (J, grads)``."""
+
+    fn: Callable
+    label: str  # the file's stem, the column name in tables
+    text: str   # FILE.py:FUNCTION as given, for reproduce commands
+
+
+def profile_from_args(args) -> tuple[Profile, dict]:
+    """The --profile and its --set settings, validated."""
+    profile = get_profile(args.profile)
+    return profile, profile.resolve(parse_settings(args.settings))
+
+
+def candidate_from_args(args, profile: Profile, settings: dict) -> Candidate | None:
+    """The --candidate, called as ``profile`` says, or None when there is none."""
     if not getattr(args, "candidate", None):
         return None
     path_text, _, func = args.candidate.rpartition(":")
     if not path_text or not func:
         raise InputError(f"Cannot read --candidate {args.candidate!r}", expected="FILE.py:FUNCTION (or FILE.py:Class.method)",
                          received=args.candidate, fix="add the function name after a colon")
-    profile = get_profile(args.profile)
-    settings = profile.resolve({**parse_settings(args.settings), "target": func})
-    namespace = load_module(Path(path_text))
-    return namespace, profile, settings, Path(path_text).stem
-
-
-def candidate_fn(namespace: dict, profile: Profile, settings: dict):
-    return local_candidate(namespace, profile, settings)
-
+    settings = {**settings, "target": func}
+    fn = local_candidate(load_module(Path(path_text)), profile, settings)
+    return Candidate(fn, Path(path_text).stem, args.candidate)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 from gradverify.cli._common import Progress, table
-from gradverify.cli._problem import load_module, parse_settings
+from gradverify.cli._problem import candidate_from_args, profile_from_args
 from gradverify.cli.verify import render
 from gradverify.errors import InputError
-from gradverify.profiles import get_profile, local_candidate
 from gradverify.suite import reproduce_command, run_suite
 
 HELP = "check over random architectures (Hypothesis), shrinking any failure to the smallest network"
@@ -33,16 +31,9 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.examples < 1 or args.max_params < 2:
         raise InputError("--examples and --max-params must be positive", received=f"--examples {args.examples}, --max-params {args.max_params}")
-    candidate, label = None, None
-    profile = get_profile(args.profile)
-    settings = profile.resolve(parse_settings(args.settings))
-    if args.candidate:
-        path_text, _, func = args.candidate.rpartition(":")
-        if not path_text or not func:
-            raise InputError(f"Cannot read --candidate {args.candidate!r}", expected="FILE.py:FUNCTION", received=args.candidate)
-        settings["target"] = func
-        candidate = local_candidate(load_module(Path(path_text)), profile, settings)
-        label = args.candidate
+    profile, settings = profile_from_args(args)
+    cand = candidate_from_args(args, profile, settings)
+    candidate, label = (cand.fn, cand.text) if cand else (None, None)
     bar = Progress("suite", delay=0.5)
     res = run_suite(candidate, profile=profile, settings_=settings, examples=args.examples, seed=args.seed,
                     max_params=args.max_params, saturating=not args.no_saturation, progress=bar)

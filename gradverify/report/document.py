@@ -131,7 +131,7 @@ def suite_document(result, *, command: str) -> dict:
                 "worst_ratio": r.worst_ratio, "seconds": r.seconds, "error": r.error} for r in result.records]
     failed = sum(r.verdict != "pass" for r in result.records)
     failure = result.failure
-    problem = failure.problem if failure is not None else getattr(result, "minimal_problem", None)
+    problem = failure.problem if failure is not None else result.minimal
     if result.ok:
         summary = f"PASS: all {len(records)} random architectures agree with the exact gradient (seed {result.seed})."
     elif failure is not None:
