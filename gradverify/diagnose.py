@@ -155,7 +155,8 @@ def _mutant_grad(problem: Problem, derivative: str, Y: np.ndarray | None = None)
                 d = 1.0
             delta = (delta @ params[f"W{k}"]) * d
     with np.errstate(all="ignore"):
-        return flatten(grads, net) + _reg_grad(problem)[0] + (_reg_grad(problem)[1] if net.reg_bias else 0)
+        reg_w, reg_b = _reg_grad(problem)
+        return flatten(grads, net) + reg_w + (reg_b if net.reg_bias else 0)
 
 
 # ---- detectors ----------------------------------------------------------------------------
