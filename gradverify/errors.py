@@ -3,11 +3,19 @@
 They subclass the builtin a caller would expect (``ValueError``, ``TypeError``), so code that
 does not know gradverify can still catch them; ``cli`` turns any ``GradverifyError`` into a
 one-paragraph message and exit code 2, never a traceback.
+
+Each error names the party that caused it:
+
+- the **user** (a spec, a file, an option): ``SpecError``, ``InputError`` — exit 2;
+- a **candidate** (the function being judged): ``CandidateError`` — that candidate's failure,
+  exit 1 like any other wrong answer;
+- **gradverify itself** (an inconsistency found inside the library): ``InternalError`` — exit 3
+  and a "please report" line; never blamed on a user or a student.
 """
 
 from __future__ import annotations
 
-__all__ = ["GradverifyError", "SpecError", "InputError", "GradientMismatchError"]
+__all__ = ["GradverifyError", "SpecError", "InputError", "CandidateError", "InternalError", "GradientMismatchError"]
 
 
 class GradverifyError(Exception):
@@ -34,6 +42,17 @@ class SpecError(GradverifyError, ValueError):
 
 class InputError(GradverifyError, ValueError):
     """Parameters or data that do not fit the network: shapes, NaN/inf, labels out of range."""
+
+
+class CandidateError(GradverifyError, ValueError):
+    """A candidate gradient function failed: it raised, exited, hung or returned the wrong form.
+
+    The candidate's failure, not the user's input: the CLI reports it as a failed check (exit 1).
+    """
+
+
+class InternalError(GradverifyError, RuntimeError):
+    """gradverify found an inconsistency in itself: a bug of ours, never the user's or a student's."""
 
 
 class GradientMismatchError(AssertionError):
