@@ -1,7 +1,8 @@
-"""Forward definitions of the activations and losses, once for numpy and once for SymPy.
+"""Forward definitions of the activations and losses in numpy, for the finite-difference side.
 
 No derivatives live here: the backprop engine derives its own rules by hand, the symbolic oracle
-lets SymPy differentiate these expressions, and finite differences only evaluate them.
+writes its own SymPy forms (``symbolic.forms``) and differentiates them, and finite differences
+only evaluate these.
 
 The numpy forms accept complex input wherever the function is analytic (sigmoid, tanh, softplus,
 identity, the losses), so complex-step differentiation can use them: every branch is chosen on
@@ -16,9 +17,8 @@ ReLU's convention at 0: relu(0) = 0, and the derivative every source uses there 
 from __future__ import annotations
 
 import numpy as np
-import sympy
 
-__all__ = ["activation", "output_loss", "sympy_activation", "sympy_output_loss"]
+__all__ = ["activation", "output_loss"]
 
 
 # ---- numpy ---------------------------------------------------------------------------------
@@ -87,38 +87,4 @@ def output_loss(output: str, A, Y) -> object:
     if output == "identity":
         D = A - Y
         return np.sum(D * D) / (2 * m)
-    raise KeyError(output)
-
-
-# ---- SymPy ---------------------------------------------------------------------------------
-
-def sympy_activation(name: str, z):
-    """The SymPy expression f(z) for a scalar symbol or expression z."""
-    if name == "sigmoid":
-        return 1 / (1 + sympy.exp(-z))
-    if name == "tanh":
-        return sympy.tanh(z)
-    if name == "relu":
-        # Piecewise with a strict z > 0, so SymPy's derivative at 0 is 0: the documented convention
-        return sympy.Piecewise((z, z > 0), (0, True))
-    if name == "softplus":
-        return sympy.log(1 + sympy.exp(z))
-    if name == "identity":
-        return z
-    raise KeyError(name)
-
-
-def sympy_output_loss(output: str, a: list, y: list, m: int):
-    """One example's contribution to J from its output pre-activations ``a`` and targets ``y``.
-
-    Same functions as ``output_loss``; the sigmoid cross-entropy is written with log σ expanded
-    as −log(1 + e⁻ᵃ), so high-precision evaluation stays accurate when units saturate.
-    """
-    if output == "sigmoid":
-        return sum(yk * sympy.log(1 + sympy.exp(-ak)) + (1 - yk) * sympy.log(1 + sympy.exp(ak)) for ak, yk in zip(a, y)) / m
-    if output == "softmax":
-        log_z = sympy.log(sum(sympy.exp(ak) for ak in a))
-        return -sum(yk * (ak - log_z) for ak, yk in zip(a, y)) / m
-    if output == "identity":
-        return sum((ak - yk) ** 2 for ak, yk in zip(a, y)) / (2 * m)
     raise KeyError(output)

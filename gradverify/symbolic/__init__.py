@@ -3,7 +3,7 @@
 The data (X, Y, λ and the regularization coefficient) enter as exact rationals — a float64
 converts exactly — so the expression is exactly the cost of the given problem; one symbol per
 scalar parameter, named like ``params.scalar_names`` (``W2[1,3]``, ``b1[0]``). The activations
-and losses come from ``functions.sympy_activation`` / ``functions.sympy_output_loss``; every
+and losses come from ``symbolic.forms`` (the oracle's own definitions); every
 derivative comes from the backend's ``diff``. Nothing here imports backprop or finite differences.
 
 Two modes, both evaluated in MPFR (gmpy2; mpmath if gmpy2 is missing):
@@ -55,7 +55,7 @@ from gradverify._symgraph import (
     magnitude,
 )
 from gradverify.errors import InputError
-from gradverify.functions import sympy_activation, sympy_output_loss
+from gradverify.symbolic.forms import sympy_activation, sympy_output_loss
 from gradverify.params import scalar_names
 from gradverify.spec import Problem
 
@@ -153,7 +153,7 @@ class _Backend:
         return self.lib.Add(*terms)
 
     def activation(self, name: str):
-        """(f(z), z): ``functions.sympy_activation`` as this backend's expression."""
+        """(f(z), z): ``forms.sympy_activation`` as this backend's expression."""
         key = ("act", name)
         if key not in self._cache:
             z = sympy.Symbol("z")
@@ -336,7 +336,7 @@ def _scalable_evaluator(problem: Problem, be: _Backend, progress: _Progress):
 
     Leaves: the parameters (with gradient), X and Y (without). Templates, each instantiated in one
     batch: ``affine`` (a = Σ wₗuₗ + b), the hidden activation f(z), one loss per example from
-    ``functions.sympy_output_loss``, one penalty c·Σθ² per regularized unit, and the final sum.
+    ``forms.sympy_output_loss``, one penalty c·Σθ² per regularized unit, and the final sum.
     """
     net, m = problem.network, problem.m
     g = Graph()
