@@ -11,29 +11,61 @@ The modules, one idea each: ``spec`` (networks, problems, the compact grammar), 
 (layouts), ``problems`` (generators), ``symbolic`` / ``backprop`` / ``finite_diff`` (the three
 sources), ``compare`` and ``diagnose`` (the judgement), ``strategies`` and ``suite`` (Hypothesis),
 ``profiles`` and ``grading`` (candidates and untrusted code), ``report``, ``graph``, ``cli``.
+
+The names below are loaded on first use (PEP 562): ``import gradverify`` costs numpy only, and
+SymPy, Hypothesis and matplotlib are imported by the commands that need them.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from gradverify._version import __version__
+
+# The function ``compare`` shares its name with its module: bound eagerly, or importing the module
+# ``gradverify.compare`` would shadow it. The module costs numpy only.
 from gradverify.compare import Comparison, assert_gradient_matches, compare
-from gradverify.errors import GradientMismatchError, GradverifyError, InputError, SpecError
-from gradverify.problems import debug_problem, random_problem
-from gradverify.spec import Network, Problem, make_problem, parse_spec
-from gradverify.suite import check_candidate
 
-__version__ = "0.1.0"
+# public name -> the module that defines it
+_EXPORTS = {
+    "Comparison": "gradverify.compare",
+    "assert_gradient_matches": "gradverify.compare",
+    "compare": "gradverify.compare",
+    "CandidateError": "gradverify.errors",
+    "GradientMismatchError": "gradverify.errors",
+    "GradverifyError": "gradverify.errors",
+    "InputError": "gradverify.errors",
+    "InternalError": "gradverify.errors",
+    "SpecError": "gradverify.errors",
+    "debug_problem": "gradverify.problems",
+    "random_problem": "gradverify.problems",
+    "Network": "gradverify.spec",
+    "Origin": "gradverify.spec",
+    "Problem": "gradverify.spec",
+    "make_problem": "gradverify.spec",
+    "parse_spec": "gradverify.spec",
+    "check_candidate": "gradverify.suite",
+}
 
-__all__ = [
-    "Comparison",
-    "GradientMismatchError",
-    "GradverifyError",
-    "InputError",
-    "Network",
-    "Problem",
-    "SpecError",
-    "assert_gradient_matches",
-    "check_candidate",
-    "compare",
-    "debug_problem",
-    "make_problem",
-    "parse_spec",
-    "random_problem",
-]
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gradverify' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs; never executed
+    from gradverify.errors import CandidateError, GradientMismatchError, GradverifyError, InputError, InternalError, SpecError
+    from gradverify.problems import debug_problem, random_problem
+    from gradverify.spec import Network, Origin, Problem, make_problem, parse_spec
+    from gradverify.suite import check_candidate

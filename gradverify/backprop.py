@@ -148,6 +148,23 @@ def _output(output: str, A: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarra
     raise ValueError(f"unknown output {output!r}")
 
 
+def _penalty(network: Network, m: int) -> tuple[float, list[str]]:
+    """The engine's own reading of the regularization: c in c·Σθ² and the arrays it covers.
+
+    Read from the spec's raw fields here, not from ``Network.is_regularized``/``reg_coefficient``:
+    each source reads the user's specification its own way, so a wrong shared reading shows up
+    as a disagreement instead of three sources agreeing on it.
+    """
+    if network.lam == 0:
+        return 0.0, []
+    lam = network.lam
+    c = {"lambda/2m": lam / (2 * m), "lambda": lam, "lambda/2": lam / 2}[network.reg]
+    arrays = [f"W{k}" for k in range(1, network.depth + 1)]
+    if network.reg_bias:
+        arrays += [f"b{k}" for k in range(1, network.depth + 1)]
+    return c, arrays
+
+
 def cost_and_grad(network: Network, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
     """J(θ) and ∂J/∂θ for the batch (X, Y), one gradient array per parameter array.
 
@@ -181,13 +198,11 @@ def cost_and_grad(network: Network, params: dict[str, np.ndarray], X: np.ndarray
             delta = np.matmul(delta, params[f"W{k}"], out=_buffer(("delta", k - 1), (m, network.sizes[k - 1])))
             _RULES[network.activations[k - 2]][2](delta, As[k - 2], Hs[k - 1])
 
-    if network.lam:
-        c = network.reg_coefficient(m)
-        for name, _ in network.param_shapes:
-            if network.is_regularized(name):
-                p = params[name].reshape(-1)
-                J += c * float(p @ p)
-                _add_scaled(grads[name], 2 * c, params[name])  # ∂(c·θ²)/∂θ = 2cθ, e.g. λ/m·θ for λ/(2m)
+    c, penalized = _penalty(network, m)
+    for name in penalized:
+        p = params[name].reshape(-1)
+        J += c * float(p @ p)
+        _add_scaled(grads[name], 2 * c, params[name])  # ∂(c·θ²)/∂θ = 2cθ, e.g. λ/m·θ for λ/(2m)
     return J, {name: grads[name] for name, _ in network.param_shapes}
 
 

@@ -189,7 +189,7 @@ class Comparison:
             "relative_error": "|a - b| / max(|a|, |b|, tiny)",
             "problem": {"network": net.compact, "sizes": list(net.sizes), "activations": list(net.activations),
                         "output": net.output, "lambda": net.lam, "regularization": net.reg,
-                        "regularize_bias": net.reg_bias, "m": self.problem.m, "origin": self.problem.origin,
+                        "regularize_bias": net.reg_bias, "m": self.problem.m, "origin": str(self.problem.origin),
                         "n_params": len(self.names)},
             "sources": {name: {"kind": s.kind, "cost": s.cost, "cost_budget": s.cost_budget, "detail": s.detail,
                                "seconds": s.seconds, **{k: v for k, v in s.extra.items() if isinstance(v, (int, float, str, bool))}}

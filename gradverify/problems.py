@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradverify.params import from_theta
-from gradverify.spec import Network, Problem, make_problem, parse_spec
+from gradverify.spec import Network, Origin, Problem, make_problem, parse_spec
 
 __all__ = ["debug_network", "debug_problem", "random_problem", "debug_fill"]
 
@@ -43,8 +43,8 @@ def debug_problem(network: Network | None = None, m: int = 5) -> Problem:
     X = debug_fill(m, s[0])
     y = _labels(m, network)
     if network.output == "identity":
-        return make_problem(network, from_theta(thetas), X, np.eye(s[-1])[y], origin="debug init")
-    return make_problem(network, from_theta(thetas), X, y=y, origin="debug init")
+        return make_problem(network, from_theta(thetas), X, np.eye(s[-1])[y], origin=Origin("debug"))
+    return make_problem(network, from_theta(thetas), X, y=y, origin=Origin("debug"))
 
 
 def random_problem(network: Network, *, m: int = 5, seed: int = 0, scale: float = 1.0) -> Problem:
@@ -62,7 +62,7 @@ def random_problem(network: Network, *, m: int = 5, seed: int = 0, scale: float 
         params[f"W{k}"] = std * rng.standard_normal((s[k], s[k - 1]))
         params[f"b{k}"] = std * rng.standard_normal(s[k])
     X = rng.standard_normal((m, s[0]))
-    origin = f"random init, seed={seed}, scale={scale:g}"
+    origin = Origin("random", seed=int(seed), scale=float(scale))
     if network.output == "identity":
         return make_problem(network, params, X, rng.standard_normal((m, s[-1])), origin=origin)
     classes = 2 if (network.output == "sigmoid" and s[-1] == 1) else s[-1]

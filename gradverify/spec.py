@@ -28,6 +28,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -38,11 +39,13 @@ __all__ = [
     "OUTPUTS",
     "REGULARIZATIONS",
     "Network",
+    "Origin",
     "Problem",
     "parse_spec",
     "load_spec_file",
     "network_from_mapping",
     "make_problem",
+    "save_problem",
 ]
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "softplus", "identity")
@@ -308,6 +311,63 @@ def load_spec_file(path: str | Path) -> Network:
     return network_from_mapping(data, source=str(path))
 
 
+OriginKind = Literal["debug", "random", "npz", "arrays"]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """How a problem was made, so that a report can say how to make it again.
+
+    Attributes:
+        kind: ``"debug"`` (the classic exercise's sin fill), ``"random"`` (``seed`` and ``scale``),
+            ``"npz"`` (loaded from the file at ``path``) or ``"arrays"`` (built in Python from
+            arrays: no command rebuilds it until it is saved, see ``save_problem``).
+        seed, scale: the random generator's seed and parameter scale (``"random"`` only).
+        path: the file the problem was read from (``"npz"`` only).
+        note: words for people, e.g. ``"hidden variant 2"``; never parsed.
+    """
+
+    kind: OriginKind = "arrays"
+    seed: int | None = None
+    scale: float | None = None
+    path: str | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("debug", "random", "npz", "arrays"):
+            raise SpecError(f"Unknown problem origin {self.kind!r}", expected="debug, random, npz or arrays", received=repr(self.kind))
+        if self.kind == "random" and (self.seed is None or self.scale is None):
+            raise SpecError("A random origin needs its seed and scale", received=f"seed={self.seed!r}, scale={self.scale!r}")
+        if self.kind == "npz" and not self.path:
+            raise SpecError("An npz origin needs the file's path", received=repr(self.path))
+
+    @property
+    def rebuildable(self) -> bool:
+        """Whether command-line options alone make the same problem again."""
+        return self.kind != "arrays"
+
+    def options(self) -> list[str]:
+        """The ``gradverify verify`` options that rebuild the parameters and data.
+
+        Raises:
+            InputError: the problem was built from arrays (save it with ``save_problem`` first).
+        """
+        if self.kind == "debug":
+            return ["--init", "debug"]
+        if self.kind == "random":
+            return ["--init", "random", "--seed", str(self.seed), "--scale", f"{self.scale:g}"]
+        if self.kind == "npz":
+            return ["--npz", str(self.path)]
+        raise InputError("This problem was built from arrays, so no command-line option rebuilds it",
+                         expected="a problem from the debug or random generators, or from an .npz file",
+                         received=str(self), fix="save it with gradverify.spec.save_problem(problem, PATH) and use --npz PATH")
+
+    def __str__(self) -> str:
+        text = {"debug": "debug init", "random": f"random init, seed={self.seed}, scale={self.scale:g}" if self.scale is not None else "",
+                "npz": f"npz {self.path}", "arrays": "arrays"}[self.kind]
+        return f"{text} ({self.note})" if self.note else text
+
+
 @dataclass(frozen=True, eq=False)
 class Problem:
     """A network with concrete parameters and data: everything a gradient source needs.
@@ -323,7 +383,7 @@ class Problem:
     X: np.ndarray
     Y: np.ndarray
     labels: np.ndarray | None = None
-    origin: str = ""
+    origin: Origin = field(default_factory=Origin)
 
     @property
     def m(self) -> int:
@@ -334,7 +394,7 @@ class Problem:
         return replace(self, params=params)
 
     def __repr__(self) -> str:
-        return f"Problem({self.network.describe()}; m={self.m}{'; ' + self.origin if self.origin else ''})"
+        return f"Problem({self.network.describe()}; m={self.m}; {self.origin})"
 
 
 def _as_float_array(name: str, value, shape: tuple[int, ...], fix: str) -> np.ndarray:
@@ -356,7 +416,7 @@ def _as_float_array(name: str, value, shape: tuple[int, ...], fix: str) -> np.nd
     return arr
 
 
-def make_problem(network: Network, params: dict, X, Y=None, *, y=None, origin: str = "") -> Problem:
+def make_problem(network: Network, params: dict, X, Y=None, *, y=None, origin: Origin | None = None) -> Problem:
     """Validate parameters and data against ``network`` and build a ``Problem``.
 
     Args:
@@ -366,6 +426,7 @@ def make_problem(network: Network, params: dict, X, Y=None, *, y=None, origin: s
         Y: targets, shape (m, n_L); or give ``y`` instead.
         y: integer labels 0..K−1, shape (m,); turned into one-hot targets (a single sigmoid
             output takes 0/1 labels as its target directly).
+        origin: how the problem was made (default: from arrays).
 
     Raises:
         InputError: a missing array, a wrong shape, NaN/inf, labels out of range.
@@ -424,4 +485,29 @@ def make_problem(network: Network, params: dict, X, Y=None, *, y=None, origin: s
         Y_arr = labels.reshape(m, 1).astype(np.float64) if n_classes == 2 and K == 1 else np.eye(K)[labels]
     else:
         Y_arr = _as_float_array("Y", Y, (m, K), f"Y holds one row of {K} target(s) per example")
+    if origin is None:
+        origin = Origin()
+    elif not isinstance(origin, Origin):
+        raise InputError("origin must be an Origin record", expected="gradverify.spec.Origin(kind=...)", received=type(origin).__name__,
+                         fix="describe how the problem was made with Origin(...), or leave it out")
     return Problem(network, clean, X_arr, Y_arr, labels, origin)
+
+
+def save_problem(problem: Problem, path: str | Path) -> Path:
+    """Write the problem's parameters and data to an ``.npz`` file that ``--npz`` reads back exactly.
+
+    Keys: ``W1, b1, …``, ``X``, and ``y`` (labels) when the targets came from labels, else ``Y``.
+    The network (activations, λ, regularization) is not stored: ``reproduce_command`` gives it.
+    """
+    from gradverify._io import write_atomic
+    import io
+
+    arrays = dict(problem.params)
+    arrays["X"] = problem.X
+    if problem.labels is not None:
+        arrays["y"] = problem.labels
+    else:
+        arrays["Y"] = problem.Y
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return write_atomic(path, buf.getvalue())

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from gradverify.compare import Comparison, compare, mismatch_message
 from gradverify.errors import GradientMismatchError
 from gradverify.profiles import Profile, get_profile
+from gradverify.reproduce import reproduce_command
 from gradverify.spec import Problem
 
 __all__ = ["SuiteRecord", "SuiteResult", "run_suite", "check_candidate", "reproduce_command"]
@@ -62,26 +63,6 @@ class SuiteResult:
 # The oracle's scalable mode: as exact as full mode (tests/test_symbolic.py cross-checks them to
 # 1e-25) and 3–10× cheaper on the small networks a suite draws, which is most of a case's time.
 _ORACLE = {"exact": {"mode": "scalable"}}
-
-
-def reproduce_command(problem: Problem, *, candidate: str | None = None, profile: str | None = None) -> str:
-    """The ``gradverify verify`` command line that rebuilds ``problem`` (random or debug init)."""
-    net = problem.network
-    parts = ["gradverify verify", net.compact, f"--lambda {net.lam:g}", f"-m {problem.m}"]
-    if net.reg != "lambda/2m":
-        parts.append(f"--reg {net.reg}")
-    if net.reg_bias:
-        parts.append("--reg-bias")
-    origin = dict(kv.split("=", 1) for kv in problem.origin.replace(",", "").split() if "=" in kv)
-    if problem.origin.startswith("random"):
-        parts += ["--init random", f"--seed {origin.get('seed', 0)}", f"--scale {origin.get('scale', 1)}"]
-    else:
-        parts.append("--init debug")
-    if candidate:
-        parts.append(f"--candidate {candidate}")
-    if profile and profile != "native":
-        parts.append(f"--profile {profile}")
-    return " ".join(parts)
 
 
 def _strategy(profile: Profile | None, settings_: dict, max_params: int, saturating: bool):
@@ -128,11 +109,11 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
             comp = compare(problem, sources, candidates=cands, options=_ORACLE)
         except Exception as exc:  # a candidate that crashes on this case fails it
             errors[id(problem)] = f"{type(exc).__name__}: {exc}"
-            rec = SuiteRecord(problem.network.compact, problem.network.n_params, problem.m, problem.origin, "error", float("inf"),
+            rec = SuiteRecord(problem.network.compact, problem.network.n_params, problem.m, str(problem.origin), "error", float("inf"),
                               time.perf_counter() - t, errors[id(problem)])
         else:
             worst = max((float(v.ratio[v.worst]) for v in comp.verdicts.values() if v.worst >= 0), default=0.0)
-            rec = SuiteRecord(problem.network.compact, problem.network.n_params, problem.m, problem.origin, comp.verdict, worst,
+            rec = SuiteRecord(problem.network.compact, problem.network.n_params, problem.m, str(problem.origin), comp.verdict, worst,
                               time.perf_counter() - t)
         result.records.append(rec)
         if progress:

@@ -155,10 +155,41 @@ def test_the_readme_python_api_example_runs():
 
 
 def test_the_top_level_api_is_exactly_the_curated_list():
+    import gradverify
+
+    assert set(gradverify.__all__) == set(gradverify._EXPORTS) | {"__version__"}
+    for name in gradverify.__all__:
+        assert getattr(gradverify, name) is not None, name
     import types
 
-    import gradverify
-    public = {n for n, v in vars(gradverify).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)}
-    assert public == set(gradverify.__all__)
-    version = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
-    assert gradverify.__version__ == version
+    public = {n for n in dir(gradverify) if not n.startswith("_") and not isinstance(getattr(gradverify, n), types.ModuleType)}
+    public -= {"annotations", "TYPE_CHECKING"}
+    assert public == set(gradverify.__all__) - {"__version__"}
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        gradverify.nope  # noqa: B018
+
+
+def test_the_version_is_defined_once_and_printed_by_the_cli(capsys):
+    from gradverify import __version__
+    from gradverify.cli import main
+
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in text and "gradverify._version.__version__" in text
+    assert not re.search(r'^version\s*=\s*"', text, re.M)  # no second, literal definition
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"gradverify {__version__}"
+
+
+@pytest.mark.parametrize("statement, heavy", [
+    ("import gradverify", ("sympy", "hypothesis", "matplotlib", "symengine")),
+    ("import gradverify.backprop", ("sympy", "hypothesis", "matplotlib", "symengine", "gmpy2")),
+    ("import gradverify.compare", ("sympy", "hypothesis", "matplotlib", "symengine")),
+    ("from gradverify.cli import build_parser; build_parser()", ("sympy", "hypothesis", "matplotlib", "symengine")),
+])
+def test_imports_cost_what_they_use(statement, heavy):
+    import subprocess
+    import sys
+
+    code = f"{statement}\nimport sys\nprint(' '.join(sorted(m for m in {heavy!r} if m in sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"{statement!r} loaded {out}"

@@ -26,11 +26,14 @@ _COMMANDS = ("verify", "suite", "grade", "report", "graph")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gradverify._version import __version__
+
     parser = argparse.ArgumentParser(
         prog="gradverify",
         description="Verify neural-network gradients three independent ways "
         "(exact SymPy oracle, numpy backprop, finite differences) and say who is wrong.",
     )
+    parser.add_argument("--version", action="version", version=f"gradverify {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMANDS:
         try:

@@ -14,7 +14,7 @@ import numpy as np
 from gradverify.errors import InputError, SpecError
 from gradverify.problems import debug_problem, random_problem
 from gradverify.profiles import Profile, get_profile, local_candidate
-from gradverify.spec import REGULARIZATIONS, Network, Problem, load_spec_file, make_problem, parse_spec
+from gradverify.spec import REGULARIZATIONS, Network, Origin, Problem, load_spec_file, make_problem, parse_spec
 
 DEFAULT_SPEC = "3-5-3"
 
@@ -97,7 +97,7 @@ def problem_from_args(args) -> tuple[Problem, bool]:
                              received="keys " + ", ".join(sorted(data)), fix="add the missing arrays, or check the SPEC matches the file")
         params = {k: data[k] for k in names}
         return make_problem(net, params, data["X"], data.get("Y"), y=data.get("y") if "Y" not in data else None,
-                            origin=f"npz {args.npz}"), False
+                            origin=Origin("npz", path=str(args.npz))), False
     net, default = network_from_args(args)
     if args.init == "random":
         if not (args.scale > 0):

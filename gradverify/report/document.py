@@ -87,9 +87,9 @@ def comparison_section(comp) -> dict:
 
 def _reproduce(problem, command: str) -> str:
     """The command that rebuilds ``problem``; the given command when the problem came from a file."""
-    if problem is None or not str(problem.origin).startswith(("random", "debug")):
+    if problem is None or not problem.origin.rebuildable:
         return command
-    from gradverify.suite import reproduce_command  # lazily: it brings Hypothesis
+    from gradverify.reproduce import reproduce_command
 
     return reproduce_command(problem)
 
