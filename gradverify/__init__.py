@@ -48,7 +48,26 @@ _EXPORTS = {
     "check_candidate": "gradverify.suite",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [
+    "CandidateError",
+    "Comparison",
+    "GradientMismatchError",
+    "GradverifyError",
+    "InputError",
+    "InternalError",
+    "Network",
+    "Origin",
+    "Problem",
+    "SpecError",
+    "assert_gradient_matches",
+    "check_candidate",
+    "compare",
+    "debug_problem",
+    "make_problem",
+    "parse_spec",
+    "random_problem",
+    "__version__",
+]
 
 
 def __getattr__(name: str):

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradverify.errors import InputError, SpecError
+from gradverify.errors import CandidateError, InputError, SpecError
 from gradverify.params import Layout, flatten, unflatten
 from gradverify.problems import debug_problem
 from gradverify.spec import Network, Problem
@@ -40,7 +40,7 @@ from gradverify.spec import Network, Problem
 __all__ = ["Call", "Profile", "ResultError", "PROFILES", "get_profile", "load_profile", "local_candidate", "invoke_local", "DEFAULT_RUBRIC"]
 
 
-class ResultError(InputError):
+class ResultError(CandidateError):
     """A candidate returned something of the wrong form; the message is written for its author."""
 
     def __init__(self, message: str):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from gradverify.errors import InputError
 from gradverify.spec import Problem, save_problem
 
 __all__ = ["reproduce_command", "reproduce_args"]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 
 from gradverify import strategies as gst
 from gradverify.compare import assert_gradient_matches, compare, float64_budget, gather, judge
-from gradverify.errors import GradientMismatchError, InputError
+from gradverify.errors import CandidateError, GradientMismatchError, InputError
 from gradverify.params import flatten
 from gradverify.problems import debug_problem, random_problem
 from gradverify.spec import parse_spec
@@ -86,10 +86,31 @@ def test_the_record_never_raises_on_a_nan_gradient(exact_sources):
     assert comp.diagnoses["s"][0].kind == "non-finite"
 
 
-def test_a_candidate_of_the_wrong_shape_is_a_clear_input_error():
+def test_a_candidate_of_the_wrong_shape_is_the_candidates_failure():
     p = debug_problem()
-    with pytest.raises(InputError, match="W1 of the wrong shape"):
+    with pytest.raises(CandidateError, match="W1 of the wrong shape"):
         gather(p, (), candidates={"s": lambda q: (1.0, {k: (v.T if k == "W1" else v) for k, v in student_backprop(q)[1].items()})})
+
+
+def _grads(q):
+    return student_backprop(q)[1]
+
+
+@pytest.mark.parametrize("returned, message", [
+    (lambda q: (1.0, {("d" + k): v for k, v in _grads(q).items()}), r"W1, b1, W2, b2 are missing; unexpected dW1"),
+    (lambda q: (1.0, {k: v for k, v in _grads(q).items() if k != "b2"}), r"wrong arrays: b2 is missing"),
+    (lambda q: (1.0, list(_grads(q).values())), r"as a list of 4 item\(s\).*Expected a dict"),
+    (lambda q: (1.0, None), r"returned a NoneType as the gradient"),
+    (lambda q: (1.0, [[1.0, 2.0], [3.0]]), r"not an array of numbers"),
+    (lambda q: (1.0, ["a", "b"]), r"not an array of numbers|wrong size"),
+    (lambda q: (1.0, {k: v.astype(complex) for k, v in _grads(q).items()}), r"complex numbers"),
+    (lambda q: (np.ones(3), _grads(q)), r"cost J that is not a single number"),
+    (lambda q: ("2.1", _grads(q)), r"returned a str as the cost J"),
+    (lambda q: 1 / 0, r"raised ZeroDivisionError"),
+])
+def test_every_wrong_form_a_candidate_returns_is_named_as_its_failure(returned, message):
+    with pytest.raises(CandidateError, match=message):
+        gather(debug_problem(), (), candidates={"s": returned})
 
 
 def test_the_float64_budget_covers_a_long_double_run_of_the_engine():

@@ -1,0 +1,136 @@
+"""The three gradient sources as the judge sees them: each one's values and its own error budget.
+
+``exact`` (the SymPy oracle, the referee), ``backprop`` (the numpy engine) and ``numeric`` (finite
+differences) are run here and wrapped as ``SourceResult`` records; candidates are wrapped the same
+way by ``candidates``. Each source module is imported when it is first needed: SymPy is slow to
+import and the oracle is not always asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from gradverify.budget import TINY, cost_budget, float64_budget
+from gradverify.params import flatten
+from gradverify.spec import Problem
+
+__all__ = ["SOURCE_NAMES", "SourceKind", "SourceResult", "run_source"]
+
+SOURCE_NAMES = ("exact", "backprop", "numeric")
+
+
+SourceKind = Literal["exact", "float64", "numeric"]
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    """One gradient source on one problem: its values and its own error budget (flat, canonical order).
+
+    Attributes:
+        name: ``"exact"``, ``"backprop"``, ``"numeric"`` or a candidate's label.
+        kind: what the source is, which decides its budget: the exact referee, a float64 engine or
+            a finite-difference estimate.
+        grad, budget: per parameter, in ``params.scalar_names`` order.
+        cost, cost_budget: J and its budget (``cost`` is None when the source gives none).
+        detail: one line for people: how the values were made.
+        seconds: the source's wall-clock time.
+        kinks: True where the source met a non-differentiable point (None: it met none).
+        notes: remarks the source makes about its own values (a mode fall-back, a ReLU kink).
+        facts: scalars a report shows about the source (``digits``, ``mode``, ``method``, …).
+    """
+
+    name: str
+    kind: SourceKind
+    grad: np.ndarray
+    budget: np.ndarray
+    cost: float | None = None
+    cost_budget: float = 0.0
+    detail: str = ""
+    seconds: float = 0.0
+    kinks: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
+    facts: dict[str, int | float | str] = field(default_factory=dict)
+
+
+# Exact results of small problems, kept because grading asks the same questions of every
+# submission (the same fixed and generated cases): the oracle runs once per case, not per student.
+_EXACT_CACHE: OrderedDict = OrderedDict()
+_EXACT_CACHE_SIZE, _EXACT_CACHE_MAX_PARAMS = 1024, 5000
+
+
+def _problem_key(problem: Problem, options: dict) -> tuple:
+    h = hashlib.sha256()
+    for name in sorted(problem.params):
+        h.update(name.encode())
+        h.update(problem.params[name].tobytes())
+    h.update(problem.X.tobytes())
+    h.update(problem.Y.tobytes())
+    return (problem.network, problem.X.shape, h.hexdigest(), tuple(sorted(options.items())))
+
+
+def _exact_result(problem: Problem, progress, options: dict):
+    from gradverify import symbolic  # imported lazily: SymPy is slow to import
+
+    if problem.network.n_params > _EXACT_CACHE_MAX_PARAMS:
+        return symbolic.exact_gradient(problem, progress=progress, **options)
+    key = _problem_key(problem, options)
+    if key in _EXACT_CACHE:
+        _EXACT_CACHE.move_to_end(key)
+        return _EXACT_CACHE[key]
+    ex = _EXACT_CACHE[key] = symbolic.exact_gradient(problem, progress=progress, **options)
+    if len(_EXACT_CACHE) > _EXACT_CACHE_SIZE:
+        _EXACT_CACHE.popitem(last=False)
+    return ex
+
+
+def _exact_source(problem: Problem, progress=None, **options) -> SourceResult:
+    t0 = time.perf_counter()
+    ex = _exact_result(problem, progress, options)
+    grad = flatten(ex.grads, problem.network)
+    digits = ex.digits
+    # the exact value's own error after rounding to float64: ½ ulp, plus 10^-digits relative
+    budget = np.spacing(np.abs(grad)) / 2 + np.abs(grad) * 10.0 ** (1 - digits) + TINY
+    return SourceResult("exact", "exact", grad, budget, cost=float(ex.cost), cost_budget=float(np.spacing(abs(ex.cost))),
+                        detail=f"SymPy-derived partials, {ex.mode} mode ({ex.backend}), evaluated at {digits} digits",
+                        seconds=time.perf_counter() - t0,
+                        notes=tuple(ex.notes) + tuple(ex.kinks),
+                        facts={"digits": digits, "mode": ex.mode, "backend": ex.backend})
+
+
+def _backprop_source(problem: Problem, progress=None, **options) -> SourceResult:
+    from gradverify.backprop import backprop
+
+    t0 = time.perf_counter()
+    res = backprop(problem)
+    seconds = time.perf_counter() - t0
+    return SourceResult("backprop", "float64", flatten(res.grads, problem.network), float64_budget(problem),
+                        cost=res.cost, cost_budget=cost_budget(problem, res.cost),
+                        detail="numpy vectorized forward/backward pass, hand-derived rules", seconds=seconds)
+
+
+def _numeric_source(problem: Problem, progress=None, **options) -> SourceResult:
+    from gradverify import finite_diff
+
+    t0 = time.perf_counter()
+    num = finite_diff.numeric_gradient(problem, progress=progress, **options)
+    net = problem.network
+    grad = flatten(num.grads, net)
+    budget = flatten(num.errors, net) + np.spacing(np.abs(grad)) + TINY
+    kinks = flatten({k: v.astype(float) for k, v in num.kinks.items()}, net) > 0 if num.kinks else None
+    return SourceResult("numeric", "numeric", grad, budget, detail=f"finite differences ({num.method}), {num.n_evals} forward evaluations",
+                        seconds=time.perf_counter() - t0, kinks=kinks, facts={"method": num.method, "n_evals": num.n_evals})
+
+
+_SOURCES: dict[str, Callable[..., SourceResult]] = {"exact": _exact_source, "backprop": _backprop_source, "numeric": _numeric_source}
+
+
+def run_source(name: str, problem: Problem, *, progress: Callable[[int, int], None] | None = None, **options) -> SourceResult:
+    """Run the source ``name`` (one of ``SOURCE_NAMES``) on ``problem`` with its keyword options."""
+    return _SOURCES[name](problem, progress=progress, **options)
