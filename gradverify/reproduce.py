@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from gradverify.spec import Problem, save_problem
+from gradverify.spec import Problem, exact_text, save_problem
 
 __all__ = ["reproduce_command", "reproduce_args"]
 
@@ -37,7 +37,7 @@ def reproduce_args(problem: Problem, *, candidate: str | None = None, profile: s
         source = ["--npz", str(npz)]
     else:
         source = origin.options()
-    args = ["verify", net.compact, "--lambda", f"{net.lam:.17g}"]
+    args = ["verify", net.compact, "--lambda", exact_text(net.lam)]
     if net.reg != "lambda/2m":
         args += ["--reg", net.reg]
     if net.reg_bias:

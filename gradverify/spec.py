@@ -311,6 +311,12 @@ def load_spec_file(path: str | Path) -> Network:
     return network_from_mapping(data, source=str(path))
 
 
+def exact_text(x: float) -> str:
+    """A float as short text that reads back to exactly the same float (``3``, ``0.1``, ``0.123456789``)."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
+
+
 OriginKind = Literal["debug", "random", "npz", "arrays"]
 
 
@@ -355,7 +361,7 @@ class Origin:
         if self.kind == "debug":
             return ["--init", "debug"]
         if self.kind == "random":
-            return ["--init", "random", "--seed", str(self.seed), "--scale", f"{self.scale:g}"]
+            return ["--init", "random", "--seed", str(self.seed), "--scale", exact_text(self.scale)]
         if self.kind == "npz":
             return ["--npz", str(self.path)]
         raise InputError("This problem was built from arrays, so no command-line option rebuilds it",

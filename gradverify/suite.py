@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gradverify.compare import Comparison, compare, mismatch_message
-from gradverify.errors import GradientMismatchError
+from gradverify.errors import CandidateError, GradientMismatchError, InternalError
 from gradverify.profiles import Profile, get_profile
 from gradverify.reproduce import reproduce_command
 from gradverify.spec import Problem
@@ -107,7 +107,7 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
         t = time.perf_counter()
         try:
             comp = compare(problem, sources, candidates=cands, options=_ORACLE)
-        except Exception as exc:  # a candidate that crashes on this case fails it
+        except CandidateError as exc:  # a candidate that crashes on this case fails it (anything else is ours)
             errors[id(problem)] = f"{type(exc).__name__}: {exc}"
             rec = SuiteRecord(problem.network.compact, problem.network.n_params, problem.m, str(problem.origin), "error", float("inf"),
                               time.perf_counter() - t, errors[id(problem)])
@@ -121,7 +121,7 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
         return rec.verdict != "pass"
 
     from hypothesis import HealthCheck, Phase, find, settings
-    from hypothesis.errors import NoSuchExample, Unsatisfiable
+    from hypothesis.errors import Flaky, NoSuchExample, Unsatisfiable
 
     hs = settings(max_examples=examples, database=None, deadline=None, derandomize=False,
                   suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
@@ -129,11 +129,19 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
         minimal = find(_strategy(prof, settings_, max_params, saturating), fails, settings=hs, random=random.Random(seed))
     except (NoSuchExample, Unsatisfiable):
         minimal = None
+    except Flaky:  # failed on a case, then passed when the same case was replayed
+        minimal = None
+        failed = next((r for r in result.records if r.verdict != "pass"), None)
+        result.failure_error = ("the answers changed between calls on the same case: a case failed"
+                                + (f" ({failed.spec}, m = {failed.m}, {failed.origin})" if failed else "")
+                                + " and passed when it was replayed (global state, randomness or caching in the candidate?)")
+        if candidate is None:  # our own engines are deterministic: this is a bug of ours
+            raise InternalError("gradverify's own sources gave different answers on the same case", received=result.failure_error) from None
     if minimal is not None:
         result.minimal = minimal
         try:
             result.failure = compare(minimal, sources, candidates=cands, options=_ORACLE)
-        except Exception as exc:
+        except CandidateError as exc:
             result.failure_error = f"{type(exc).__name__}: {exc} on {minimal!r}"
     result.seconds = time.perf_counter() - t0
     return result

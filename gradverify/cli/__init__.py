@@ -5,7 +5,9 @@ One module per subcommand; each exposes ``register(subparsers)``, which adds its
 ``[project.scripts]`` calls. Library errors (``GradverifyError``) become a one-paragraph message
 and exit code 2 here, in one place.
 
-Exit codes: 0 = all agree / success, 1 = a discrepancy (or a failing grade), 2 = bad usage or input.
+Exit codes: 0 = all agree / success, 1 = a discrepancy (or a failing grade, or a candidate that
+crashed or returned the wrong form), 2 = bad usage or input, 3 = gradverify itself failed (an
+internal error: a "please report" message with the versions, the traceback kept in a file).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from gradverify.errors import GradverifyError
+from gradverify.errors import CandidateError, GradverifyError, InternalError
 
 __all__ = ["main", "entrypoint"]
 
@@ -62,12 +64,61 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args))
+    except CandidateError as exc:  # the judged function's failure: a failed check, not bad usage
+        print(f"gradverify {args.command}: the candidate failed: {exc}", file=sys.stderr)
+        return 1
+    except InternalError as exc:
+        return _internal_error(args.command, exc)
     except GradverifyError as exc:
         print(f"gradverify {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gradverify: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `gradverify verify | head -1`: the reader left; not an error of ours
+        _silence_stdout()
+        return 0
+    except Exception as exc:  # anything else is a bug of gradverify's, never the user's fault
+        return _internal_error(args.command, exc)
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _internal_error(command: str, exc: BaseException) -> int:
+    """Say that gradverify failed (not the user), keep the traceback in a file, return exit code 3."""
+    import platform
+    import tempfile
+    import traceback
+
+    from gradverify._version import __version__
+
+    versions = [f"gradverify {__version__}", f"Python {platform.python_version()}"]
+    for name in ("numpy", "sympy", "symengine", "gmpy2", "hypothesis"):
+        module = sys.modules.get(name)
+        if module is not None:
+            versions.append(f"{name} {getattr(module, '__version__', '?')}")
+    where = ""
+    try:
+        fd, path = tempfile.mkstemp(prefix="gradverify-internal-error-", suffix=".txt")
+        with open(fd, "w", encoding="utf-8") as fh:
+            fh.write(" ".join(sys.argv) + "\n" + ", ".join(versions) + "\n\n")
+            fh.write("".join(traceback.format_exception(exc)))
+        where = f" The traceback is in {path}."
+    except OSError:
+        pass
+    print(f"gradverify {command}: internal error: {type(exc).__name__}: {exc}\n"
+          f"This is a bug in gradverify, not in your input or your code. Please report it with the command line, "
+          f"the versions ({', '.join(versions)}) and the traceback.{where}", file=sys.stderr)
+    return 3
 
 
 def entrypoint() -> None:

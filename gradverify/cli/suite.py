@@ -59,8 +59,7 @@ def run(args) -> int:
         p = res.failure.problem
         print("smallest failing case (shrunk):")
         print(render(res.failure, rows=20))
-        sets = "".join(f" --set {kv}" for kv in args.settings)
-        print(f"\nreproduce: {reproduce_command(p, candidate=label, profile=profile.name)}{sets}")
+        print(f"\nreproduce: {reproduce_command(p, candidate=label, profile=profile.name, settings=settings)}")
         print("rerun the suite: " + args.command_line)
     elif res.failure_error:
         print(f"FAIL: {res.failure_error}")
