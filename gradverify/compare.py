@@ -118,9 +118,6 @@ class Comparison:
         """Sources found wrong (with the exact referee) or in disagreement (pairwise)."""
         return [name for name, v in self.verdicts.items() if not v.ok]
 
-    def array_of(self, index: int) -> str:
-        return self.names[index].split("[", 1)[0]
-
     def array_summary(self, source: str) -> dict[str, dict]:
         """Per parameter array: entries off, worst ratio and its entry, for one source."""
         v = self.verdicts[source]
@@ -275,7 +272,7 @@ def judge(problem: Problem, sources: dict[str, SourceResult], *, diagnose: bool 
 
         for n, v in verdicts.items():
             if not v.ok:
-                diagnoses[n] = run_diagnosis(problem, sources[n], sources["exact"], sources=sources)
+                diagnoses[n] = run_diagnosis(problem, sources[n], sources["exact"])
     return Comparison(problem, names, dict(sources), referee, verdicts, diagnoses, tuple(notes))
 
 

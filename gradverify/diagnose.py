@@ -357,13 +357,12 @@ def _cost_findings(problem, cand, exact, self_consistent: bool | None) -> list[F
     return out
 
 
-def diagnose(problem: Problem, candidate, exact, *, sources: dict | None = None, self_consistent: bool | None = None) -> list[Finding]:
+def diagnose(problem: Problem, candidate, exact, *, self_consistent: bool | None = None) -> list[Finding]:
     """Name the bug(s) in ``candidate`` (a ``compare.SourceResult``) against ``exact``.
 
     Args:
         problem: the problem both were computed on.
         candidate, exact: ``SourceResult`` records (flat gradients in canonical order).
-        sources: all gathered sources, unused today but kept for detectors that need them.
         self_consistent: whether the candidate's gradient agrees with finite differences of its
             own cost (known when grading), to tell "consistent with a wrong cost" apart.
 

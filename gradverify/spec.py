@@ -48,6 +48,17 @@ __all__ = [
     "save_problem",
 ]
 
+# Adding an activation (or an output/loss) — each source defines it its own way, on purpose, so a
+# wrong definition in one shows up as a disagreement. The places, each with its own table:
+#   1. here: ACTIVATIONS (or OUTPUTS), and the README's spec grammar;
+#   2. the oracle:              symbolic/forms.py   (a SymPy expression; SymPy differentiates it)
+#   3. the backprop engine:     backprop.py _RULES  (forward and hand-derived backward, side by side)
+#   4. finite differences:      functions.py        (numpy forward, complex-safe if analytic) and the
+#                               finite_diff kernels (their own batched forward; say if it is analytic)
+#   5. the float64 budget:      nothing (slopes are measured by secants of functions.py's forward)
+#   6. the diagnosis mutants:   diagnose.py _mutant_grad (the true f′ and its classic wrong forms)
+#   7. strategies.networks draws from ACTIVATIONS; nothing to do.
+# tests/test_project.py::test_every_source_knows_every_activation_and_output fails until all are done.
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "softplus", "identity")
 
 # output unit -> the loss it is paired with (the pairing makes ∂J/∂a⁽ᴸ⁾ simple in every case)

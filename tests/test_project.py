@@ -193,3 +193,35 @@ def test_imports_cost_what_they_use(statement, heavy):
     code = f"{statement}\nimport sys\nprint(' '.join(sorted(m for m in {heavy!r} if m in sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"{statement!r} loaded {out}"
+
+
+def test_every_benchmark_figure_the_readme_quotes_is_in_the_results_file():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Benchmarks", 1)[1].split("\n## ", 1)[0]
+    rows = "\n".join(line for line in section.splitlines() if line.startswith("|"))
+    figures = [q for q in re.findall(r"`([^`\n]*\d[^`\n]*)`", rows) if not q.startswith(("torch.", "gradverify"))]
+    assert len(figures) >= 8, figures
+    results = (ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8")
+    missing = [f for f in figures if f not in results]
+    assert not missing, f"the README quotes {missing}, which bench/RESULTS.md does not say; quote the last run"
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "identity"])
+def test_every_source_knows_every_activation_and_output(output):
+    """Every table (oracle, backprop, finite differences, budget, diagnosis) covers every name in spec."""
+    from gradverify.compare import compare
+    from gradverify.diagnose import diagnose
+    from gradverify.problems import random_problem
+    from gradverify.spec import ACTIVATIONS, OUTPUTS, parse_spec
+
+    assert output in OUTPUTS and set(OUTPUTS) == {"sigmoid", "softmax", "identity"}  # a new output: add it above
+    for act in ACTIVATIONS:
+        problem = random_problem(parse_spec(f"3-4-2:{act}/{output}", lam=0.5), m=3, seed=1, scale=0.7)
+        comp = compare(problem)
+        assert comp.verdict == "pass", (act, output, comp.summary())
+        from gradverify.diagnose import _mutant_grad
+
+        right = _mutant_grad(problem, "right")  # the diagnosis's mutant engine, with the true rules
+        assert right is not None and abs(right - comp.sources["exact"].grad).max() <= 1e-9 * (1 + abs(right).max()), (act, output)
+        wrong = type(comp.sources["backprop"])("wrong", "float64", 2 * comp.sources["backprop"].grad, comp.sources["backprop"].budget)
+        assert diagnose(problem, wrong, comp.sources["exact"]), (act, output)
