@@ -19,6 +19,7 @@ numerical gradient's 1e-9 relative error exceeds it by orders of magnitude.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
@@ -27,10 +28,18 @@ from gradverify.functions import activation
 from gradverify.params import flatten
 from gradverify.spec import Problem
 
-__all__ = ["EPS", "TINY", "FLOAT64_ULPS", "term_magnitudes", "float64_budget", "cost_magnitude", "cost_budget"]
+__all__ = ["EPS", "TINY", "FLOAT64_ULPS", "PRECISIONS", "Precision", "term_magnitudes", "float64_budget", "engine_budget",
+           "cost_magnitude", "cost_budget"]
 
 EPS = float(np.finfo(np.float64).eps)
 TINY = float(np.finfo(np.float64).tiny)
+
+Precision = Literal["float64", "float32"]
+#: machine epsilon and smallest normal number of each precision an engine may compute in
+PRECISIONS: dict[str, tuple[float, float]] = {
+    "float64": (EPS, TINY),
+    "float32": (float(np.finfo(np.float32).eps), float(np.finfo(np.float32).tiny)),
+}
 
 #: ulps of the summed magnitudes a correct float64 engine may be off by (see the module docstring)
 FLOAT64_ULPS = 2.0
@@ -67,6 +76,11 @@ def term_magnitudes(problem: Problem) -> np.ndarray:
 
     Slopes and curvatures come from ``_slopes`` (secants of the forward function).
     """
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # overflowing values give an infinite, honest bound
+        return _term_magnitudes(problem)
+
+
+def _term_magnitudes(problem: Problem) -> np.ndarray:
     net, params, X, Y = problem.network, problem.params, problem.X, problem.Y
     m = X.shape[0]
     absW = {k: np.abs(params[f"W{k}"]) for k in range(1, net.depth + 1)}
@@ -113,15 +127,34 @@ def term_magnitudes(problem: Problem) -> np.ndarray:
     return flatten(mags, net)
 
 
-def float64_budget(problem: Problem, magnitudes: np.ndarray | None = None) -> np.ndarray:
-    """The error budget of a correct float64 engine, per parameter (flat, canonical order).
+def engine_budget(problem: Problem, precision: Precision = "float64", magnitudes: np.ndarray | None = None) -> np.ndarray:
+    """The error budget of a correct engine computing in ``precision``, per parameter (flat, canonical order).
 
-    ``FLOAT64_ULPS`` ulps of the bound from ``term_magnitudes``, times log₂ of the longest sum
-    (blocked and pairwise summation make rounding grow like log n, not n).
+    ``FLOAT64_ULPS`` units of that precision's epsilon times the bound from ``term_magnitudes``,
+    times log₂ of the longest sum (blocked and pairwise summation make rounding grow like log n,
+    not n), plus the precision's smallest normal number: below it, gradual underflow keeps only
+    an absolute accuracy. Single precision uses the same analysis with its own epsilon: the
+    inputs' rounding to float32 is one more rounding of the same size as each product's.
     """
+    eps, tiny = _precision(precision)
     mags = term_magnitudes(problem) if magnitudes is None else magnitudes
     length = 1 + math.log2(max(problem.m, *problem.network.sizes))
-    return FLOAT64_ULPS * EPS * length * mags + TINY
+    with np.errstate(over="ignore", invalid="ignore"):
+        return FLOAT64_ULPS * eps * length * mags + tiny
+
+
+def float64_budget(problem: Problem, magnitudes: np.ndarray | None = None) -> np.ndarray:
+    """``engine_budget`` in float64: the budget of a correct float64 engine such as backprop."""
+    return engine_budget(problem, "float64", magnitudes)
+
+
+def _precision(precision: str) -> tuple[float, float]:
+    if precision not in PRECISIONS:
+        from gradverify.errors import InputError
+
+        raise InputError(f"Unknown precision {precision!r}", expected="float64 or float32", received=repr(precision),
+                         fix="say in which precision the candidate computes")
+    return PRECISIONS[precision]
 
 
 def cost_magnitude(problem: Problem) -> float:
@@ -131,6 +164,11 @@ def cost_magnitude(problem: Problem) -> float:
     log-sum-exp), so a correct engine's cost carries an error of an ulp of those, not of J.
     """
     net = problem.network
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _cost_magnitude(problem, net)
+
+
+def _cost_magnitude(problem: Problem, net) -> float:
     A = pre_activations(net, problem.params, problem.X)[-1]
     absY = np.abs(problem.Y)
     if net.output == "identity":
@@ -145,9 +183,14 @@ def cost_magnitude(problem: Problem) -> float:
     return data / problem.m + penalty
 
 
-def cost_budget(problem: Problem, cost: float) -> float:
+def cost_budget(problem: Problem, precision: Precision = "float64") -> float:
+    """The error budget of a correct engine's cost J, from the problem alone.
+
+    Never from the judged cost itself: a wildly wrong cost must not widen its own budget.
+    ``cost_magnitude`` bounds |J| and every term a stable engine adds up.
+    """
+    eps, tiny = _precision(precision)
     net = problem.network
     length = net.depth + 1 + math.log2(problem.m * net.sizes[-1] + 1)
-    return FLOAT64_ULPS * EPS * length * (cost_magnitude(problem) + abs(cost)) + TINY
-
-
+    with np.errstate(over="ignore", invalid="ignore"):
+        return FLOAT64_ULPS * eps * length * cost_magnitude(problem) + tiny

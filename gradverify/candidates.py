@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gradverify.budget import cost_budget, float64_budget
+from gradverify.budget import Precision, cost_budget, engine_budget
 from gradverify.errors import CandidateError, GradverifyError
 from gradverify.params import flatten
 from gradverify.spec import Problem
@@ -26,11 +26,15 @@ __all__ = ["candidate_source"]
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def candidate_source(name: str, fn: Callable, problem: Problem) -> SourceResult:
-    """Run a candidate gradient function on ``problem`` and wrap it as a float64 source.
+def candidate_source(name: str, fn: Callable, problem: Problem, *, precision: Precision = "float64") -> SourceResult:
+    """Run a candidate gradient function on ``problem`` and wrap it as a source.
 
     ``fn(problem)`` returns ``(cost, grads)`` (``grads`` a dict ``W1, b1, …`` or a flat vector in
-    canonical order) or just ``grads``. Its budget is that of a correct float64 engine.
+    canonical order) or just ``grads``. Its budget is that of a correct engine computing in
+    ``precision`` ("float64", or "float32" for an engine that computes in single precision by design).
+
+    Raises:
+        CandidateError: the candidate raised, or returned something of the wrong form.
     """
     t0 = time.perf_counter()
     try:
@@ -46,8 +50,9 @@ def candidate_source(name: str, fn: Callable, problem: Problem) -> SourceResult:
     cost, grads = (out if isinstance(out, tuple) and len(out) == 2 else (None, out))
     grad = _as_flat(grads, problem, name)
     c = None if cost is None else _as_cost(cost, name)
-    return SourceResult(name, "float64", grad, float64_budget(problem), cost=c,
-                        cost_budget=0.0 if c is None else cost_budget(problem, c), detail="candidate", seconds=seconds)
+    return SourceResult(name, precision, grad, engine_budget(problem, precision), cost=c,
+                        cost_budget=0.0 if c is None else cost_budget(problem, precision),
+                        detail="candidate" + (" (computes in single precision)" if precision == "float32" else ""), seconds=seconds)
 
 
 def _describe(value: object) -> str:

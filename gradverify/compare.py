@@ -26,7 +26,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from gradverify.budget import FLOAT64_ULPS, TINY, cost_magnitude, float64_budget, term_magnitudes
+from gradverify.budget import FLOAT64_ULPS, TINY, Precision, cost_magnitude, float64_budget, term_magnitudes
 from gradverify.candidates import candidate_source
 from gradverify.errors import GradientMismatchError, InputError
 from gradverify.params import scalar_names
@@ -56,9 +56,10 @@ __all__ = [
 class Status(StrEnum):
     """One parameter's status against the referee (a ``str``: it compares equal to its value)."""
 
-    OK = "ok"      # within the error budget
-    OFF = "off"    # outside it: the source is wrong here
-    KINK = "kink"  # a non-differentiable point: no single right answer to compare with
+    OK = "ok"                # within the error budget
+    OFF = "off"              # outside it: the source is wrong here
+    KINK = "kink"            # a non-differentiable point: any one-sided value is right (or none can be judged)
+    UNCHECKED = "unchecked"  # the source did not compute this partial (e.g. sampled finite differences)
 
 
 class Verdict(StrEnum):
@@ -78,13 +79,22 @@ class SourceVerdict:
     rel_err: np.ndarray
     budget: np.ndarray
     ratio: np.ndarray
-    status: np.ndarray  # per parameter: "ok", "off" or "kink"
+    status: np.ndarray  # per parameter: a Status value ("ok", "off", "kink", "unchecked")
     cost_abs_err: float | None
     cost_ok: bool | None
 
     @property
     def n_off(self) -> int:
-        return int(np.count_nonzero(self.status == "off"))
+        return int(np.count_nonzero(self.status == Status.OFF))
+
+    @property
+    def n_kinks(self) -> int:
+        return int(np.count_nonzero(self.status == Status.KINK))
+
+    @property
+    def n_checked(self) -> int:
+        """Partials actually judged or seen at a kink (all but the unchecked ones)."""
+        return int(np.count_nonzero(self.status != Status.UNCHECKED))
 
     @property
     def ok(self) -> bool:
@@ -92,8 +102,11 @@ class SourceVerdict:
 
     @property
     def worst(self) -> int:
-        """Index of the parameter with the largest error/budget ratio."""
-        return int(np.nanargmax(np.where(self.status == "kink", -np.inf, self.ratio))) if self.ratio.size else -1
+        """Index of the judged parameter with the largest error/budget ratio (−1 when none was judged)."""
+        judged = (self.status == Status.OK) | (self.status == Status.OFF)
+        if not judged.any():
+            return -1
+        return int(np.argmax(np.where(judged, self.ratio, -np.inf)))
 
 
 @dataclass(frozen=True)
@@ -109,9 +122,9 @@ class Comparison:
     notes: tuple[str, ...] = ()
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         """``"pass"`` when every judged source is within budget everywhere, else ``"fail"``."""
-        return "pass" if all(v.ok for v in self.verdicts.values()) else "fail"
+        return Verdict.PASS if all(v.ok for v in self.verdicts.values()) else Verdict.FAIL
 
     @property
     def wrong(self) -> list[str]:
@@ -126,37 +139,73 @@ class Comparison:
         for name, shape in self.problem.network.param_shapes:
             size = math.prod(shape)
             sl = slice(start, start + size)
-            ratios = np.where(v.status[sl] == "kink", 0.0, v.ratio[sl])
+            judged = (v.status[sl] == Status.OK) | (v.status[sl] == Status.OFF)
+            ratios = np.where(judged, v.ratio[sl], -np.inf)
             worst = int(np.argmax(ratios)) + start if size else start
-            out[name] = {"n": size, "off": int(np.count_nonzero(v.status[sl] == "off")),
-                         "kinks": int(np.count_nonzero(v.status[sl] == "kink")),
+            out[name] = {"n": size, "off": int(np.count_nonzero(v.status[sl] == Status.OFF)),
+                         "kinks": int(np.count_nonzero(v.status[sl] == Status.KINK)),
                          "worst": self.names[worst], "worst_ratio": float(v.ratio[worst]) if size else 0.0}
             start += size
         return out
 
     def summary(self) -> str:
-        """One line saying who is wrong, where and by how much — or that all agree."""
-        judged = ", ".join(self.verdicts) or "nothing"
-        if self.verdict == "pass":
-            kinks = sum(int(np.count_nonzero(v.status == "kink")) for v in self.verdicts.values())
-            ref = "the exact values" if self.referee == "exact" else "each other"
-            verb = "agrees" if len(self.verdicts) == 1 else "agree"
-            return (f"PASS: {judged} {verb} with {ref} on all {len(self.names)} parameters"
-                    + (f" ({kinks} finite-difference entries sit on a ReLU kink)" if kinks else "") + ".")
-        parts = []
-        for name in self.wrong:
-            v = self.verdicts[name]
-            if v.n_off:
-                w = v.worst
-                where = f"{v.n_off} of {len(self.names)} parameters (worst {self.names[w]}: error {v.abs_err[w]:.3g} = {v.ratio[w]:.3g}× its budget)"
-            else:
-                where = "its gradient, but its cost is off"
-            if self.referee == "exact":
-                parts.append(f"{name} is wrong at {where}")
-            else:
-                parts.append(f"{name} and {v.referee} disagree at {where}; no exact value to say which is wrong (add the exact source)")
+        """One line saying who is wrong, where and by how much — or that all agree. True in every branch."""
+        if not self.verdicts:
+            ran = ", ".join(self.sources) or "no source"
+            return (f"NO VERDICT: only {ran} ran, so nothing was compared; add the exact source as the referee "
+                    "(or a second source to compare with).")
+        if self.verdict == Verdict.PASS:
+            judged = list(self.verdicts)
+            who = judged[0] if len(judged) == 1 else ", ".join(judged[:-1]) + " and " + judged[-1]
+            verb = "agrees" if len(judged) == 1 else "agree"
+            ref = "the exact values" if self.referee == "exact" else (
+                f"{self.verdicts[judged[0]].referee}" if len(judged) == 1 else f"{self.verdicts[judged[0]].referee} (no exact referee)")
+            n = len(self.names)
+            coverage = [f"{name} checked {v.n_checked:,} of {n:,}" for name, v in self.verdicts.items() if v.n_checked < n]
+            extras = coverage + self._kink_words() + self._range_words()
+            return (f"PASS: {who} {verb} with {ref} on " + (f"all {n} parameters" if not coverage else "every parameter checked")
+                    + (f" ({'; '.join(extras)})" if extras else "") + ".")
+        parts = [self._wrong_words(name) for name in self.wrong]
         diag = [d.message for name in self.wrong for d in self.diagnoses.get(name, [])[:1]]
         return "FAIL: " + "; ".join(parts) + "." + (" Diagnosis: " + " ".join(diag) if diag else "")
+
+    def _wrong_words(self, name: str) -> str:
+        v = self.verdicts[name]
+        src, ref = self.sources[name], self.sources.get(v.referee)
+        if v.n_off:
+            w = v.worst
+            where = (f"is wrong at {v.n_off} of {v.n_checked} parameters" if self.referee == "exact" else f"and {v.referee} disagree at "
+                     f"{v.n_off} of {v.n_checked} parameters")
+            where += f" (worst {self.names[w]}: error {v.abs_err[w]:.3g} = {v.ratio[w]:.3g}× its budget)"
+            if v.cost_ok is False:
+                where += f", and its cost is off ({src.cost:.10g} vs {ref.cost:.10g})"
+        else:
+            where = (f"has the right gradient but a wrong cost ({src.cost:.10g}, {v.referee} {ref.cost:.10g})" if self.referee == "exact"
+                     else f"and {v.referee} agree on the gradient but not on the cost ({src.cost:.10g} vs {ref.cost:.10g})")
+        if self.referee != "exact":
+            where += "; no exact value to say which is wrong (add the exact source)"
+        return f"{name} {where}"
+
+    def _kink_words(self) -> list[str]:
+        words = []
+        for name, v in self.verdicts.items():
+            if v.n_kinks:
+                inside = self.sources[v.referee].kink_lo is not None
+                words.append(f"{v.n_kinks} {name} entr{'y' if v.n_kinks == 1 else 'ies'} at a kink"
+                             + (", inside the interval of one-sided values" if inside else ", where finite differences cannot judge"))
+        return words
+
+    def _range_words(self) -> list[str]:
+        ref = self.sources.get("exact")
+        if ref is None:
+            return []
+        words = []
+        if ref.cost is not None and math.isinf(ref.cost):
+            words.append("the exact cost overflows float64, so ±inf is the right float64 answer")
+        n_inf = int(np.count_nonzero(np.isinf(ref.grad)))
+        if n_inf:
+            words.append(f"{n_inf} exact partial(s) overflow float64 (±inf there is the right float64 answer)")
+        return words
 
     def to_dict(self, *, values: bool = True) -> dict:
         """A JSON-ready dict (floats, strings, lists) of the whole comparison."""
@@ -198,12 +247,15 @@ class Comparison:
 
 
 def gather(problem: Problem, sources: Sequence[str] = SOURCE_NAMES, *, candidates: dict[str, Callable] | None = None,
-           progress: Callable[[str, int, int], None] | None = None, options: dict | None = None) -> dict[str, SourceResult]:
+           progress: Callable[[str, int, int], None] | None = None, options: dict | None = None,
+           precision: Precision = "float64") -> dict[str, SourceResult]:
     """Compute the requested sources (and candidates) on ``problem``.
 
     Args:
         sources: names among ``SOURCE_NAMES``.
         candidates: ``{label: fn}`` with ``fn(problem) -> (cost, grads)``.
+        precision: the precision the candidates compute in ("float64", or "float32" by design):
+            their error budget follows from it.
         progress: ``progress(source, done, total)`` for the slow sources.
         options: per-source keyword options, e.g. ``{"exact": {"digits": 40}}``.
 
@@ -221,7 +273,7 @@ def gather(problem: Problem, sources: Sequence[str] = SOURCE_NAMES, *, candidate
         cb = (lambda done, total, _n=name: progress(_n, done, total)) if progress else None
         out[name] = run_source(name, problem, progress=cb, **options.get(name, {}))
     for label, fn in (candidates or {}).items():
-        out[label] = candidate_source(label, fn, problem)
+        out[label] = candidate_source(label, fn, problem, precision=precision)
     return out
 
 
@@ -231,21 +283,58 @@ def _rel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), TINY)
 
 
+def _grad_errors(src: SourceResult, ref: SourceResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """abs error, budget and ratio per partial, honest at the edges of float64.
+
+    NaN is infinitely wrong; an infinity is right only where the referee has the same infinity
+    (its exact value overflows float64); an infinite budget judges nothing, so there only exact
+    equality passes.
+    """
+    a, b = src.grad, ref.grad
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(a - b)
+        finite = np.isfinite(a) & np.isfinite(b)
+        abs_err = np.where(finite, diff, np.where(a == b, 0.0, np.inf))
+        budget = src.budget + ref.budget
+        ratio = np.where(abs_err == 0, 0.0, abs_err / np.where(np.isfinite(budget), budget, np.nan))
+    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    return abs_err, budget, ratio
+
+
+def _statuses(src: SourceResult, ref: SourceResult, abs_err: np.ndarray, budget: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    status = np.where(ratio <= 1.0, Status.OK.value, Status.OFF.value).astype(object)
+    if ref.kink_lo is not None and ref.kink_hi is not None:  # the referee's interval of one-sided values
+        at_kink = ~np.isnan(ref.kink_lo)
+        slack = np.where(np.isfinite(budget), budget, 0.0)
+        inside = at_kink & (src.grad >= ref.kink_lo - slack) & (src.grad <= ref.kink_hi + slack)
+        status[inside & (status == Status.OFF.value)] = Status.KINK.value
+        status[at_kink & (status == Status.OK.value)] = Status.KINK.value  # right, and worth a note
+    for kinks in (src.kinks, ref.kinks):  # a finite-difference stencil across a kink cannot judge
+        if kinks is not None:
+            status[kinks] = Status.KINK.value
+    for checked in (src.checked, ref.checked):
+        if checked is not None:
+            status[~checked] = Status.UNCHECKED.value
+    return status.astype(str)
+
+
+def _cost_verdict(src: SourceResult, ref: SourceResult) -> tuple[float | None, bool | None]:
+    if src.cost is None or ref.cost is None:
+        return None, None
+    if not (math.isfinite(src.cost) and math.isfinite(ref.cost)):  # right only as the same infinity
+        return (0.0, True) if src.cost == ref.cost else (math.inf, False)
+    err = abs(src.cost - ref.cost)
+    budget = src.cost_budget + ref.cost_budget
+    return err, (err <= budget if math.isfinite(budget) else err == 0)
+
+
 def _verdict(src: SourceResult, ref: SourceResult, referee: str) -> SourceVerdict:
-    abs_err = np.abs(src.grad - ref.grad)
-    abs_err = np.where(np.isnan(abs_err), np.inf, abs_err)  # a NaN gradient is infinitely wrong
-    budget = src.budget + ref.budget
-    ratio = abs_err / budget
-    status = np.where(ratio <= 1.0, "ok", "off").astype(object)
-    if src.kinks is not None:
-        status[src.kinks] = "kink"
-    if ref.kinks is not None:
-        status[ref.kinks] = "kink"
-    cost_err = cost_ok = None
-    if src.cost is not None and ref.cost is not None:
-        cost_err = abs(src.cost - ref.cost) if math.isfinite(src.cost) else math.inf
-        cost_ok = cost_err <= src.cost_budget + ref.cost_budget
-    return SourceVerdict(src.name, referee, abs_err, _rel(src.grad, ref.grad), budget, ratio, status.astype(str), cost_err, cost_ok)
+    abs_err, budget, ratio = _grad_errors(src, ref)
+    status = _statuses(src, ref, abs_err, budget, ratio)
+    with np.errstate(invalid="ignore"):
+        rel = _rel(src.grad, ref.grad)
+    cost_err, cost_ok = _cost_verdict(src, ref)
+    return SourceVerdict(src.name, referee, abs_err, rel, budget, ratio, status, cost_err, cost_ok)
 
 
 def judge(problem: Problem, sources: dict[str, SourceResult], *, diagnose: bool = True) -> Comparison:
@@ -277,18 +366,19 @@ def judge(problem: Problem, sources: dict[str, SourceResult], *, diagnose: bool 
 
 
 def compare(problem: Problem, sources: Sequence[str] = SOURCE_NAMES, *, candidates: dict[str, Callable] | None = None,
-            progress=None, options: dict | None = None) -> Comparison:
+            progress=None, options: dict | None = None, precision: Precision = "float64") -> Comparison:
     """Gather the sources on ``problem`` and judge them. See ``gather`` for the arguments."""
-    return judge(problem, gather(problem, sources, candidates=candidates, progress=progress, options=options))
+    return judge(problem, gather(problem, sources, candidates=candidates, progress=progress, options=options, precision=precision))
 
 
-def assert_gradient_matches(fn: Callable, problem: Problem, *, sources: Sequence[str] = ("exact",), label: str = "candidate") -> Comparison:
+def assert_gradient_matches(fn: Callable, problem: Problem, *, sources: Sequence[str] = ("exact",), label: str = "candidate",
+                            precision: Precision = "float64") -> Comparison:
     """Raise ``GradientMismatchError`` unless ``fn(problem)`` matches the exact gradient.
 
     For pytest: the message names the parameter, every source's value, the errors, the budget
     ratio, the problem and the diagnosis. Returns the ``Comparison`` when it passes.
     """
-    comp = compare(problem, sources, candidates={label: fn})
+    comp = compare(problem, sources, candidates={label: fn}, precision=precision)
     v = comp.verdicts[label]
     if not v.ok:
         raise GradientMismatchError(mismatch_message(comp, label))

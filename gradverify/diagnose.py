@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradverify.budget import cost_budget, engine_budget
 from gradverify.functions import activation
 from gradverify.params import Layout, flatten, unflatten
 from gradverify.spec import Problem
@@ -231,6 +232,53 @@ def _layout_findings(problem, c, e) -> list[Finding]:
     return out[:1]
 
 
+def _reg_term(net, symbol: str) -> str:
+    """The gradient of the penalty in the convention in use: λ/m·W for λ/(2m)·ΣW², 2λ·W for λ·ΣW², λ·W for ½λ·ΣW²."""
+    return {"lambda/2m": f"λ/m·{symbol}", "lambda": f"2λ·{symbol}", "lambda/2": f"λ·{symbol}"}[net.reg]
+
+
+def _array_findings(problem, c, e) -> list[Finding]:
+    """One array's gradient in the wrong form, at any depth: missing (a detached layer), transposed, reordered."""
+    net = problem.network
+    out: list[Finding] = []
+    zero = {arr for arr, sl in _arrays(problem) if not np.any(c[sl])}
+    # whole layers with no gradient while the exact one has some (a zero bias alone is another bug)
+    dead = [arr for arr, sl in _arrays(problem) if {f"W{arr[1:]}", f"b{arr[1:]}"} <= zero and np.any(e[sl])]
+    if dead:
+        alt = e.copy()
+        for arr, sl in _arrays(problem):
+            if arr in dead:
+                alt[sl] = 0.0
+        conf = _explains(c, alt, e)
+        if conf > 0.9:
+            layers = sorted({int(a[1:]) for a in dead})
+            where = f"layer {layers[0]}" if len(layers) == 1 else f"layers {', '.join(map(str, layers))}"
+            out.append(Finding("detached", f"{', '.join(dead)} get{'s' if len(dead) == 1 else ''} no gradient at all: the backward pass never "
+                               f"reaches {where} (a detached or skipped layer, or δ not propagated that far down).", conf, tuple(dead)))
+    shapes = dict(net.param_shapes)
+    for arr, sl in _arrays(problem):
+        shape = shapes[arr]
+        if len(shape) != 2 or min(shape) < 2:
+            continue
+        exact = e[sl].reshape(shape)
+        forms = {"transposed": exact.T.reshape(-1) if shape[0] == shape[1] else None,
+                 "reordered": exact.reshape(-1, order="F")}
+        for kind, values in forms.items():
+            if values is None:
+                continue
+            alt = e.copy()
+            alt[sl] = values
+            conf = _explains(c, alt, e)
+            if conf > 0.9:
+                words = (f"{arr}'s gradient is transposed: it holds (∂J/∂{arr})ᵀ (e.g. Hᵀ·Δ where Δᵀ·H, of {arr}'s shape {shape}, was meant)"
+                         if kind == "transposed" else
+                         f"{arr}'s gradient holds the right numbers in the wrong order: written column by column (Fortran order) "
+                         f"and read row by row — e.g. the transposed gradient reshaped to {shape}")
+                out.append(Finding("layout", words + ". The other arrays are right.", conf, (arr,)))
+                break
+    return out
+
+
 def _regularization_findings(problem, c, e) -> list[Finding]:
     net = problem.network
     if not net.lam:
@@ -241,14 +289,14 @@ def _regularization_findings(problem, c, e) -> list[Finding]:
     if not net.reg_bias:
         conf = _explains(c, e + reg_b, e)
         if conf > 0.9:
-            out.append(Finding("regularized-bias", "The biases are regularized: their gradient carries an extra λ/m·b "
+            out.append(Finding("regularized-bias", f"The biases are regularized: their gradient carries an extra {_reg_term(net, 'b')} "
                                "(biases are not in the penalty; skip column 0 of Θ / the b vectors).", conf,
                                tuple(n for n, _ in net.param_shapes if n.startswith("b"))))
     alpha, resid = _fit(d, reg_w)
     if math.isfinite(alpha) and resid < 1e-6 and abs(alpha) > 1e-6:
         c0 = net.reg_coefficient(problem.m)
         if abs(alpha + 1) < 1e-6:
-            msg = "The regularization term is missing from the weight gradients (add λ/m·W" + ("" if net.reg == "lambda/2m" else f", here 2·{c0:g}·W") + ")."
+            msg = f"The regularization term is missing from the weight gradients (add {_reg_term(net, 'W')})."
             out.append(Finding("missing-regularization", msg, 1 - resid))
         else:
             used = (alpha + 1) * 2 * c0
@@ -310,6 +358,31 @@ def _noise_finding(problem, c, e, budget) -> list[Finding]:
     return []
 
 
+def _precision_finding(problem, cand, exact) -> list[Finding]:
+    """A float32 engine: gradient and cost both within a correct single-precision engine's budget.
+
+    Told apart from a numerical gradient by the cost: a finite-difference gradient comes with a
+    float64 cost, while a float32 engine's cost is off by about the same relative amount as its
+    gradient.
+    """
+    if cand.kind == "float32" or cand.cost is None or exact.cost is None or not math.isfinite(cand.cost):
+        return []
+    c, e = cand.grad, exact.grad
+    within32 = np.abs(c - e) <= engine_budget(problem, "float32") + exact.budget
+    cost_err = abs(cand.cost - exact.cost)
+    if not within32.all() or cost_err > cost_budget(problem, "float32") + exact.cost_budget:
+        return []
+    if cost_err <= cost_budget(problem, "float64") + exact.cost_budget:
+        return []  # a float64 cost: a numerical gradient, not a float32 engine (see _noise_finding)
+    rel_cost = cost_err / max(abs(exact.cost), 1e-300)
+    big = np.abs(e) > 1e-3 * np.max(np.abs(e)) if np.any(e) else np.zeros_like(e, bool)
+    rel_grad = float(np.median(np.abs(c - e)[big] / np.abs(e[big]))) if big.any() else float("nan")
+    return [Finding("single-precision", f"Computed in single precision (float32): the cost and the gradient are both off by "
+                    f"~{max(rel_cost, 1e-30):.0e} and ~{rel_grad:.0e} relative, what a correct float32 engine gets. If that is by "
+                    "design, say so (--precision float32); otherwise keep float64 throughout (look for float32 arrays or "
+                    ".astype(np.float32)).", 0.9)]
+
+
 def _where_finding(problem, c, e, budget) -> list[Finding]:
     off = np.abs(c - e) > budget
     if not off.any():
@@ -357,6 +430,13 @@ def _cost_findings(problem, cand, exact, self_consistent: bool | None) -> list[F
     return out
 
 
+def _cost_right(cand, exact) -> bool:
+    """True when the cost is right to float64 accuracy, or not given (a numerical gradient keeps a float64 cost)."""
+    if cand.cost is None or exact.cost is None:
+        return True
+    return math.isfinite(cand.cost) and abs(cand.cost - exact.cost) <= cand.cost_budget + exact.cost_budget
+
+
 def diagnose(problem: Problem, candidate, exact, *, self_consistent: bool | None = None) -> list[Finding]:
     """Name the bug(s) in ``candidate`` (a ``compare.SourceResult``) against ``exact``.
 
@@ -378,9 +458,12 @@ def diagnose(problem: Problem, candidate, exact, *, self_consistent: bool | None
                                 "(compute the cross-entropy through log-sigmoid, not log(σ(a))).", 0.9))
     elif np.any(np.abs(c - e) > budget):
         with np.errstate(all="ignore"):
-            for detector in (_scale_findings, _layout_findings, _regularization_findings, _derivative_findings, _label_findings):
+            for detector in (_scale_findings, _layout_findings, _array_findings, _regularization_findings, _derivative_findings,
+                             _label_findings):
                 findings += detector(problem, c, e)
             if not findings:
+                findings += _precision_finding(problem, candidate, exact)
+            if not findings and _cost_right(candidate, exact):
                 findings += _noise_finding(problem, c, e, budget)
             findings += _where_finding(problem, c, e, budget)
     findings += _cost_findings(problem, candidate, exact, self_consistent)

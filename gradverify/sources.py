@@ -26,7 +26,7 @@ __all__ = ["SOURCE_NAMES", "SourceKind", "SourceResult", "run_source"]
 SOURCE_NAMES = ("exact", "backprop", "numeric")
 
 
-SourceKind = Literal["exact", "float64", "numeric"]
+SourceKind = Literal["exact", "float64", "float32", "numeric"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,11 @@ class SourceResult:
         detail: one line for people: how the values were made.
         seconds: the source's wall-clock time.
         kinks: True where the source met a non-differentiable point (None: it met none).
+        kink_lo, kink_hi: for the exact referee at a non-differentiable point, the interval of the
+            one-sided values of each partial (NaN where the partial is differentiable): any value
+            inside is a right answer there.
+        checked: True for the partials the source computed (None: all of them); the others hold
+            NaN and are reported as unchecked, e.g. finite differences on a sample of a large network.
         notes: remarks the source makes about its own values (a mode fall-back, a ReLU kink).
         facts: scalars a report shows about the source (``digits``, ``mode``, ``method``, …).
     """
@@ -55,6 +60,9 @@ class SourceResult:
     detail: str = ""
     seconds: float = 0.0
     kinks: np.ndarray | None = None
+    kink_lo: np.ndarray | None = None
+    kink_hi: np.ndarray | None = None
+    checked: np.ndarray | None = None
     notes: tuple[str, ...] = ()
     facts: dict[str, int | float | str] = field(default_factory=dict)
 
@@ -111,7 +119,7 @@ def _backprop_source(problem: Problem, progress=None, **options) -> SourceResult
     res = backprop(problem)
     seconds = time.perf_counter() - t0
     return SourceResult("backprop", "float64", flatten(res.grads, problem.network), float64_budget(problem),
-                        cost=res.cost, cost_budget=cost_budget(problem, res.cost),
+                        cost=res.cost, cost_budget=cost_budget(problem),
                         detail="numpy vectorized forward/backward pass, hand-derived rules", seconds=seconds)
 
 

@@ -21,7 +21,7 @@ def test_with_no_arguments_it_verifies_the_lectures_debug_network(capsys):
     out = capsys.readouterr().out
     assert "3-5-3 (38 parameters)" in out and "λ = 3" in out and "built-in example" in out
     assert "W1[0,0]" in out and "b2[2]" in out and "exact" in out and "numeric" in out
-    assert out.strip().splitlines()[-1].startswith("PASS: backprop, numeric agree with the exact values on all 38 parameters")
+    assert out.strip().splitlines()[-1].startswith("PASS: backprop and numeric agree with the exact values on all 38 parameters")
 
 
 def test_json_output_has_the_verdict_sources_and_every_value(capsys):

@@ -80,7 +80,7 @@ def test_the_wheel_installs_into_a_fresh_venv_without_warnings_and_runs_the_read
     log = _run([str(python), "-m", "pip", "install", str(wheel)])
     assert not _ours(log), "the install warned:\n" + "\n".join(_ours(log))
     out = _run([str(python), "-m", "gradverify", "verify"], cwd=tmp_path)  # not from the source tree
-    assert out.strip().splitlines()[-1].startswith("PASS: backprop, numeric agree with the exact values on all 38 parameters")
+    assert out.strip().splitlines()[-1].startswith("PASS: backprop and numeric agree with the exact values on all 38 parameters")
     assert "2.146359815024e+00" in out
     version = _run([str(env_dir / "bin" / "gradverify"), "--version"]).strip()
     from gradverify import __version__

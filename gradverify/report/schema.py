@@ -104,7 +104,7 @@ SCHEMA: dict = {
             "name": {"type": "string", "description": "W2[1,3], b1[0] … (0-based)"},
             "values": _BY_SOURCE, "budgets": _BY_SOURCE, "abs_err": _BY_SOURCE, "rel_err": _BY_SOURCE,
             "ratio": _BY_SOURCE,
-            "status": {"type": "object", "additionalProperties": {"enum": ["ok", "off", "kink"]}}},
+            "status": {"type": "object", "additionalProperties": {"enum": ["ok", "off", "kink", "unchecked"]}}},
             description="one scalar parameter: values per source; errors, budget, ratio and status per judged source"),
         "layer": _obj(["layer", "theta", "weights", "bias", "shape"], {
             "layer": {"type": "integer", "minimum": 1}, "theta": _STR, "weights": _STR, "bias": _STR,
