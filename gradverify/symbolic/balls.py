@@ -104,18 +104,17 @@ class Range(enum.IntEnum):
     """Where the float64 rounding of an exact value lies."""
 
     NORMAL = 0
-    ZERO = 1  # the exact value is 0 (within its ball's certified digits: mid 0)
+    ZERO = 1  # the exact value is 0, proven (the ball is the point 0)
     SUBNORMAL = 2  # rounds into float64's subnormal range: fewer than 53 significant bits
-    UNDERFLOW = 3  # nonzero, but rounds to ±0.0
+    UNDERFLOW = 3  # rounds to ±0.0 but is not proven to be 0 (nonzero, or too small to tell)
     OVERFLOW = 4  # rounds to ±inf
 
 
 def classify_range(x: arb) -> tuple[float, Range]:
     """The float64 rounding of the ball's midpoint, and which ``Range`` it falls in."""
-    mid = x.mid()
-    f = float(mid)
-    if mid.is_zero():
+    if x.is_zero():
         return 0.0, Range.ZERO
+    f = float(x.mid())
     if math.isinf(f):
         return f, Range.OVERFLOW
     if f == 0.0:

@@ -43,8 +43,11 @@ class ExactGradient:
         kink_lo, kink_hi: where some point is exactly on a Piecewise boundary (a ReLU
             pre-activation at 0), per partial the lower and upper end (float64, rounded outward)
             of an interval holding every one-sided value: any combination of one-sided
-            derivatives at the kinks lies inside. For partials no kink reaches, lo and hi
-            enclose ``grads_exact`` tightly. None when no value sits on a boundary.
+            derivatives at the kinks lies inside. Interval arithmetic: where kinks chain (one
+            reaches a partial along several paths) the interval may be wider than the set of
+            one-sided values, and Arb's 30-bit radii widen an end by up to ~1e-9 of the width.
+            For partials no kink reaches, lo and hi enclose ``grads_exact`` tightly. None when
+            no value sits on a boundary.
     """
 
     cost: float
