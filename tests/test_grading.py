@@ -68,7 +68,7 @@ def test_every_bug_fails_and_at_least_ninety_percent_are_diagnosed_right(graded)
         g = grades[name]
         assert g.verdict == "fail" and g.score < g.max_score, name
         if how == "diagnosis":
-            right.append(bool(g.diagnosis) and g.diagnosis[0]["kind"] == what)
+            right.append(bool(g.diagnosis) and g.diagnosis[0].kind == what)
         else:
             right.append(not next(c for c in g.checks if c.name == what).passed)
     assert sum(right) / len(right) >= 0.9, [n for n, ok in zip(EXPECTED, right) if not ok]
@@ -79,7 +79,7 @@ def test_a_solution_that_passes_the_classic_gradient_check_still_fails(graded):
     checks = {c.name: c for c in g.checks}
     assert checks["self_consistency"].passed  # its gradient agrees with its own (wrong) cost
     assert not checks["cost"].passed and not checks["gradient_fixed"].passed
-    assert any(d["kind"] == "consistent-wrong-cost" for d in g.diagnosis)
+    assert any(d.kind == "consistent-wrong-cost" for d in g.diagnosis)
 
 
 def test_outputs_are_feedback_gradescope_and_a_gradebook(graded):
@@ -121,7 +121,7 @@ def test_other_profiles_grade_their_own_forms():
         g = grade_submission(CORPUS / file, prof, prof.resolve({}), examples=6)
         assert g.verdict == verdict, (file, [c.message for c in g.checks if not c.passed])
         if kind:
-            assert g.diagnosis[0]["kind"] == kind
+            assert g.diagnosis[0].kind == kind
 
 
 def test_profile_settings_and_toml_profiles_change_how_code_is_called(tmp_path):
@@ -229,4 +229,4 @@ def test_a_submission_of_several_files_is_graded_through_its_entry_module(tmp_pa
     grades = {g.submission: g for g in grade_batch(subs, prof, prof.resolve({}), tmp_path / "out", jobs=1, examples=5,
                                                    entry="nnCostFunction.py")}
     assert grades["alice"].verdict == "pass" and grades["bob"].verdict == "fail"
-    assert grades["bob"].diagnosis[0]["kind"] == "sign"
+    assert grades["bob"].diagnosis[0].kind == "sign"

@@ -54,16 +54,16 @@ def _side_modules(prefixes: tuple[str, ...]) -> dict[str, Path]:
 # The three gradient sources, each a set of module prefixes, and what each may never import. A shared
 # derivative (or a shared reading of the spec's facts) would let a shared bug agree with itself.
 SIDES = {
-    "symbolic": ("gradverify.symbolic", "gradverify._symgraph"),
+    "symbolic": ("gradverify.symbolic",),
     "backprop": ("gradverify.backprop",),
     "finite differences": ("gradverify.finite_diff", "gradverify.forward"),
 }
 FORBIDDEN = {
     "symbolic": {"gradverify.backprop", "gradverify.finite_diff", "gradverify.forward", "gradverify.functions",
                  "gradverify.compare", "gradverify.diagnose"},
-    "backprop": {"sympy", "symengine", "mpmath", "gmpy2", "gradverify.symbolic", "gradverify._symgraph", "gradverify.finite_diff",
+    "backprop": {"sympy", "symengine", "mpmath", "gmpy2", "flint", "gradverify.symbolic", "gradverify.finite_diff",
                  "gradverify.forward", "gradverify.functions", "gradverify.compare", "gradverify.diagnose"},
-    "finite differences": {"sympy", "symengine", "mpmath", "gradverify.backprop", "gradverify.symbolic", "gradverify._symgraph",
+    "finite differences": {"sympy", "symengine", "mpmath", "flint", "gradverify.backprop", "gradverify.symbolic",
                            "gradverify.compare", "gradverify.diagnose"},
 }
 
@@ -82,7 +82,7 @@ def test_the_three_gradient_sources_never_import_each_other(side):
 
 HIGHER = ("gradverify.cli", "gradverify.grading", "gradverify.report", "gradverify.suite")
 LOWER = ("gradverify.errors", "gradverify.spec", "gradverify.params", "gradverify.problems", "gradverify.functions",
-         "gradverify.forward", "gradverify.backprop", "gradverify.finite_diff", "gradverify.symbolic", "gradverify._symgraph",
+         "gradverify.forward", "gradverify.backprop", "gradverify.finite_diff", "gradverify.symbolic",
          "gradverify.compare", "gradverify.diagnose")
 
 

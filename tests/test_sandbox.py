@@ -24,14 +24,13 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from gradverify.grading import frames
+from gradverify.grading.isolation import Plan, landlock_abi
 from gradverify.grading.sandbox import (
     KINDS,
     CallResult,
     Isolation,
     Limits,
     Sandbox,
-    _Plan,
-    _landlock_abi,
     detect_isolation,
 )
 
@@ -349,7 +348,7 @@ def test_isolation_is_reported_and_full_where_the_machine_allows_it():
     assert {"session", "clean-env", "python-isolated", "rlimits"} <= LAYERS
     assert any("seccomp" in note for note in ISOLATION.notes)
     assert ISOLATION.level in str(ISOLATION)
-    if os.geteuid() == 0 and shutil.which("unshare") and _landlock_abi():
+    if os.geteuid() == 0 and shutil.which("unshare") and landlock_abi():
         # The grading machines (and CI) are of this kind: every layer must be active there.
         assert ISOLATION.level == "full", ISOLATION
         assert {"pid-ns", "net-ns", "fs-view", "uid-65534", "no-new-processes"} <= LAYERS
@@ -608,7 +607,7 @@ def test_a_daemon_that_double_forks_does_not_survive(tmp_path):
 def test_an_escaped_daemon_is_found_by_its_marker_even_without_namespaces(tmp_path):
     # The weakest plan (as root: no namespaces, no uid drop, capabilities dropped): fork works,
     # and the daemon leaves the process group; close() must still find and kill it.
-    with sandbox(tmp_path, DAEMON, _plan=_Plan()) as box:
+    with sandbox(tmp_path, DAEMON, _plan=Plan()) as box:
         result = box.call("escape")
         assert result.ok or "Resource temporarily unavailable" in result.error
         if result.ok:
@@ -618,7 +617,7 @@ def test_an_escaped_daemon_is_found_by_its_marker_even_without_namespaces(tmp_pa
 
 def test_a_sandbox_that_cannot_be_built_says_so_and_is_not_the_students_fault(tmp_path):
     # A filesystem view asked for without a mount namespace would remount the host: refused.
-    with sandbox(tmp_path, BENIGN, _plan=_Plan(fs_view=True)) as box:
+    with sandbox(tmp_path, BENIGN, _plan=Plan(fs_view=True)) as box:
         start = box.start()
         assert start.kind == "setup" and "private mount namespace" in start.error
         assert box.call("ping").kind == "load"

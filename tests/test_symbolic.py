@@ -15,8 +15,9 @@ import pytest
 import sympy
 from hypothesis import HealthCheck, given, settings
 
-from gradverify import _symgraph, strategies, symbolic
-from gradverify._symgraph import Kit
+from gradverify import strategies, symbolic
+from gradverify.symbolic import driver
+from gradverify.symbolic import graph as symgraph
 from gradverify.errors import InputError
 from gradverify.forward import cost as forward_cost
 from gradverify.params import scalar_names
@@ -85,8 +86,11 @@ def _mp_cost(problem, theta):
     return total
 
 
-def _mp_gradient(problem, dps=60):
-    """Every ∂J/∂θ by mpmath.diff of the independent forward, at ``dps`` digits."""
+def _mp_gradient(problem, dps=60, direction=0):
+    """Every ∂J/∂θ by mpmath.diff of the independent forward, at ``dps`` digits.
+
+    ``direction`` +1 / −1 takes one-sided (right / left) derivatives: the values at a kink.
+    """
     with mpmath.workdps(dps):
         theta = [mpmath.mpf(float(v)) for v in np.concatenate([problem.params[n].reshape(-1) for n, _ in problem.network.param_shapes])]
         out = []
@@ -95,7 +99,7 @@ def _mp_gradient(problem, dps=60):
                 trial = list(theta)
                 trial[p] = t
                 return _mp_cost(problem, trial)
-            out.append(mpmath.diff(f, theta[p]))
+            out.append(mpmath.diff(f, theta[p], direction=direction))
         return _mp_cost(problem, theta), out
 
 
@@ -130,7 +134,7 @@ def test_debug_network_cost_is_2_146360_with_lambda_3(mode):
 def test_the_debug_network_runs_in_full_mode_with_symengine_by_default():
     # timings belong to bench/bench_symbolic.py, not to tests
     result = exact_gradient(debug_problem())
-    assert (result.mode, result.backend, result.numbers) == ("full", "symengine", "gmpy2")
+    assert (result.mode, result.backend, result.numbers) == ("full", "symengine", "arb")
     assert result.digits >= 30 and result.kinks == () and result.seconds > 0
 
 
@@ -202,13 +206,13 @@ def test_the_independent_comparison_can_fail_when_the_oracle_answers_another_pro
 def test_the_full_vs_scalable_cross_check_catches_a_planted_wrong_local_derivative(monkeypatch):
     problem = random_problem(parse_spec("3-4-2:softplus", lam=1.0), m=3, seed=1)
     full = exact_gradient(problem, mode="full")
-    original = _symgraph.Template.partial
+    original = symgraph.Template.partial
 
     def doubled_for_activations(self, j):  # a wrong f'(a): twice the right one
         d = original(self, j)
         return 2 * d if self.name == "softplus" else d
 
-    monkeypatch.setattr(_symgraph.Template, "partial", doubled_for_activations)
+    monkeypatch.setattr(symgraph.Template, "partial", doubled_for_activations)
     broken = exact_gradient(problem, mode="scalable")
     assert _worst_relative(full.grads_exact["W1"].reshape(-1), broken.grads_exact["W1"].reshape(-1)) > 0.1
     assert _worst_relative(full.grads_exact["W2"].reshape(-1), broken.grads_exact["W2"].reshape(-1)) <= 1e-25
@@ -268,14 +272,16 @@ def test_a_partial_lost_to_cancellation_in_a_saturated_tanh_is_settled_and_named
     assert result.grads["W1"][0].tolist() == [0.0, 0.0] and result.digits >= 30
 
 
-def test_on_large_problems_a_partial_cancelled_to_zero_is_not_chased_but_named(monkeypatch):
-    monkeypatch.setattr(symbolic, "_CHASE_ZEROS_LIMIT", 0)  # behave as on a large problem
+def test_on_large_problems_a_cancelled_partial_is_chased_by_doubling_the_precision(monkeypatch):
+    monkeypatch.setattr(driver, "_CHASE_LIMIT", 0)  # behave as on a large problem
     net = parse_spec("2-2-1:tanh/identity")
     params = {"W1": np.array([[0.5, -0.5], [1.0, 2.0]]), "b1": np.array([700.0, 0.1]),
               "W2": np.array([[1.5, -1.0]]), "b2": np.array([0.2])}
     result = exact_gradient(make_problem(net, params, np.array([[1.0, 1.0]]), np.array([[1.0]])), mode="scalable")
-    assert result.bits < 300  # no retry
-    assert any("exactly 0 by cancellation" in n and "W1[0,1]" in n for n in result.notes)
+    assert any("132 bits" in n and "redone at 264 bits" in n for n in result.notes)
+    assert not any("redone at 1" in n and "132 bits" in n for n in result.notes)  # no jump from 132 bits
+    assert result.grads["W1"][0].tolist() == [0.0, 0.0]
+    assert result.grads_range["W1"][0].tolist() == [symbolic.Range.UNDERFLOW] * 2
 
 
 @pytest.mark.parametrize("mode", ["full", "scalable"])
@@ -297,6 +303,156 @@ def test_no_kink_is_reported_away_from_zero():
     assert exact_gradient(problem).kinks == ()
 
 
+def _kink_problem(spec="2-2-1:relu/identity"):
+    net = parse_spec(spec, lam=0.5)
+    params = {"W1": np.array([[0.5, -0.5], [1.0, 2.0]]), "b1": np.array([0.0, 0.1]),
+              "W2": np.array([[1.5, -1.0]]), "b2": np.array([0.2])}
+    X = np.array([[1.0, 1.0], [2.0, 1.0]])  # example 0: a1[0] = 0.5 − 0.5 + 0 = 0 exactly
+    return make_problem(net, params, X, np.array([[1.0], [0.0]]))
+
+
+@pytest.mark.parametrize("mode", ["full", "scalable"])
+def test_kink_intervals_hold_both_one_sided_derivatives_of_an_independent_reference(mode):
+    problem = _kink_problem()
+    result = exact_gradient(problem, mode=mode)
+    assert result.kink_lo is not None and result.kink_hi is not None
+    _, right = _mp_gradient(problem, direction=1)
+    _, left = _mp_gradient(problem, direction=-1)
+    lo = np.concatenate([result.kink_lo[n].reshape(-1) for n in result.grads])
+    hi = np.concatenate([result.kink_hi[n].reshape(-1) for n in result.grads])
+    names = scalar_names(problem.network)
+    for i, name in enumerate(names):
+        for one_sided in (left[i], right[i]):
+            assert lo[i] - 1e-20 <= one_sided <= hi[i] + 1e-20, (name, lo[i], hi[i], one_sided)
+        width = hi[i] - lo[i]
+        kinked = name.startswith(("W1[0,", "b1[0]"))
+        # at the kink the two sides differ (by W2·(a2 − y)·x of example 0); elsewhere the interval is the value
+        assert (width > 1.0) if kinked else (width <= 1e-12 * max(1.0, abs(result.grads[name.split("[")[0]]).max())), name
+        assert abs(left[i] - right[i]) > 1.0 if kinked else abs(left[i] - right[i]) < 1e-30
+    # the reported value is the convention of SymPy's own Piecewise (z > 0 is false at 0): the left one
+    assert result.grads["b1"][0] == pytest.approx(float(left[names.index("b1[0]")]), rel=1e-15)
+
+
+def test_kink_intervals_agree_between_full_and_scalable_modes():
+    net = parse_spec("2-2-2-1:relu,relu/identity", lam=0.5)
+    params = {"W1": np.array([[0.5, -0.5], [1.0, 2.0]]), "b1": np.array([0.0, 0.125]),
+              "W2": np.array([[1.0, -0.5], [0.25, 1.0]]), "b2": np.array([1.5625, 0.0]),
+              "W3": np.array([[1.5, -1.0]]), "b3": np.array([0.2])}
+    # a1[0] of example 0 and a2[0] of both examples are exactly 0: kinks in two layers
+    problem = make_problem(net, params, np.array([[1.0, 1.0], [2.0, 1.0]]), np.array([[1.0], [0.0]]))
+    full, scalable = exact_gradient(problem, mode="full"), exact_gradient(problem, mode="scalable")
+    assert full.kinks == scalable.kinks and len(full.kinks) == 3
+    _, right = _mp_gradient(problem, direction=1)
+    _, left = _mp_gradient(problem, direction=-1)
+    for result in (full, scalable):
+        lo = np.concatenate([result.kink_lo[n].reshape(-1) for n in result.grads])
+        hi = np.concatenate([result.kink_hi[n].reshape(-1) for n in result.grads])
+        assert all(lo[i] - 1e-20 <= v <= hi[i] + 1e-20 for i in range(len(lo)) for v in (left[i], right[i]))
+        assert np.all(lo <= result.flat()) and np.all(result.flat() <= hi)
+    # chained kinks make interval arithmetic depend on the order of evaluation (each mode's
+    # enclosure is valid, not identical); where one kink reaches a partial the two agree
+    np.testing.assert_allclose(full.kink_lo["W3"], scalable.kink_lo["W3"], rtol=1e-7)
+    np.testing.assert_allclose(full.kink_hi["b2"], scalable.kink_hi["b2"], rtol=1e-7, atol=1e-7)
+
+
+def test_without_a_kink_there_are_no_kink_intervals():
+    result = exact_gradient(random_problem(parse_spec("3-4-2:relu"), m=4, seed=0))
+    assert result.kink_lo is None and result.kink_hi is None
+
+
+# ---- certification, the cost at the bottom of the range, float64 range flags ----------------
+
+def _one_unit(output_bias, target, spec="1-1-1:identity"):
+    """A net whose output pre-activation is exactly ``output_bias`` (x = 0 feeds nothing through)."""
+    net = parse_spec(spec)
+    K = net.sizes[-1]
+    params = {"W1": np.array([[1.0]]), "b1": np.array([0.0]), "W2": np.ones((K, 1)), "b2": np.array(output_bias, dtype=float)}
+    return make_problem(net, params, np.array([[0.0]]), np.array([target], dtype=float))
+
+
+@pytest.mark.parametrize("a", [-137.0, -400.0, -690.0])
+def test_a_sigmoid_cross_entropy_cost_far_below_working_precision_is_recomputed_not_reported_as_zero(a):
+    # J = log(1 + e^a) ≈ e^a: it cancels to 0 at the first precision (1 + e^-137 rounds to 1)
+    result = exact_gradient(_one_unit([a], [0.0]))
+    with mpmath.workdps(60):
+        expected = mpmath.log1p(mpmath.exp(a))
+        assert result.cost != 0 and _worst_relative([result.cost_exact], [expected]) <= 1e-30
+    assert result.cost_digits >= 30 and result.digits >= 30
+    assert result.cost_range == symbolic.Range.NORMAL
+    assert any("redone at" in n for n in result.notes)
+
+
+def test_a_softmax_cost_that_cancels_in_log_sum_exp_is_recomputed():
+    result = exact_gradient(_one_unit([0.0, -200.0], [1.0, 0.0], spec="1-1-2:identity/softmax"))
+    with mpmath.workdps(60):
+        assert _worst_relative([result.cost_exact], [mpmath.log1p(mpmath.exp(-200))]) <= 1e-30
+    assert result.cost_digits >= 30
+
+
+def test_every_ball_contains_an_independent_60_digit_reference_and_certifies_its_digits():
+    problem = random_problem(parse_spec("3-4-3:tanh/softmax", lam=1.0, reg_bias=True), m=3, seed=11)
+    result = exact_gradient(problem)
+    cost, grads = _mp_gradient(problem)
+    with mpmath.workdps(60):
+        assert abs(result.cost_exact - cost) <= result.cost_radius
+        flat_radius = np.concatenate([r.reshape(-1) for r in result.grads_radius.values()])
+        flat_digits = np.concatenate([d.reshape(-1) for d in result.grads_digits.values()])
+        for exact, reference, radius, digits in zip(_flat_exact(result), grads, flat_radius, flat_digits, strict=True):
+            # mpmath.diff's own error at 60 digits is far below the 1e-38 radii
+            assert abs(exact - reference) <= radius + mpmath.mpf(10) ** -50 * abs(reference)
+            assert digits >= 30 and radius <= abs(reference) * 10.0 ** -digits * 1.01
+    assert 0 < result.cost_radius <= abs(result.cost) * 1e-30
+
+
+@pytest.mark.parametrize("a,expected", [(-720.0, "SUBNORMAL"), (-800.0, "UNDERFLOW"), (-30.0, "NORMAL")])
+def test_a_value_below_float64s_range_is_flagged_not_silently_zero(a, expected):
+    result = exact_gradient(_one_unit([a], [0.0]))
+    flag = symbolic.Range[expected]
+    assert result.cost_range == flag and result.grads_range["b2"][0] == flag  # ∂J/∂b2 = σ(a) ≈ J here
+    if expected == "UNDERFLOW":
+        assert result.cost == 0.0 and result.grads["b2"][0] == 0.0
+        assert any("J is below 2^-1100" in n for n in result.notes)
+    else:
+        assert result.cost > 0 and result.grads["b2"][0] > 0
+
+
+def test_a_value_above_float64s_range_is_flagged_as_overflow():
+    net = parse_spec("1-1-1:identity/identity")
+    params = {"W1": np.array([[1e300]]), "b1": np.array([0.0]), "W2": np.array([[1.0]]), "b2": np.array([0.0])}
+    result = exact_gradient(make_problem(net, params, np.array([[1e10]]), np.array([[0.0]])))
+    assert result.cost == np.inf and result.cost_range == symbolic.Range.OVERFLOW
+    assert all((r == symbolic.Range.OVERFLOW).all() for r in result.grads_range.values())
+    with mpmath.workdps(40):  # J = (1e310)²/2: the exact value is kept beyond float64
+        assert _worst_relative([result.cost_exact], [mpmath.mpf(1e300) ** 2 * mpmath.mpf(1e10) ** 2 / 2]) <= 1e-30
+
+
+def test_an_exact_zero_partial_is_flagged_zero_with_infinite_certified_digits():
+    result = exact_gradient(_one_unit([-3.0], [0.0]))  # x = 0: ∂J/∂W1 = W2·σ'…·x = 0 exactly
+    assert result.grads_range["W1"][0, 0] == symbolic.Range.ZERO
+    assert result.grads_digits["W1"][0, 0] == np.inf and result.grads_radius["W1"][0, 0] == 0.0
+
+
+# ---- the oracle's own reading of the specification -------------------------------------------
+
+def test_a_planted_change_to_the_shared_spec_reading_does_not_change_the_oracles_answer(monkeypatch):
+    problem = random_problem(parse_spec("3-4-2:tanh", lam=2.0), m=3, seed=2)
+    before = exact_gradient(problem)
+    from gradverify.spec import Network
+    monkeypatch.setattr(Network, "is_regularized", lambda self, name: self.lam > 0)  # biases too: wrong
+    monkeypatch.setattr(Network, "reg_coefficient", lambda self, m: self.lam)  # λ instead of λ/2m: wrong
+    after = exact_gradient(problem)
+    assert after.cost == before.cost and np.array_equal(after.flat(), before.flat())
+
+
+def test_an_inconsistency_inside_the_oracle_is_an_internal_error_not_an_input_error(monkeypatch):
+    from gradverify.errors import InternalError
+    from gradverify.symbolic import reading
+    problem = random_problem(parse_spec("3-4-2", lam=1.0, reg="lambda"), m=2, seed=0)
+    monkeypatch.delitem(reading._CONVENTIONS, "lambda")  # the spec accepts it, the oracle forgot it
+    with pytest.raises(InternalError, match="does not know the regularization convention 'lambda'.*bug in gradverify"):
+        exact_gradient(problem)
+
+
 # ---- backends, expressions --------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", ["full", "scalable"])
@@ -306,16 +462,6 @@ def test_the_pure_sympy_backend_agrees_with_symengine(mode):
     b = exact_gradient(problem, mode=mode, backend="symengine")
     assert (a.backend, b.backend) == ("sympy", "symengine")
     assert _worst_relative(_flat_exact(a), _flat_exact(b)) <= 1e-30
-
-
-def test_mpmath_numbers_work_where_gmpy2_is_missing(monkeypatch):
-    problem = random_problem(parse_spec("3-3-2:tanh/softmax", lam=1.0), m=2, seed=4)
-    reference = exact_gradient(problem, mode="scalable")
-    monkeypatch.setattr(symbolic, "default_kit", lambda: Kit("mpmath"))
-    for mode in ("full", "scalable"):
-        result = exact_gradient(problem, mode=mode)
-        assert result.numbers == "mpmath" and result.digits >= 30
-        assert _worst_relative(_flat_exact(result), _flat_exact(reference)) <= 1e-30
 
 
 def test_the_cost_expression_holds_exact_rationals_and_no_float_atoms():
@@ -391,8 +537,10 @@ def test_a_non_problem_is_rejected():
 
 
 def test_the_public_api_is_exactly_all():
-    public = {n for n in vars(symbolic) if not n.startswith("_") and getattr(getattr(symbolic, n), "__module__", None) == symbolic.__name__}
-    assert public | {"FULL_MODE_LIMIT"} == set(symbolic.__all__)
+    assert set(symbolic.__all__) == {"FULL_MODE_LIMIT", "ExactGradient", "Range", "cost_expression", "exact_gradient",
+                                     "partial_expression"}
+    public = {n for n in vars(symbolic) if not n.startswith("_") and not isinstance(getattr(symbolic, n), type(symbolic))}
+    assert public == set(symbolic.__all__)
 
 
 # ---- scale (slow) -------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ HELP = "grade untrusted student gradient code against the exact oracle (sandboxe
 def register(sub) -> None:
     p = sub.add_parser("grade", help=HELP, description=HELP + ". Writes per-student feedback (Markdown, JSON), Gradescope "
                        "results.json and a gradebook CSV under --out; a rerun resumes where a crashed or killed run stopped. "
-                       "Exit code 0 = every submission passed, 1 = some did not, 2 = bad usage.")
+                       "Exit code 0 = every submission passed, 1 = some did not, 2 = bad usage, 3 = the grader itself failed on some "
+                       "submissions (listed; a rerun grades them again).")
     p.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="a .py file, a folder holding one, or a folder of submissions")
     p.add_argument("--assignment", required=True, metavar="PROFILE", help=f"{', '.join(n for n in PROFILES if n != 'native')}, or a .toml profile")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
@@ -65,11 +66,12 @@ def run(args) -> int:
                          progress=progress)
     bar.close()
     rows = [[g.submission, g.verdict, f"{g.score:g}/{g.max_score:g}",
-             (g.diagnosis[0]["message"] if g.diagnosis else next((c.message.splitlines()[0] for c in g.checks if not c.passed), ""))[:90]]
+             (g.diagnosis[0].message if g.diagnosis else next((c.message.splitlines()[0] for c in g.checks if not c.passed), ""))[:90]]
             for g in grades]
     print()
     print(table(["submission", "verdict", "score", "diagnosis / first failed check"], rows, align="llrl"))
     n_pass = sum(g.verdict == "pass" for g in grades)
+    failed_us = [g.submission for g in grades if g.verdict == "grader-error"]
     print(f"\n{n_pass} of {len(grades)} passed" + (f"; {len(resumed)} already graded (resumed)" if resumed else "")
           + f". Feedback and Gradescope results.json under {Path(args.out)}/<submission>/, gradebook {Path(args.out) / 'gradebook.csv'}.")
     if args.report is not None:
@@ -77,4 +79,8 @@ def run(args) -> int:
 
         paths = write_batch_report(grades, args.report or str(Path(args.out) / "report"), command=args.command_line)
         print("report: " + ", ".join(str(p) for p in paths))
+    if failed_us:
+        print(f"\nthe grader itself failed on {len(failed_us)} submission(s): {', '.join(failed_us)} (not the students' fault; "
+              "the incident is in their feedback.json; a rerun grades them again)")
+        return 3
     return 0 if n_pass == len(grades) else 1

@@ -120,7 +120,7 @@ def write_suite_report(result, out_dir: str, *, command: str) -> list[Path]:
 def write_batch_report(grades, out_dir: str, *, command: str) -> list[Path]:
     """Write the class report of a grading batch: one entry per submission, scores histogram."""
     entries = [{"name": g.submission, "verdict": g.verdict, "score": g.score, "max_score": g.max_score,
-                "diagnosis": [d["message"] for d in g.diagnosis],
+                "diagnosis": [d.message for d in g.diagnosis],
                 "failed_checks": [c.name for c in g.checks if not c.passed], "seconds": round(g.seconds, 3)}
                for g in grades]
     doc = batch_document(entries, command=command, title=f"grading batch ({grades[0].profile if grades else ''})")

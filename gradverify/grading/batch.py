@@ -26,11 +26,11 @@ from pathlib import Path
 from gradverify._io import write_atomic
 from gradverify.errors import InputError
 from gradverify.grading.feedback import feedback_markdown, gradebook_csv, gradescope_results
-from gradverify.grading.grader import Grade, grade_submission
+from gradverify.grading.grader import Check, Grade, Verdict, grade_submission
 from gradverify.grading.sandbox import Limits
 from gradverify.profiles import Profile, get_profile
 
-__all__ = ["Submission", "discover", "grade_batch"]
+__all__ = ["Submission", "discover", "grade_batch", "grader_error"]
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,31 @@ def _fingerprint(sub: Submission, profile: Profile, settings: dict, options: dic
 
 
 def _load_done(out: Path, sub: Submission, fingerprint: str) -> Grade | None:
+    """The grade a previous run wrote for ``sub``, if it is still valid (a grader-error is never kept)."""
     f = out / sub.name / "feedback.json"
     try:
         data = json.loads(f.read_text(encoding="utf-8"))
-        return Grade.from_dict(data) if data.get("fingerprint") == fingerprint else None
-    except (OSError, ValueError, KeyError, TypeError):
+        grade = Grade.from_dict(data) if data.get("fingerprint") == fingerprint else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    return None if grade is None or grade.verdict == Verdict.GRADER_ERROR else grade
+
+
+def grader_error(sub: Submission, profile: Profile, fingerprint: str, incident: str) -> Grade:
+    """The row of a submission gradverify itself failed on: 0 points, the incident, never the student's fault."""
+    checks = [Check(name, False, 0.0, float(points), "Not graded: the grader failed on this submission (not your fault; "
+                    "your instructor has the details and will grade it again).") for name, points in profile.rubric.items()]
+    return Grade(sub.name, str(sub.path), profile.name, {}, Verdict.GRADER_ERROR, 0.0, float(sum(profile.rubric.values())),
+                 checks, fingerprint=fingerprint, incident=incident)
+
+
+def _incident(exc: BaseException) -> str:
+    """What failed inside gradverify, short: the exception and the innermost frames."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)[-4:]
+    where = "; ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in frames)
+    return f"{type(exc).__name__}: {exc}"[:2000] + (f" (at {where})" if where else "")
 
 
 def _grade_one(args: tuple) -> dict:
@@ -108,7 +127,10 @@ def _grade_one(args: tuple) -> dict:
     options.pop("entry", None)
     timeout = options.pop("call_timeout")
     limits = Limits(call_timeout=timeout, cpu_seconds=max(10, math.ceil(timeout)))
-    return grade_submission(path, profile, settings, fingerprint=fingerprint, limits=limits, entry=entry, **options).to_dict()
+    try:
+        return grade_submission(path, profile, settings, fingerprint=fingerprint, limits=limits, entry=entry, **options).to_dict()
+    except Exception as exc:  # a failure inside gradverify: this submission's grader-error, never the batch's end
+        return grader_error(Submission(Path(path).name, Path(path)), profile, fingerprint, _incident(exc)).to_dict()
 
 
 def _write_outputs(out: Path, name: str, grade: Grade) -> None:
@@ -159,9 +181,16 @@ def grade_batch(submissions: list[Submission], profile: Profile | str, settings:
             futures = {pool.submit(_grade_one, (str(s.path), name, settings, options, prints[s.name])): s for s in todo}
             for fut in cf.as_completed(futures):
                 s = futures[fut]
-                grade = Grade.from_dict(fut.result())
+                try:
+                    grade = Grade.from_dict(fut.result())
+                except Exception as exc:  # the pool's process died (killed, out of memory): ours, not the student's
+                    grade = grader_error(s, prof, prints[s.name], _incident(exc))
                 grade.submission = s.name
-                _write_outputs(out, s.name, grade)
+                try:
+                    _write_outputs(out, s.name, grade)
+                except Exception as exc:
+                    grade = grader_error(s, prof, prints[s.name], "writing the outputs failed: " + _incident(exc))
+                    _write_outputs(out, s.name, grade)
                 grades[s.name] = grade
                 write_atomic(out / "gradebook.csv", gradebook_csv(list(grades.values())))
                 if progress:

@@ -23,7 +23,7 @@ def feedback_markdown(g: Grade) -> str:
     if g.diagnosis:
         lines += ["## What is wrong", ""]
         for d in g.diagnosis[:3]:
-            lines.append(f"- {d['message']} *(confidence {d['confidence']:.2f})*")
+            lines.append(f"- {d.message} *(confidence {d.confidence:.2f})*")
         lines.append("")
     lines += ["## Checks", "", "| check | points | result |", "|---|---:|---|"]
     for c in g.checks:
@@ -54,11 +54,11 @@ def gradescope_results(g: Grade) -> dict:
               "output": c.message, "visibility": "visible"} for c in g.checks]
     if g.diagnosis:
         tests.append({"name": "Diagnosis", "score": 0, "max_score": 0, "status": "failed",
-                      "output": "\n".join(d["message"] for d in g.diagnosis[:3]), "visibility": "visible"})
+                      "output": "\n".join(d.message for d in g.diagnosis[:3]), "visibility": "visible"})
     if g.stdout:
         tests.append({"name": "Your program's output", "score": 0, "max_score": 0, "output": g.stdout[-5000:], "visibility": "hidden"})
     return {"score": g.score, "max_score": g.max_score, "execution_time": round(g.seconds, 3),
-            "output": f"{g.verdict.upper()}: {g.score:g} / {g.max_score:g}" + (f". {g.diagnosis[0]['message']}" if g.diagnosis else ""),
+            "output": f"{g.verdict.upper()}: {g.score:g} / {g.max_score:g}" + (f". {g.diagnosis[0].message}" if g.diagnosis else ""),
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
 
 
@@ -71,6 +71,6 @@ def gradebook_csv(grades: list[Grade]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(GRADEBOOK_COLUMNS)
     for g in sorted(grades, key=lambda g: g.submission):
-        w.writerow([g.submission, g.verdict, f"{g.score:g}", f"{g.max_score:g}", g.diagnosis[0]["message"] if g.diagnosis else "",
+        w.writerow([g.submission, g.verdict, f"{g.score:g}", f"{g.max_score:g}", g.diagnosis[0].message if g.diagnosis else "",
                     ";".join(c.name for c in g.checks if not c.passed), f"{g.seconds:.2f}", f"{g.slowest_call * 1e3:.1f}", g.path])
     return buf.getvalue()
