@@ -101,15 +101,45 @@ def _exact_result(problem: Problem, progress, options: dict):
 def _exact_source(problem: Problem, progress=None, **options) -> SourceResult:
     t0 = time.perf_counter()
     ex = _exact_result(problem, progress, options)
-    grad = flatten(ex.grads, problem.network)
-    digits = ex.digits
-    # the exact value's own error after rounding to float64: ½ ulp, plus 10^-digits relative
-    budget = np.spacing(np.abs(grad)) / 2 + np.abs(grad) * 10.0 ** (1 - digits) + TINY
-    return SourceResult("exact", "exact", grad, budget, cost=float(ex.cost), cost_budget=float(np.spacing(abs(ex.cost))),
-                        detail=f"SymPy-derived partials, {ex.mode} mode ({ex.backend}), evaluated at {digits} digits",
-                        seconds=time.perf_counter() - t0,
-                        notes=tuple(ex.notes) + tuple(ex.kinks),
-                        facts={"digits": digits, "mode": ex.mode, "backend": ex.backend})
+    net = problem.network
+    grad = flatten(ex.grads, net)
+    # the exact value's own error after rounding to float64: ½ ulp, plus the ball's certified radius
+    radius = flatten(ex.grads_radius, net) if ex.grads_radius else np.abs(grad) * 10.0 ** (1 - ex.digits) + TINY
+    budget = np.spacing(np.abs(grad)) / 2 + radius
+    cost_budget_ = float(np.spacing(abs(ex.cost))) / 2 + (ex.cost_radius if ex.grads_radius else float(np.spacing(abs(ex.cost))))
+    kink_lo = kink_hi = None
+    if ex.kink_lo is not None and ex.kink_hi is not None:
+        lo, hi = flatten(ex.kink_lo, net), flatten(ex.kink_hi, net)
+        tight = 4 * radius + 2 * np.spacing(np.maximum(np.abs(lo), np.abs(hi)))
+        wide = (hi - lo) > tight  # partials a kink reaches; the others have lo ≈ hi ≈ the value
+        if wide.any():
+            kink_lo, kink_hi = np.where(wide, lo, np.nan), np.where(wide, hi, np.nan)
+    return SourceResult("exact", "exact", grad, budget, cost=float(ex.cost), cost_budget=cost_budget_,
+                        detail=f"SymPy-derived partials, {ex.mode} mode ({ex.backend}), certified to {ex.digits} digits",
+                        seconds=time.perf_counter() - t0, kink_lo=kink_lo, kink_hi=kink_hi,
+                        notes=tuple(ex.notes) + tuple(ex.kinks) + _range_notes(ex, net),
+                        facts={"digits": ex.digits, "mode": ex.mode, "backend": ex.backend})
+
+
+def _range_notes(ex, net) -> tuple[str, ...]:
+    """Say where an exact value lies outside float64's normal range: never a silent 0 or inf."""
+    from gradverify.symbolic import Range  # the oracle's own classification of its values
+
+    notes = []
+    cost_words = {Range.OVERFLOW: "overflows float64 (its float64 value is ±inf)",
+                  Range.UNDERFLOW: "underflows float64 (its float64 value is 0.0, though J is not 0)",
+                  Range.SUBNORMAL: "lies in float64's subnormal range (fewer than 16 significant digits survive)"}
+    if ex.cost_range in cost_words:
+        notes.append(f"the exact cost J = {float(ex.cost_exact):.6g}… {cost_words[ex.cost_range]}" if ex.cost_range != Range.OVERFLOW
+                     else f"the exact cost J {cost_words[ex.cost_range]}; J ≈ {ex.cost_exact}")
+    if ex.grads_range:
+        codes = flatten({k: v.astype(float) for k, v in ex.grads_range.items()}, net)
+        for code, words in ((Range.OVERFLOW, "overflow float64 (±inf)"), (Range.UNDERFLOW, "underflow to 0.0 in float64 though not 0"),
+                            (Range.SUBNORMAL, "are subnormal in float64")):
+            n = int(np.count_nonzero(codes == code))
+            if n:
+                notes.append(f"{n} exact partial(s) {words}")
+    return tuple(notes)
 
 
 def _backprop_source(problem: Problem, progress=None, **options) -> SourceResult:

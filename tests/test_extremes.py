@@ -218,3 +218,50 @@ def test_a_reordered_middle_layer_gradient_is_named_as_such():
     comp = compare(problem, ("exact",), candidates={"c": _with(lambda g: {**g, "W2": g["W2"].T.reshape(g["W2"].shape)})})
     first = comp.diagnoses["c"][0]
     assert first.kind == "layout" and first.where == ("W2",) and "wrong order" in first.message
+
+
+# ---- kinks: any one-sided value is right there ------------------------------------------------
+
+def _relu_at_kink():
+    """2-3-2 ReLU network where the first hidden unit of example 0 sits exactly at a = 0 (dyadic numbers)."""
+    net = parse_spec("2-3-2:relu/softmax", lam=0.5)
+    params = {"W1": np.array([[1.0, -2.0], [0.5, 0.25], [-1.0, 0.75]]), "b1": np.array([0.0, 0.125, -0.25]),
+              "W2": np.array([[0.5, -0.25, 1.0], [-0.75, 1.5, 0.25]]), "b2": np.array([0.1, -0.2])}
+    X = np.array([[0.5, 0.25], [1.0, -0.5], [-0.25, 0.75]])
+    return make_problem(net, params, X, y=np.array([1, 0, 1]))
+
+
+def _one_layer_relu(problem, slope_at_zero: float):
+    """A hand-written 1-hidden-layer ReLU/softmax backprop with relu'(0) = ``slope_at_zero``."""
+    P, X, Y, m = problem.params, problem.X, problem.Y, problem.m
+    A1 = X @ P["W1"].T + P["b1"]
+    H = np.maximum(A1, 0)
+    A2 = H @ P["W2"].T + P["b2"]
+    E = np.exp(A2 - A2.max(1, keepdims=True))
+    S = E / E.sum(1, keepdims=True)
+    c = problem.network.lam / (2 * m)
+    J = -np.sum(Y * np.log(S)) / m + c * (np.sum(P["W1"] ** 2) + np.sum(P["W2"] ** 2))
+    d2 = (S - Y) / m
+    d1 = (d2 @ P["W2"]) * np.where(A1 > 0, 1.0, np.where(A1 == 0, slope_at_zero, 0.0))
+    return J, {"W1": d1.T @ X + 2 * c * P["W1"], "b1": d1.sum(0), "W2": d2.T @ H + 2 * c * P["W2"], "b2": d2.sum(0)}
+
+
+@pytest.mark.parametrize("slope", [0.0, 1.0, 0.5])
+def test_at_a_relu_kink_every_one_sided_derivative_is_a_right_answer(slope):
+    problem = _relu_at_kink()
+    comp = compare(problem, ("exact", "backprop"), candidates={"mine": lambda p: _one_layer_relu(p, slope)})
+    assert comp.sources["exact"].kink_lo is not None
+    v = comp.verdicts["mine"]
+    assert comp.verdict == "pass", comp.summary()
+    assert v.n_kinks >= 1 and "inside the interval of one-sided values" in comp.summary()
+
+
+def test_at_a_relu_kink_a_value_outside_the_one_sided_interval_is_still_wrong():
+    problem = _relu_at_kink()
+
+    def outside(p):
+        J, g = _one_layer_relu(p, 3.0)  # relu'(0) = 3 is no one-sided derivative
+        return J, g
+
+    comp = compare(problem, ("exact",), candidates={"mine": outside})
+    assert comp.verdict == "fail" and comp.verdicts["mine"].n_off >= 1
