@@ -603,15 +603,15 @@ def test_scalable_mode_on_400_25_10_agrees_with_forward_cost_differences():
 @pytest.mark.slow
 def test_the_pure_sympy_backend_still_handles_a_mid_sized_network():
     problem = random_problem(parse_spec("20-10-3:tanh/softmax", lam=1.0), m=10, seed=0)
-    a = exact_gradient(problem, backend="sympy")
+    a = exact_gradient(problem, backend="sympy", mode="scalable")
     b = exact_gradient(problem, backend="symengine", mode="scalable")
-    assert a.mode == "scalable" and _worst_relative(_flat_exact(a), _flat_exact(b)) <= 1e-30
+    assert a.backend == "sympy" and _worst_relative(_flat_exact(a), _flat_exact(b)) <= 1e-30
 
 
 @pytest.mark.slow
 def test_scalable_mode_handles_784_128_10_with_a_hundred_thousand_parameters():
     problem = random_problem(parse_spec("784-128-10", lam=1.0), m=2, seed=1)
-    result = exact_gradient(problem)
+    result = exact_gradient(problem, mode="scalable")
     assert result.mode == "scalable" and result.digits >= 30
     assert sum(g.size for g in result.grads.values()) == 101_770
     assert result.cost == pytest.approx(forward_cost(problem.network, problem.params, problem.X, problem.Y), rel=1e-13)
@@ -619,3 +619,24 @@ def test_scalable_mode_handles_784_128_10_with_a_hundred_thousand_parameters():
     params["W1"][5, 300] += 1e-30j
     estimate = forward_cost(problem.network, params, problem.X, problem.Y).imag / 1e-30
     assert result.grads["W1"][5, 300] == pytest.approx(estimate, rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.slow
+def test_batched_and_scalable_modes_agree_digit_for_digit_on_all_of_784_128_10():
+    problem = random_problem(parse_spec("784-128-10", lam=1.0), m=2, seed=3)
+    batched, scalable = exact_gradient(problem, mode="batched"), exact_gradient(problem, mode="scalable")
+    _assert_same_digits(batched, scalable)
+
+
+@pytest.mark.slow
+def test_batched_mode_at_the_exercises_full_data_size_certifies_every_partial():
+    # 400-25-10 with m = 5000: bench/bench_oracle.py times it; here only what it answers
+    problem = random_problem(parse_spec("400-25-10", lam=1.0), m=5000, seed=0)
+    result = exact_gradient(problem, mode="auto")
+    assert result.mode == "batched" and result.digits >= 30
+    assert all((d >= 30).all() for d in result.grads_digits.values()) and result.cost_digits >= 30
+    assert result.cost == pytest.approx(forward_cost(problem.network, problem.params, problem.X, problem.Y), rel=1e-13)
+    params = {k: v.astype(complex) for k, v in problem.params.items()}
+    params["W1"][7, 123] += 1e-30j  # complex step on the float64 forward: an independent spot check
+    estimate = forward_cost(problem.network, params, problem.X, problem.Y).imag / 1e-30
+    assert result.grads["W1"][7, 123] == pytest.approx(estimate, rel=1e-9, abs=1e-15)
