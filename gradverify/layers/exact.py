@@ -1,0 +1,603 @@
+"""The exact oracle for layers: forwards as SymPy/SymEngine templates, partials by symbolic diff only.
+
+Every layer's forward is written here, once, as small expressions over index templates — one
+output entry of a convolution is Σ x_pad[n, c, i·s + p, j·s + q]·w[f, c, p, q] + b[f]; a batch-norm
+output is γ·(x − μ)·(σ² + ε)^(−½) + β with μ and σ² template nodes of their own; a max-pooling
+window is a chain of max(a, b) = Piecewise((a, a ≥ b), (b, True)) — instantiated in batches on a
+``_symgraph.Graph`` whose leaves are the case's float64 arrays (entered exactly). The objective is
+J = Σ dout ⊙ out (or the loss). Each template's local partials come from the backend's ``diff``;
+the generic reverse sweep of ``Graph.gradient`` combines them. No layer backward formula appears
+anywhere, and nothing here imports the backprop engine or the finite-difference forwards.
+
+Evaluated in MPFR (gmpy2; mpmath if missing) twice, at p and p + 64 bits: ``digits`` is the
+smaller of the digits on which the two passes agree and p·log₁₀2 minus the measured cancellation
+(each partial's sweep over magnitudes, ``magnitudes``, against its value); p is raised until
+``digits`` is reached (at most three times). ``magnitudes`` is the scale a float64 engine's
+rounding error follows: the sum, over every path, of the absolute values of the products summed
+in that partial (``_float64_magnitudes``).
+
+Non-differentiable points are reported in ``kinks``: a ReLU input exactly 0 (relu′(0) = 0, from
+Piecewise's strict z > 0), a pooling window whose maximum is attained twice (the first one gets
+the gradient: Piecewise's a ≥ b), a hinge margin exactly 0.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from gradverify._symgraph import Graph, Kit, Template, agreeing_digits, default_kit, magnitude
+from gradverify.errors import InputError
+from gradverify.layers.case import LayerCase
+
+try:
+    import symengine
+except ImportError:  # pragma: no cover - symengine is a dependency; SymPy is the fallback
+    symengine = None
+
+__all__ = ["ExactLayerGradient", "exact_layer_gradient"]
+
+_GUARD_BITS = 32
+_CHECK_BITS = 64
+_MAX_RETRIES = 3
+_MAX_BITS = 1 << 14
+_BLOCK = 64  # widest sum in one template: wider sums are split into blocks and a sum of blocks
+
+
+@dataclass(frozen=True)
+class ExactLayerGradient:
+    """The oracle's answer for one layer case.
+
+    Attributes:
+        cost: J rounded to float64.
+        grads: ∂J/∂input rounded to float64, by input name, shaped like the inputs.
+        grads_exact: the same as object arrays of mpmath ``mpf`` carrying every computed bit.
+        magnitudes: per partial, the rounding scale of a float64 engine (``_float64_magnitudes``).
+        kinks: True where the partial sits on a non-differentiable point (see the module notes).
+        kink_messages: one sentence per kink.
+        digits: significant decimal digits verified in J and every nonzero partial.
+        bits: the binary precision of the reported values.
+        backend: ``"symengine"`` or ``"sympy"``.
+        notes: remarks (precision raised, partials that cancelled to exactly 0).
+        seconds: wall-clock time.
+    """
+
+    cost: float
+    grads: dict[str, np.ndarray]
+    grads_exact: dict[str, np.ndarray]
+    magnitudes: dict[str, np.ndarray]
+    kinks: dict[str, np.ndarray]
+    kink_messages: tuple[str, ...]
+    digits: int
+    bits: int
+    backend: str
+    notes: tuple[str, ...] = ()
+    seconds: float = 0.0
+    numbers: str = field(default="gmpy2", repr=False)
+
+    def __repr__(self) -> str:
+        n = sum(g.size for g in self.grads.values())
+        return (f"ExactLayerGradient(cost={self.cost!r}, {n} partials, {self.digits} digits, backend={self.backend}, "
+                f"kinks={len(self.kink_messages)}, {self.seconds:.3g} s)")
+
+
+# ---- templates ------------------------------------------------------------------------------------
+
+class _Forms:
+    """Symbols and cached templates of one backend (SymEngine's C++ core, or pure SymPy)."""
+
+    def __init__(self, backend: str):
+        if backend == "auto":
+            backend = "symengine" if symengine is not None else "sympy"
+        if backend not in ("symengine", "sympy") or (backend == "symengine" and symengine is None):
+            raise InputError(f"Unknown or unavailable symbolic backend {backend!r}", expected='"auto", "symengine" or "sympy"',
+                             received=repr(backend), fix='use "auto"')
+        import sympy
+
+        self.name = backend
+        self.lib = symengine if backend == "symengine" else sympy
+        self._cache: dict = {}
+
+    def syms(self, prefix: str, n: int) -> list:
+        return [self.lib.Symbol(f"{prefix}{i}") for i in range(n)]
+
+    def exact(self, q: Fraction):
+        return self.lib.Integer(q.numerator) / self.lib.Integer(q.denominator)
+
+    def template(self, key, make: Callable[[], tuple[object, list]], name: str) -> Template:
+        """The template ``key``, built once by ``make() -> (expr, inputs)``."""
+        if key not in self._cache:
+            expr, inputs = make()
+            self._cache[key] = Template(expr, inputs, name)
+        return self._cache[key]
+
+    def piecewise(self, *pairs):
+        return self.lib.Piecewise(*pairs)
+
+    def sigmoid(self, z):
+        return 1 / (1 + self.lib.exp(-z))
+
+
+class _Build:
+    """A graph under construction for one case: leaves, and helpers that instantiate templates."""
+
+    def __init__(self, case: LayerCase, forms: _Forms):
+        self.case, self.f, self.g = case, forms, Graph()
+        self.constants: list[np.ndarray] = []  # ids of the leaves without gradient
+        self.ids = {n: self.g.leaves(case.arrays[n], requires_grad=True) for n in case.layer.inputs}
+        self.data = {n: self.leaves(case.arrays[n].astype(np.float64)) for n in case.layer.data if case.arrays[n].dtype == np.float64}
+        self.zero = self.leaves(np.zeros(1))[0]
+        self._consts: dict[float, int] = {}
+
+    def leaves(self, values) -> np.ndarray:
+        """Leaves without gradient (data, upstream gradients, constants)."""
+        ids = self.g.leaves(values, requires_grad=False)
+        self.constants.append(ids.reshape(-1))
+        return ids
+
+    def const(self, value: float) -> int:
+        """A leaf (no gradient) holding the float64 ``value`` exactly (eps, a keep probability …)."""
+        if value not in self._consts:
+            self._consts[value] = int(self.leaves(np.array([value]))[0])
+        return self._consts[value]
+
+    def apply(self, key, make, rows: np.ndarray, name: str) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        return self.g.apply(self.f.template(key, make, name), rows.reshape(-1, rows.shape[-1])).reshape(rows.shape[:-1])
+
+    def unary(self, kind: str, ids: np.ndarray) -> np.ndarray:
+        def make():
+            z = self.f.lib.Symbol("z")
+            expr = {"tanh": lambda: self.f.lib.tanh(z), "sigmoid": lambda: self.f.sigmoid(z),
+                    "relu": lambda: self.f.piecewise((z, z > 0), (0, True))}[kind]()
+            return expr, [z]
+        return self.apply(("unary", kind), make, ids[..., None], kind)
+
+    def sum(self, X: np.ndarray, scale: Fraction = Fraction(1)) -> np.ndarray:
+        """scale·Σ over the last axis of X (rows of node ids), in blocks of at most ``_BLOCK``."""
+        K = X.shape[-1]
+        if K <= _BLOCK:
+            def make():
+                s = self.f.syms("s", K)
+                return self.f.exact(scale) * self.f.lib.Add(*s), s
+            return self.apply(("sum", K, scale), make, X, f"sum{K}")
+        parts = [self.sum(X[..., i:i + _BLOCK]) for i in range(0, K, _BLOCK)]
+        return self.sum(np.stack(parts, axis=-1), scale)
+
+    def dot(self, A: np.ndarray, B: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
+        """Σₖ A[…, k]·B[…, k] (+ c), for rows of node ids (A, B broadcast against each other)."""
+        A, B = np.broadcast_arrays(A, B)
+        K = A.shape[-1]
+        if K > _BLOCK:
+            parts = [self.dot(A[..., i:i + _BLOCK], B[..., i:i + _BLOCK]) for i in range(0, K, _BLOCK)]
+            total = np.stack(parts + ([np.broadcast_to(c, A.shape[:-1])] if c is not None else []), axis=-1)
+            return self.sum(total)
+        bias = c is not None
+
+        def make():
+            a, b = self.f.syms("a", K), self.f.syms("b", K)
+            terms = [x * y for x, y in zip(a, b)]
+            extra = self.f.syms("c", 1) if bias else []
+            return self.f.lib.Add(*(terms + extra)), a + b + extra
+        cols = [A, B] + ([np.broadcast_to(c, A.shape[:-1])[..., None]] if bias else [])
+        return self.apply(("dot", K, bias), make, np.concatenate(cols, axis=-1), f"dot{K}")
+
+    def mean_var(self, X: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+        """μ and (σ² + ε)^(−½) of every row of X (groups × members), with μ and σ² as nodes."""
+        K = X.shape[-1]
+        mu = self.sum(X, Fraction(1, K))
+
+        def sq(width):
+            def make():
+                x, m = self.f.syms("x", width), self.f.lib.Symbol("m")
+                return self.f.lib.Add(*[(xi - m) ** 2 for xi in x]), x + [m]
+            return make
+        parts = [self.apply(("sqdev", w), sq(w), np.concatenate([X[..., i:i + w], mu[..., None]], axis=-1), f"sqdev{w}")
+                 for i in range(0, K, _BLOCK) for w in [min(_BLOCK, K - i)]]
+        var = self.sum(np.stack(parts, axis=-1), Fraction(1, K))
+
+        def rstd():
+            v, e = self.f.lib.Symbol("v"), self.f.lib.Symbol("e")
+            return (v + e) ** self.f.exact(Fraction(-1, 2)), [v, e]
+        e = np.full(var.shape, self.const(eps))
+        return mu, self.apply("rstd", rstd, np.stack([var, e], axis=-1), "rstd")
+
+    def affine_out(self, x, mu, r, gamma, beta) -> np.ndarray:
+        """γ·(x − μ)·r + β, elementwise over broadcast node-id arrays."""
+        def make():
+            xs, m, rr, g, b = (self.f.lib.Symbol(n) for n in ("x", "m", "r", "g", "b"))
+            return g * (xs - m) * rr + b, [xs, m, rr, g, b]
+        cols = np.stack(np.broadcast_arrays(x, mu, r, gamma, beta), axis=-1)
+        return self.apply("normalized", make, cols, "gamma·(x−mu)·r+beta")
+
+
+# ---- the layers ------------------------------------------------------------------------------------
+
+def _affine(b: _Build):
+    x = b.ids["x"].reshape(b.ids["x"].shape[0], -1)       # (N, D)
+    w, bias = b.ids["w"], b.ids["b"]                       # (D, M), (M,)
+    return {"out": b.dot(x[:, None, :], w.T[None, :, :], bias[None, :])}
+
+
+def _dropout(b: _Build):
+    s = b.case.settings
+    if s["mode"] == "test":
+        return {"out": b.ids["x"]}
+
+    def make():
+        x, m, p = (b.f.lib.Symbol(n) for n in "xmp")
+        return x * m / p, [x, m, p]
+    p = np.full(b.ids["x"].shape, b.const(float(s["p"])))
+    return {"out": b.apply("dropout", make, np.stack([b.ids["x"], b.data["mask"], p], axis=-1), "x·mask/p")}
+
+
+def _norm(b: _Build, x, groups_axis_order, gamma, beta, eps):
+    """Normalize ``x`` (node ids) over the trailing axes after ``groups_axis_order`` moves the groups first."""
+    xt = np.moveaxis(x, groups_axis_order, range(len(groups_axis_order)))
+    G = xt.shape[:len(groups_axis_order)]
+    mu, r = b.mean_var(xt.reshape(*G, -1), eps)
+    expand = (Ellipsis,) + (None,) * (xt.ndim - len(G))
+    out_t = b.affine_out(xt, mu[expand], r[expand], np.moveaxis(gamma, groups_axis_order, range(len(groups_axis_order))),
+                         np.moveaxis(beta, groups_axis_order, range(len(groups_axis_order))))
+    return np.moveaxis(out_t, range(len(groups_axis_order)), groups_axis_order)
+
+
+def _batchnorm_like(b: _Build, channel_axis: int):
+    x, s = b.ids["x"], b.case.settings
+    shape = [1] * x.ndim
+    shape[channel_axis] = x.shape[channel_axis]
+    gamma = np.broadcast_to(b.ids["gamma"].reshape(shape), x.shape)
+    beta = np.broadcast_to(b.ids["beta"].reshape(shape), x.shape)
+    eps = float(s["eps"])
+    if s["mode"] == "test":
+        rm = np.broadcast_to(b.data["running_mean"].reshape(shape), x.shape)
+        rv = np.broadcast_to(b.data["running_var"].reshape(shape), x.shape)
+
+        def make():
+            v, e = b.f.lib.Symbol("v"), b.f.lib.Symbol("e")
+            return (v + e) ** b.f.exact(Fraction(-1, 2)), [v, e]
+        r = b.apply("rstd", make, np.stack([rv, np.full(x.shape, b.const(eps))], axis=-1), "rstd")
+        return {"out": b.affine_out(x, rm, r, gamma, beta)}
+    return {"out": _norm(b, x, [channel_axis], gamma, beta, eps)}
+
+
+def _layernorm(b: _Build):
+    x = b.ids["x"]
+    gamma, beta = np.broadcast_to(b.ids["gamma"], x.shape), np.broadcast_to(b.ids["beta"], x.shape)
+    return {"out": _norm(b, x, [0], gamma, beta, float(b.case.settings["eps"]))}
+
+
+def _groupnorm(b: _Build):
+    x, G = b.ids["x"], int(b.case.settings["G"])
+    N, C, H, W = x.shape
+    gamma, beta = np.broadcast_to(b.ids["gamma"], x.shape), np.broadcast_to(b.ids["beta"], x.shape)
+    grouped = lambda a: a.reshape(N, G, C // G, H, W)  # noqa: E731
+    out = _norm(b, grouped(x), [0, 1], grouped(gamma), grouped(beta), float(b.case.settings["eps"]))
+    return {"out": out.reshape(N, C, H, W)}
+
+
+def _conv(b: _Build):
+    s = b.case.settings
+    stride, pad = int(s["stride"]), int(s["pad"])
+    x, w, bias = b.ids["x"], b.ids["w"], b.ids["b"]
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    xp = np.full((N, C, H + 2 * pad, W + 2 * pad), b.zero)  # the padding: a constant 0 leaf
+    xp[:, :, pad:pad + H, pad:pad + W] = x
+    Ho, Wo = 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride
+    rows = np.empty((N, Ho, Wo, C * HH * WW), dtype=np.int64)
+    for i in range(Ho):
+        for j in range(Wo):
+            rows[:, i, j] = xp[:, :, i * stride:i * stride + HH, j * stride:j * stride + WW].reshape(N, -1)
+    out = b.dot(rows[:, None], w.reshape(F, -1)[None, :, None, None, :], bias[None, :, None, None])  # (N, F, Ho, Wo)
+    return {"out": out}
+
+
+def _max_pool(b: _Build):
+    s = b.case.settings
+    ph, pw, stride = int(s["pool_height"]), int(s["pool_width"]), int(s["stride"])
+    x = b.ids["x"]
+    N, C, H, W = x.shape
+    Ho, Wo = 1 + (H - ph) // stride, 1 + (W - pw) // stride
+    win = np.empty((N, C, Ho, Wo, ph * pw), dtype=np.int64)
+    for i in range(Ho):
+        for j in range(Wo):
+            win[:, :, i, j] = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw].reshape(N, C, -1)
+
+    def make():
+        a, c = b.f.lib.Symbol("a"), b.f.lib.Symbol("b")
+        return b.f.piecewise((a, a >= c), (c, True)), [a, c]  # ties go to the earlier entry
+    best = win[..., 0]
+    for k in range(1, ph * pw):
+        best = b.apply("max2", make, np.stack([best, win[..., k]], axis=-1), "max(a,b)")
+    return {"out": best}
+
+
+def _class_loss(b: _Build, x_rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, kind: str, N: int):
+    """One loss node per row of scores, with a template per label (and mask column when given)."""
+    V = x_rows.shape[1]
+    nodes = []
+    for c in np.unique(labels):
+        sel = labels == c
+
+        def make(c=int(c)):
+            xs = b.f.syms("x", V)
+            if kind == "svm":
+                hinge = [b.f.piecewise((xs[j] - xs[c] + 1, xs[j] - xs[c] + 1 > 0), (0, True)) for j in range(V) if j != c]
+                expr = b.f.lib.Add(*hinge)
+            else:
+                expr = b.f.lib.log(b.f.lib.Add(*[b.f.lib.exp(v) for v in xs])) - xs[c]
+            inputs = list(xs)
+            if weights is not None:
+                m = b.f.lib.Symbol("mask")
+                expr, inputs = m * expr, inputs + [m]
+            return expr * b.f.exact(Fraction(1, N)), inputs
+        rows = x_rows[sel] if weights is None else np.concatenate([x_rows[sel], weights[sel][:, None]], axis=1)
+        nodes.append(b.apply((kind, V, int(c), N, weights is not None), make, rows, f"{kind} loss, label {c}"))
+    return np.concatenate(nodes)
+
+
+def _scores_loss(kind: str):
+    def build(b: _Build):
+        x = b.ids["x"]
+        return {"loss": b.sum(_class_loss(b, x, b.case.arrays["y"], None, kind, x.shape[0])[None, :])[0]}
+    return build
+
+
+def _temporal_softmax(b: _Build):
+    x = b.ids["x"]
+    N, T, V = x.shape
+    per_row = _class_loss(b, x.reshape(-1, V), b.case.arrays["y"].reshape(-1), b.data["mask"].reshape(-1), "softmax", N)
+    return {"loss": b.sum(per_row[None, :])[0]}
+
+
+def _pre(b: _Build, x, h, Wx, Wh, bias):
+    """x·Wx + h·Wh + b for rows of node ids x (N, D) and h (N, H): (N, columns of Wx)."""
+    xh = np.concatenate([x, h], axis=1)
+    W = np.concatenate([Wx, Wh], axis=0)
+    return b.dot(xh[:, None, :], W.T[None, :, :], bias[None, :])
+
+
+def _rnn_cell(b: _Build, x, h):
+    return b.unary("tanh", _pre(b, x, h, b.ids["Wx"], b.ids["Wh"], b.ids["b"]))
+
+
+def _lstm_cell(b: _Build, x, h, c):
+    H = h.shape[1]
+    a = _pre(b, x, h, b.ids["Wx"], b.ids["Wh"], b.ids["b"])
+    i, f, o = (b.unary("sigmoid", a[:, k * H:(k + 1) * H]) for k in range(3))
+    g = b.unary("tanh", a[:, 3 * H:])
+
+    def cell():
+        ff, cc, ii, gg = (b.f.lib.Symbol(n) for n in ("f", "c", "i", "g"))
+        return ff * cc + ii * gg, [ff, cc, ii, gg]
+
+    def product():
+        oo, tt = b.f.lib.Symbol("o"), b.f.lib.Symbol("t")
+        return oo * tt, [oo, tt]
+    c_next = b.apply("lstm cell", cell, np.stack([f, c, i, g], axis=-1), "f·c + i·g")
+    return b.apply("product", product, np.stack([o, b.unary("tanh", c_next)], axis=-1), "o·t"), c_next
+
+
+def _sequence(cell_kind: str):
+    def build(b: _Build):
+        x, h = b.ids["x"], b.ids["h0"]
+        c = np.full(h.shape, b.zero)
+        hs = []
+        for t in range(x.shape[1]):
+            if cell_kind == "rnn":
+                h = _rnn_cell(b, x[:, t], h)
+            else:
+                h, c = _lstm_cell(b, x[:, t], h, c)
+            hs.append(h)
+        return {"h": np.stack(hs, axis=1)}
+    return build
+
+
+def _lstm_step(b: _Build):
+    h, c = _lstm_cell(b, b.ids["x"], b.ids["prev_h"], b.ids["prev_c"])
+    return {"next_h": h, "next_c": c}
+
+
+def _temporal_affine(b: _Build):
+    x, w, bias = b.ids["x"], b.ids["w"], b.ids["b"]
+    return {"out": b.dot(x[:, :, None, :], w.T[None, None, :, :], bias[None, None, :])}
+
+
+_BUILDERS: dict[str, Callable[[_Build], dict[str, np.ndarray]]] = {
+    "affine": _affine,
+    "relu": lambda b: {"out": b.unary("relu", b.ids["x"])},
+    "sigmoid": lambda b: {"out": b.unary("sigmoid", b.ids["x"])},
+    "tanh": lambda b: {"out": b.unary("tanh", b.ids["x"])},
+    "dropout": _dropout,
+    "batchnorm": lambda b: _batchnorm_like(b, 1),
+    "layernorm": _layernorm,
+    "conv": _conv,
+    "max_pool": _max_pool,
+    "spatial_batchnorm": lambda b: _batchnorm_like(b, 1),
+    "spatial_groupnorm": _groupnorm,
+    "svm_loss": _scores_loss("svm"),
+    "softmax_loss": _scores_loss("softmax"),
+    "rnn_step": lambda b: {"next_h": _rnn_cell(b, b.ids["x"], b.ids["prev_h"])},
+    "rnn": _sequence("rnn"),
+    "lstm_step": _lstm_step,
+    "lstm": _sequence("lstm"),
+    "word_embedding": lambda b: {"out": b.ids["W"][b.case.arrays["x"]]},  # the outputs are the looked-up leaves
+    "temporal_affine": _temporal_affine,
+    "temporal_softmax_loss": _temporal_softmax,
+}
+
+
+def _objective(b: _Build, outputs: dict[str, np.ndarray]) -> int:
+    """J's node: the loss, or Σ dout ⊙ out over every output."""
+    if b.case.layer.is_loss:
+        return int(outputs["loss"])
+    outs = np.concatenate([outputs[k].reshape(-1) for k in b.case.layer.outputs])
+    ups = np.concatenate([b.leaves(b.case.upstream[k]).reshape(-1) for k in b.case.layer.outputs])
+    return int(b.sum(b.dot(outs[None, :], ups[None, :])[None, :])[0])
+
+
+# ---- the rounding scale of a float64 engine ------------------------------------------------------------
+
+# σ′ and tanh′ are computed by engines from the output h as h(1 − h) and 1 − h²: their absolute
+# rounding is an ulp of h (of 1), however small the derivative is (saturated units).
+_OUTPUT_FORM_FLOOR = {"sigmoid": lambda h: np.abs(h) * (1 + np.abs(h)), "tanh": lambda h: 1 + 2 * h * h}
+_SWEEP_ROWS = 1 << 15
+
+
+def _as_float(v) -> np.ndarray:
+    return np.asarray(v.astype(np.float64) if isinstance(v, np.ndarray) else float(v), dtype=np.float64)
+
+
+def _float64_magnitudes(b: _Build, values: np.ndarray, J: int, kit: Kit) -> np.ndarray:
+    """Per node, Σ over paths to J of Π |local partial|, each local partial's terms summed in absolute value.
+
+    A float64 engine's rounding error in ∂J/∂node is a few ulps of this (times the log of the
+    longest sum). Unlike ``Graph.gradient``'s scales, no sum of float64 data counts as exact
+    (float64 rounds every step of it), and σ′, tanh′ are floored by ``_OUTPUT_FORM_FLOOR``.
+    """
+    scale = np.zeros(b.g.n)
+    scale[J] = 1.0
+    constant = np.zeros(b.g.n, dtype=bool)
+    for ids in b.constants:
+        constant[ids] = True
+    for op in reversed(b.g.ops):
+        inputs, floor = op.template.inputs, _OUTPUT_FORM_FLOOR.get(op.template.name)
+        for start in range(0, len(op.out), _SWEEP_ROWS):
+            rows = slice(start, start + _SWEEP_ROWS)
+            seed = scale[op.out[rows]]
+            if not seed.any():
+                continue
+            env = {sym: values[op.inputs[rows, j]] for j, sym in enumerate(inputs)}
+            memo: dict = {}
+            for j in range(len(inputs)):
+                targets = op.inputs[rows, j]
+                if constant[targets].all():
+                    continue
+                with np.errstate(over="ignore"):
+                    m = _as_float(magnitude(op.template.partial(j), env, kit, memo))
+                    if floor is not None:
+                        m = np.maximum(m, floor(_as_float(values[op.out[rows]])))
+                np.add.at(scale, targets, seed * m)
+    return scale
+
+
+# ---- kinks, read from the exact float64 data ------------------------------------------------------------
+
+def _kinks(case: LayerCase) -> tuple[dict[str, np.ndarray], list[str]]:
+    flags = {n: np.zeros(s, bool) for n, s in case.layout()}
+    msgs: list[str] = []
+    x = case.arrays.get("x")
+    if case.name == "relu":
+        flags["x"] = x == 0
+        msgs += [f"x[{','.join(map(str, i))}] is exactly 0 at a ReLU (kink): its partial uses relu'(0) = 0" for i in zip(*np.nonzero(x == 0))]
+    elif case.name == "max_pool":
+        s = case.settings
+        ph, pw, st = int(s["pool_height"]), int(s["pool_width"]), int(s["stride"])
+        for i in range(1 + (x.shape[2] - ph) // st):
+            for j in range(1 + (x.shape[3] - pw) // st):
+                win = x[:, :, i * st:i * st + ph, j * st:j * st + pw]
+                top = win == win.max(axis=(2, 3), keepdims=True)
+                tied = top.sum(axis=(2, 3)) > 1
+                for n, c in zip(*np.nonzero(tied)):
+                    flags["x"][n, c, i * st:i * st + ph, j * st:j * st + pw] |= top[n, c]
+                    msgs.append(f"pooling window ({n},{c},{i},{j}) has its maximum {win[n, c].max():g} more than once (kink): "
+                                "the gradient goes to the first one")
+    elif case.name == "svm_loss":
+        y = case.arrays["y"]
+        for n, j in np.ndindex(*x.shape):
+            if j != y[n] and Fraction(float(x[n, j])) - Fraction(float(x[n, y[n]])) + 1 == 0:
+                flags["x"][n, j] = flags["x"][n, y[n]] = True
+                msgs.append(f"margin x[{n},{j}] − x[{n},{y[n]}] + 1 is exactly 0 (kink): the hinge passes no gradient there")
+    return flags, msgs
+
+
+# ---- the driver ------------------------------------------------------------------------------------
+
+def _check(case: LayerCase, digits: int) -> None:
+    if not isinstance(case, LayerCase):
+        raise InputError("exact_layer_gradient needs a LayerCase", received=type(case).__name__,
+                         fix="build one with gradverify.layers.random_case")
+    if not isinstance(digits, int) or isinstance(digits, bool) or not 16 <= digits <= 2000:
+        raise InputError("digits must be an integer from 16 to 2000", received=repr(digits), fix="30 (the default)")
+
+
+def _pass(b: _Build, J: int, params: np.ndarray, kit: Kit, bits: int, scales: bool):
+    """J and the partials at ``bits``; with ``scales``, also the cancellation scales and float64 magnitudes."""
+    with kit.precision(bits):
+        values = b.g.forward(kit)
+        adj, scale = b.g.gradient(values, J, kit, scales=scales)
+    if not scales:
+        return values[J], list(adj[params]), [], None
+    with kit.precision(64):
+        mags = _float64_magnitudes(b, values, J, kit)[params]
+    return values[J], list(adj[params]), list(scale[params]), mags
+
+
+def exact_layer_gradient(case: LayerCase, *, digits: int = 30, backend: str = "auto",
+                         progress: Callable[[int, int], None] | None = None) -> ExactLayerGradient:
+    """J and every ∂J/∂input of a layer case, by symbolic differentiation, to ``digits`` digits.
+
+    Args:
+        case: the layer case (arrays, settings, upstream gradients).
+        digits: significant decimal digits wanted (16 to 2000).
+        backend: ``"symengine"``, ``"sympy"`` or ``"auto"``.
+        progress: called as ``progress(done, total)`` per evaluation pass.
+
+    Returns:
+        An ``ExactLayerGradient``.
+
+    Raises:
+        InputError: not a case, bad digits, or an unknown backend.
+    """
+    t0 = time.perf_counter()
+    _check(case, digits)
+    forms, kit = _Forms(backend), default_kit()
+    b = _Build(case, forms)
+    J = _objective(b, _BUILDERS[case.name](b))
+    params = np.concatenate([b.ids[n].reshape(-1) for n in case.layer.inputs])
+    target = math.ceil(digits * math.log2(10)) + _GUARD_BITS
+    bits, notes = target, []
+    total = 2 * (_MAX_RETRIES + 1)
+    for attempt in range(_MAX_RETRIES + 1):
+        J1, g1, _, _ = _pass(b, J, params, kit, bits, False)
+        J2, g2, s2, m64 = _pass(b, J, params, kit, bits + _CHECK_BITS, True)
+        if progress:
+            progress(2 * attempt + 2, total)
+        with kit.precision(bits + _CHECK_BITS):
+            keep = [i for i, v in enumerate(g2) if v != 0]
+            lost = [i for i, v in enumerate(g2) if v == 0 and s2[i] != 0]
+            agree = agreeing_digits([J1] + [g1[i] for i in keep], [J2] + [g2[i] for i in keep], kit)
+            worst = max([kit.number(1)] + [s2[i] / abs(g2[i]) for i in keep])
+            cond_bits = float(kit.log(worst)) / math.log(2)
+        achieved = min(agree, (bits - cond_bits) * math.log10(2))
+        if (achieved >= digits and not (lost and attempt == 0)) or attempt == _MAX_RETRIES or bits >= _MAX_BITS:
+            break
+        new_bits = min(_MAX_BITS, max(2 * bits, target + math.ceil(cond_bits)))
+        notes.append(f"{bits} bits gave {max(achieved, 0):.1f} reliable digits; redone at {new_bits} bits")
+        bits = new_bits
+    verified = max(0, int(min(math.floor(achieved), bits * math.log10(2))))
+    if verified < digits:
+        notes.append(f"only {verified} digits could be verified (asked for {digits})")
+    if lost:
+        notes.append(f"{len(lost)} partial(s) came out exactly 0 although their terms do not vanish (exact cancellation); "
+                     "not counted in digits")
+    flags, kink_msgs = _kinks(case)
+    grads, exact, mags, start = {}, {}, {}, 0
+    for name, shape in case.layout():
+        k = math.prod(shape)
+        chunk = g2[start:start + k]
+        grads[name] = np.array([float(v) for v in chunk], dtype=np.float64).reshape(shape)
+        obj = np.empty(k, dtype=object)
+        obj[:] = [kit.to_mpmath(v) for v in chunk]
+        exact[name] = obj.reshape(shape)
+        mags[name] = m64[start:start + k].reshape(shape)
+        start += k
+    return ExactLayerGradient(cost=float(J2), grads=grads, grads_exact=exact, magnitudes=mags, kinks=flags,
+                              kink_messages=tuple(kink_msgs), digits=verified, bits=bits + _CHECK_BITS, backend=forms.name,
+                              notes=tuple(notes), seconds=time.perf_counter() - t0, numbers=kit.name)
