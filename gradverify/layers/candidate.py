@@ -121,7 +121,8 @@ def _forward_args(case: LayerCase) -> tuple:
     if name in ("relu", "sigmoid", "tanh"):
         return (a["x"],)
     if name == "dropout":
-        return a["x"], {"p": s["p"], "mode": s["mode"], "seed": s.get("seed", 0), "mask": a["mask"].astype(bool)}
+        keep = s["p"] if s["convention"] == "keep" else 1 - s["p"]  # type: ignore[operator]
+        return a["x"], {"p": s["p"], "mode": s["mode"], "seed": s.get("seed", 0), "mask": a["mask"].astype(bool), "keep_prob": keep}
     if name in ("batchnorm", "spatial_batchnorm"):
         return a["x"], a["gamma"], a["beta"], {"mode": s["mode"], "eps": s["eps"], "momentum": 0.9,
                                                "running_mean": a["running_mean"], "running_var": a["running_var"]}
@@ -252,9 +253,10 @@ def align_case(pair: Pair, case: LayerCase) -> tuple[LayerCase, list[str]]:
     p = float(case.settings["p"])
     notes = [f"the dropout mask was read from {pair.names[0]}'s output ({int(keep.sum())} of {keep.size} units kept)"]
     ratios = out[keep] / x[keep]
-    if ratios.size and np.allclose(ratios, 1 / (1 - p), rtol=1e-12) and not np.isclose(p, 0.5) and p < 1:
-        notes.append(f"it scales kept units by 1/(1 − p): p is read as the drop probability (CS231n before 2017), "
-                     f"so the case uses keep probability {1 - p:g}")
-        new = case.with_arrays(mask=keep.astype(np.float64))
-        return LayerCase(new.layer, new.dims, {**new.settings, "p": 1 - p}, new.arrays, new.upstream, new.origin), notes
-    return case.with_arrays(mask=keep.astype(np.float64)), notes
+    new = case.with_arrays(mask=keep.astype(np.float64))
+    if case.settings["convention"] == "keep" and ratios.size and p < 1 and not np.isclose(p, 0.5) \
+            and np.allclose(ratios, 1 / (1 - p), rtol=1e-12):
+        notes.append(f"it scales kept units by 1/(1 − p): it reads p as the drop probability (CS231n before 2017), so the "
+                     f"case uses convention=drop (keep probability {1 - p:g})")
+        return LayerCase(new.layer, new.dims, {**new.settings, "convention": "drop"}, new.arrays, new.upstream, new.origin), notes
+    return new, notes

@@ -234,7 +234,8 @@ def random_case(layer: str | LayerSpec, *, dims: Mapping[str, object] | None = N
             high = d["C"] if name == "y" and "C" in d else d["V"]
             arrays[name] = rng.integers(0, high, size=shape)
         elif name == "mask" and spec.name == "dropout":
-            arrays[name] = (rng.random(shape) < float(s["p"])).astype(np.float64)  # type: ignore[arg-type]
+            keep = float(s["p"]) if s["convention"] == "keep" else 1 - float(s["p"])  # type: ignore[arg-type]
+            arrays[name] = (rng.random(shape) < keep).astype(np.float64)
         elif name == "mask":
             arrays[name] = (rng.random(shape) < 0.75).astype(np.float64)
         elif name == "running_var":

@@ -139,8 +139,13 @@ def _elementwise(d, s):
 
 
 def _dropout(d, s):
-    _unit_interval(s, "p")
+    p = _unit_interval(s, "p")
     _mode(s)
+    _need(s["convention"] in ("keep", "drop"), "The setting convention must be keep or drop",
+          expected='"keep" (p is the probability of keeping a unit, CS231n since 2017) or "drop"', received=repr(s["convention"]),
+          fix="--set convention=keep")
+    _need(s["convention"] == "keep" or p < 1, "Dropping every unit leaves nothing to scale", expected="p < 1 with convention=drop",
+          received=f"p = {p}", fix="a smaller p")
     return {"x": (d["N"], d["D"]), "mask": (d["N"], d["D"]), "out": (d["N"], d["D"])}
 
 
@@ -252,9 +257,10 @@ LAYERS: dict[str, LayerSpec] = {spec.name: spec for spec in (
               ("x",), ("out",), {"N": 3, "D": 4}, _elementwise),
     LayerSpec("tanh", "hyperbolic tangent unit: out = tanh(x)", ("tanh_forward", "tanh_backward"),
               ("x",), ("out",), {"N": 3, "D": 4}, _elementwise),
-    LayerSpec("dropout", "inverted dropout with an explicit keep-mask: out = x·mask / p (train), x (test)",
+    LayerSpec("dropout", "inverted dropout with an explicit keep-mask: out = x·mask / q (train), x (test); q = p, or 1 − p "
+              "with convention=drop",
               ("dropout_forward", "dropout_backward"), ("x",), ("out",), {"N": 3, "D": 4}, _dropout, data=("mask",),
-              settings={"p": 0.5, "mode": "train", "seed": 0}),
+              settings={"p": 0.5, "mode": "train", "seed": 0, "convention": "keep"}),
     LayerSpec("batchnorm", "batch normalization over the batch axis (train: batch statistics; test: running ones)",
               ("batchnorm_forward", "batchnorm_backward"), ("x", "gamma", "beta"), ("out",), {"N": 4, "D": 5}, _batchnorm,
               data=("running_mean", "running_var"), settings=dict(_NORM)),

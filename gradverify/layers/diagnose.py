@@ -17,7 +17,7 @@ Detectors, each a hypothesis about how the wrong gradient was computed, returnin
 from __future__ import annotations
 
 import math
-from itertools import permutations
+from itertools import combinations, permutations
 
 import numpy as np
 
@@ -47,7 +47,7 @@ def _factor_names(case: LayerCase) -> list[tuple[float, str]]:
         nt = d["N"] * d["T"]
         named += [(nt, f"N·T = {nt}"), (1 / nt, f"1/(N·T) = 1/{nt}")]
     if "p" in case.settings and float(case.settings["p"]) != 1:
-        p = float(case.settings["p"])
+        p = float(case.settings["p"]) if case.settings.get("convention") == "keep" else 1 - float(case.settings["p"])
         named += [(p, f"the keep probability p = {p:g} (the 1/p of inverted dropout is missing)"), (1 / p, f"1/p = {1 / p:g}")]
     return named + [(2.0, "2"), (0.5, "½")]
 
@@ -61,6 +61,23 @@ def _fit(target: np.ndarray, basis: np.ndarray) -> tuple[float, float]:
 
 
 # ---- shapes -------------------------------------------------------------------------------------
+
+def _kept(full: tuple[int, ...], shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Every way ``shape`` is ``full`` with some axes summed away (the axes kept, in order)."""
+    return [axes for axes in combinations(range(len(full)), len(shape)) if tuple(full[a] for a in axes) == shape]
+
+
+def _unsummed(upstream: set[tuple[int, ...]], exp: tuple[int, ...], got: tuple[int, ...]) -> str | None:
+    """When ``got`` is the upstream gradient with too few axes summed away: which axes are still there."""
+    squeezed = tuple(d for d in exp if d != 1)
+    for full in upstream:
+        for kept in _kept(full, got):
+            for want in _kept(full, squeezed):
+                extra = [a for a in kept if a not in want]
+                if set(want) <= set(kept) and extra:
+                    return ", ".join(map(str, extra))
+    return None
+
 
 def _shape_findings(case: LayerCase, problems) -> list[Finding]:
     shapes = case.shapes()
@@ -76,9 +93,10 @@ def _shape_findings(case: LayerCase, problems) -> list[Finding]:
                    f"(e.g. dout.T @ x where x.T @ dout was meant).")
             out.append(Finding("transposed", msg, 0.95, (name,)))
             continue
-        elif got in upstream and len(exp) < len(got):
-            axes = "axis 0" if len(got) - len(exp) == 1 else "the batch and position axes"
-            msg = f"{g} has the upstream gradient's shape {got}: the sum over {axes} is missing ({name} has shape {exp})."
+        elif len(got) > len(tuple(d for d in exp if d != 1)) and (axes := _unsummed(upstream, exp, got)):
+            what = "the upstream gradient's shape" if got in upstream else "the shape of dout partly summed"
+            plural = "axes" if "," in axes else "axis"
+            msg = f"{g} has {what} {got}: the sum over {plural} {axes} of dout is missing ({name} has shape {exp})."
             out.append(Finding("missing-batch-sum", msg, 0.95, (name,)))
             continue
         elif name in ("gamma", "beta") and math.prod(got) != math.prod(exp) and len(got) <= len(exp) + 1:

@@ -79,9 +79,9 @@ def tanh_backward(dout, cache):
 
 
 def dropout_forward(x, dropout_param):
-    """Inverted dropout. ``dropout_param``: ``p`` (keep probability), ``mode``, and either an explicit
-    0/1 ``mask`` or a ``seed`` to draw one (units kept with probability p)."""
-    p, mode = dropout_param["p"], dropout_param["mode"]
+    """Inverted dropout. ``dropout_param``: ``p`` (keep probability; ``keep_prob`` overrides it when the
+    caller's p means the drop probability), ``mode``, and either an explicit 0/1 ``mask`` or a ``seed``."""
+    p, mode = dropout_param.get("keep_prob", dropout_param["p"]), dropout_param["mode"]
     if mode == "test":
         return x.copy(), (None, mode)
     keep = dropout_param.get("mask")

@@ -31,7 +31,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from gradverify._symgraph import Graph, Kit, Template, agreeing_digits, default_kit, magnitude
+from gradverify._symgraph import Graph, Kit, Template, agreeing_digits, default_kit, evaluate, magnitude
 from gradverify.errors import InputError
 from gradverify.layers.case import LayerCase
 
@@ -46,6 +46,7 @@ _GUARD_BITS = 32
 _CHECK_BITS = 64
 _MAX_RETRIES = 3
 _MAX_BITS = 1 << 14
+_NEGLIGIBLE_BITS = 1100  # a partial below 2^-1100 of its terms' size is 0.0 in float64 (the smallest subnormal is 2^-1074)
 _BLOCK = 64  # widest sum in one template: wider sums are split into blocks and a sum of blocks
 
 
@@ -130,14 +131,17 @@ class _Build:
         self.case, self.f, self.g = case, forms, Graph()
         self.constants: list[np.ndarray] = []  # ids of the leaves without gradient
         self.ids = {n: self.g.leaves(case.arrays[n], requires_grad=True) for n in case.layer.inputs}
+        self.leaf_values = [(self.ids[n].reshape(-1), case.arrays[n].reshape(-1)) for n in case.layer.inputs]
         self.data = {n: self.leaves(case.arrays[n].astype(np.float64)) for n in case.layer.data if case.arrays[n].dtype == np.float64}
         self.zero = self.leaves(np.zeros(1))[0]
         self._consts: dict[float, int] = {}
+        self.second: dict[int, list] = {}  # second partials per template (for the float64 budget)
 
     def leaves(self, values) -> np.ndarray:
         """Leaves without gradient (data, upstream gradients, constants)."""
         ids = self.g.leaves(values, requires_grad=False)
         self.constants.append(ids.reshape(-1))
+        self.leaf_values.append((ids.reshape(-1), np.asarray(values, dtype=np.float64).reshape(-1)))
         return ids
 
     def const(self, value: float) -> int:
@@ -232,7 +236,8 @@ def _dropout(b: _Build):
     def make():
         x, m, p = (b.f.lib.Symbol(n) for n in "xmp")
         return x * m / p, [x, m, p]
-    p = np.full(b.ids["x"].shape, b.const(float(s["p"])))
+    keep = float(s["p"]) if s["convention"] == "keep" else 1 - float(s["p"])
+    p = np.full(b.ids["x"].shape, b.const(keep))
     return {"out": b.apply("dropout", make, np.stack([b.ids["x"], b.data["mask"], p], axis=-1), "x·mask/p")}
 
 
@@ -451,38 +456,88 @@ _SWEEP_ROWS = 1 << 15
 
 
 def _as_float(v) -> np.ndarray:
-    return np.asarray(v.astype(np.float64) if isinstance(v, np.ndarray) else float(v), dtype=np.float64)
+    with np.errstate(over="ignore"):
+        return np.abs(np.asarray(v.astype(np.float64) if isinstance(v, np.ndarray) else float(v), dtype=np.float64))
+
+
+def _second(b: _Build, template: Template) -> list[list[tuple[int, object]]]:
+    """Per input j, the nonzero ∂²expr/∂uⱼ∂uₖ (by ``diff`` of the partial), cached per template."""
+    key = id(template)
+    if key not in b.second:
+        rows = []
+        for j in range(len(template.inputs)):
+            pj = template.partial(j)
+            free = pj.free_symbols
+            pairs = [(k, pj.diff(u)) for k, u in enumerate(template.inputs) if u in free]
+            rows.append([(k, d) for k, d in pairs if d != 0])
+        b.second[key] = rows
+    return b.second[key]
+
+
+def _rows(op):
+    for start in range(0, len(op.out), _SWEEP_ROWS):
+        yield slice(start, start + _SWEEP_ROWS)
+
+
+def _forward_errors(b: _Build, values: np.ndarray, kit: Kit) -> np.ndarray:
+    """Per node, F: a float64 evaluation's absolute rounding error is about eps·F.
+
+    Leaves: F = |value| (a relative perturbation of eps, which any reformulation of the forward —
+    a shift by the maximum, x − μ computed another way — may cost). Templates: F(out) = (its terms
+    summed in absolute value) + Σⱼ |∂out/∂uⱼ|·F(uⱼ): a first-order running error analysis, the
+    templates' own partials carrying the inputs' errors forward.
+    """
+    F = np.zeros(b.g.n)
+    for ids, vals in b.leaf_values:  # an input is known to an engine only as well as its float64 value
+        F[ids] = np.abs(vals)
+    for op in b.g.ops:
+        t = op.template
+        for rows in _rows(op):
+            env = {sym: values[op.inputs[rows, j]] for j, sym in enumerate(t.inputs)}
+            memo: dict = {}
+            err = _as_float(magnitude(t.expr, env, kit, memo)) * np.ones(len(op.out[rows]))
+            for j in range(len(t.inputs)):
+                Fj = F[op.inputs[rows, j]]
+                if Fj.any():
+                    err = err + _as_float(evaluate(t.partial(j), env, kit, memo)) * Fj
+            F[op.out[rows]] = err
+    return F
 
 
 def _float64_magnitudes(b: _Build, values: np.ndarray, J: int, kit: Kit) -> np.ndarray:
-    """Per node, Σ over paths to J of Π |local partial|, each local partial's terms summed in absolute value.
+    """Per node, the rounding scale of ∂J/∂node in a float64 engine (in units of eps).
 
-    A float64 engine's rounding error in ∂J/∂node is a few ulps of this (times the log of the
-    longest sum). Unlike ``Graph.gradient``'s scales, no sum of float64 data counts as exact
-    (float64 rounds every step of it), and σ′, tanh′ are floored by ``_OUTPUT_FORM_FLOOR``.
+    Σ over paths to J of Π (local magnitudes), where a local partial's magnitude is its terms
+    summed in absolute value (no sum of float64 data counts as exact: float64 rounds every step)
+    plus the error it inherits from its inputs' forward rounding, Σₖ |∂²out/∂uⱼ∂uₖ|·F(uₖ)
+    (``_forward_errors``); σ′ and tanh′ are floored by ``_OUTPUT_FORM_FLOOR``.
     """
+    F = _forward_errors(b, values, kit)
     scale = np.zeros(b.g.n)
     scale[J] = 1.0
     constant = np.zeros(b.g.n, dtype=bool)
     for ids in b.constants:
         constant[ids] = True
     for op in reversed(b.g.ops):
-        inputs, floor = op.template.inputs, _OUTPUT_FORM_FLOOR.get(op.template.name)
-        for start in range(0, len(op.out), _SWEEP_ROWS):
-            rows = slice(start, start + _SWEEP_ROWS)
+        t = op.template
+        floor, second = _OUTPUT_FORM_FLOOR.get(t.name), _second(b, t)
+        for rows in _rows(op):
             seed = scale[op.out[rows]]
             if not seed.any():
                 continue
-            env = {sym: values[op.inputs[rows, j]] for j, sym in enumerate(inputs)}
+            env = {sym: values[op.inputs[rows, j]] for j, sym in enumerate(t.inputs)}
             memo: dict = {}
-            for j in range(len(inputs)):
+            for j in range(len(t.inputs)):
                 targets = op.inputs[rows, j]
                 if constant[targets].all():
                     continue
-                with np.errstate(over="ignore"):
-                    m = _as_float(magnitude(op.template.partial(j), env, kit, memo))
-                    if floor is not None:
-                        m = np.maximum(m, floor(_as_float(values[op.out[rows]])))
+                m = _as_float(magnitude(t.partial(j), env, kit, memo)) * np.ones(len(targets))
+                for k, d2 in second[j]:
+                    Fk = F[op.inputs[rows, k]]
+                    if Fk.any():
+                        m = m + _as_float(evaluate(d2, env, kit, memo)) * Fk
+                if floor is not None:
+                    m = np.maximum(m, floor(_as_float(values[op.out[rows]])))
                 np.add.at(scale, targets, seed * m)
     return scale
 
@@ -527,6 +582,33 @@ def _check(case: LayerCase, digits: int) -> None:
         raise InputError("digits must be an integer from 16 to 2000", received=repr(digits), fix="30 (the default)")
 
 
+def _precision(kit: Kit, bits: int, digits: int, J1, J2, g1: list, g2: list, s2: list):
+    """How far the two passes can be trusted.
+
+    Returns:
+        (digits achieved, log₂ of the worst cancellation, log₂ of the largest scale, partials that
+        cancelled to exactly 0, partials settled below 2^-1100 — 0.0 in float64 — but not resolved to
+        ``digits``). The last two are left out of the digits, as the MLP oracle does.
+    """
+    with kit.precision(bits + _CHECK_BITS):
+        noise_factor = kit.number(2) ** -(bits - 16)
+        floor, tenth = kit.number(2) ** -_NEGLIGIBLE_BITS, kit.number(10) ** -digits
+        worst, keep, lost, negligible = kit.number(1), [], [], []
+        for i, (v, sc) in enumerate(zip(g2, s2)):
+            noise = sc * noise_factor
+            if noise < floor and ((v == 0 and sc != 0) or noise > abs(v) * tenth):
+                negligible.append(i)
+            elif v == 0 and sc != 0:
+                lost.append(i)
+            elif v != 0:
+                keep.append(i)
+                worst = max(worst, sc / abs(v))
+        agree = agreeing_digits([J1] + [g1[i] for i in keep], [J2] + [g2[i] for i in keep], kit)
+        cond_bits = float(kit.log(worst)) / math.log(2)
+        scale_bits = float(kit.log(max([kit.number(1)] + list(s2)))) / math.log(2)
+    return min(agree, (bits - cond_bits) * math.log10(2)), cond_bits, scale_bits, lost, negligible
+
+
 def _pass(b: _Build, J: int, params: np.ndarray, kit: Kit, bits: int, scales: bool):
     """J and the partials at ``bits``; with ``scales``, also the cancellation scales and float64 magnitudes."""
     with kit.precision(bits):
@@ -569,24 +651,27 @@ def exact_layer_gradient(case: LayerCase, *, digits: int = 30, backend: str = "a
         J2, g2, s2, m64 = _pass(b, J, params, kit, bits + _CHECK_BITS, True)
         if progress:
             progress(2 * attempt + 2, total)
-        with kit.precision(bits + _CHECK_BITS):
-            keep = [i for i, v in enumerate(g2) if v != 0]
-            lost = [i for i, v in enumerate(g2) if v == 0 and s2[i] != 0]
-            agree = agreeing_digits([J1] + [g1[i] for i in keep], [J2] + [g2[i] for i in keep], kit)
-            worst = max([kit.number(1)] + [s2[i] / abs(g2[i]) for i in keep])
-            cond_bits = float(kit.log(worst)) / math.log(2)
-        achieved = min(agree, (bits - cond_bits) * math.log10(2))
-        if (achieved >= digits and not (lost and attempt == 0)) or attempt == _MAX_RETRIES or bits >= _MAX_BITS:
+        achieved, cond_bits, scale_bits, lost, negligible = _precision(kit, bits, digits, J1, J2, g1, g2, s2)
+        if (achieved >= digits and not lost) or attempt == _MAX_RETRIES or bits >= _MAX_BITS:
             break
-        new_bits = min(_MAX_BITS, max(2 * bits, target + math.ceil(cond_bits)))
-        notes.append(f"{bits} bits gave {max(achieved, 0):.1f} reliable digits; redone at {new_bits} bits")
+        # A partial cancelled to exactly 0 (1 − tanh²(a) of a saturated unit) hides how many bits it
+        # needs: go at once to where every partial is resolved or provably below float64's range.
+        settle = target + _NEGLIGIBLE_BITS + 16 + math.ceil(max(scale_bits, 0))
+        new_bits = settle if (lost or achieved < 1) else min(settle, max(2 * bits, target + math.ceil(cond_bits)))
+        new_bits = min(new_bits, _MAX_BITS)
+        if new_bits <= bits:
+            break
+        notes.append(f"{bits} bits gave {max(achieved, 0):.1f} reliable digits"
+                     + (f" and {len(lost)} partial(s) cancelled to exactly 0" if lost else "") + f"; redone at {new_bits} bits")
         bits = new_bits
     verified = max(0, int(min(math.floor(achieved), bits * math.log10(2))))
     if verified < digits:
         notes.append(f"only {verified} digits could be verified (asked for {digits})")
     if lost:
-        notes.append(f"{len(lost)} partial(s) came out exactly 0 although their terms do not vanish (exact cancellation); "
-                     "not counted in digits")
+        notes.append(f"{len(lost)} partial(s) came out exactly 0 at {bits + _CHECK_BITS} bits by cancellation; not counted in digits")
+    if negligible:
+        notes.append(f"{len(negligible)} partial(s) lie below 2^-{_NEGLIGIBLE_BITS} (0.0 in float64, settled for any float64 "
+                     "comparison) but their full-precision digits were not resolved; not counted in digits")
     flags, kink_msgs = _kinks(case)
     grads, exact, mags, start = {}, {}, {}, 0
     for name, shape in case.layout():

@@ -47,7 +47,8 @@ def _relu(a, s, d):
 def _dropout(a, s, d):
     if s["mode"] == "test":
         return {"out": a["x"] * 1}
-    return {"out": a["x"] * (a["mask"] / float(s["p"]))}
+    keep = float(s["p"]) if s["convention"] == "keep" else 1 - float(s["p"])
+    return {"out": a["x"] * (a["mask"] / keep)}
 
 
 def _normalize(x, gamma, beta, axes, eps):
@@ -130,23 +131,40 @@ def _svm_loss(a, s, d):
     return {"loss": np.where(m > 0, m, 0 * m).sum(axis=(1, 2)) / m.shape[1]}
 
 
-def _log_softmax_at(x, y_index):
-    """log softmax(x)[y] along the last axis; the shift by the largest real part keeps exp finite."""
-    shift = np.max(np.real(x), axis=-1, keepdims=True)
-    z = x - shift
-    log_norm = np.log(np.exp(z).sum(axis=-1))
-    return np.take_along_axis(z, y_index[None, ..., None], axis=-1)[..., 0] - log_norm
+def _log1p(s):
+    """log(1 + s), accurate for small s, also for complex s (numpy's complex log1p drops the real part)."""
+    if not np.iscomplexobj(s):
+        return np.log1p(s)
+    re, im = np.real(s), np.imag(s)
+    return 0.5 * np.log1p(2 * re + re * re + im * im) + 1j * np.arctan2(im, 1 + re)
+
+
+def _nll(x, y_index):
+    """−log softmax(x)[y] along the last axis, in a form whose derivative never subtracts.
+
+    With d = x − x_y and m = max(0, maxⱼ≠y Re dⱼ): m + log(e^−m + Σⱼ≠y e^(dⱼ − m)), which is
+    log1p(Σⱼ≠y e^dⱼ) when m = 0. The textbook log Σ e^x − x_y computes ∂/∂x_y as p_y − 1: at
+    p_y ≈ 1 that cancels entirely, in float64 and in extended precision alike, and a complex step
+    would return 0 for a partial of 1e−20 with a round-off measurement that cannot see it.
+    """
+    d = x - np.take_along_axis(x, y_index[None, ..., None], axis=-1)
+    others = np.ones((1,) + y_index.shape + (x.shape[-1],), dtype=bool)
+    np.put_along_axis(others, y_index[None, ..., None], False, axis=-1)
+    m = np.maximum(0.0, np.max(np.where(others, np.real(d), -np.inf), axis=-1, keepdims=True))
+    tail = np.sum(np.where(others, np.exp(d - m), 0), axis=-1)
+    m = m[..., 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(m > 0, m + np.log(np.exp(-m) + tail), _log1p(tail))
 
 
 def _softmax_loss(a, s, d):
     x = a["x"]
-    return {"loss": -_log_softmax_at(x, a["y"]).sum(axis=1) / x.shape[1]}
+    return {"loss": _nll(x, a["y"]).sum(axis=1) / x.shape[1]}
 
 
 def _temporal_softmax_loss(a, s, d):
     x = a["x"]
-    logp = _log_softmax_at(x, a["y"])  # (P, N, T)
-    return {"loss": -(a["mask"] * logp).sum(axis=(1, 2)) / x.shape[1]}
+    return {"loss": (a["mask"] * _nll(x, a["y"])).sum(axis=(1, 2)) / x.shape[1]}
 
 
 def _rnn_cell(x, h, Wx, Wh, b):
@@ -224,15 +242,20 @@ def forward(name: str, arrays: Arrays, settings: Mapping, dims: Mapping) -> dict
         return FORWARDS[name](arrays, settings, dims)
 
 
-def objective(name: str, arrays: Arrays, settings: Mapping, dims: Mapping, upstream: Mapping[str, np.ndarray]) -> np.ndarray:
-    """J per probe: Σ upstream ⊙ output over every output (or the loss itself). Shape (P,)."""
+def objective(name: str, arrays: Arrays, settings: Mapping, dims: Mapping, upstream: Mapping[str, np.ndarray],
+              *, terms: bool = False) -> np.ndarray:
+    """J per probe: Σ upstream ⊙ output over every output (or the loss itself). Shape (P,).
+
+    With ``terms``, Σ |upstream ⊙ output| instead (|loss| for a loss): the size of what J's sum rounds.
+    """
     outs = forward(name, arrays, settings, dims)
     if "loss" in outs:
-        return outs["loss"]
+        return np.abs(outs["loss"]) if terms else outs["loss"]
     total = None
     for key, out in outs.items():
         u = upstream[key].astype(out.real.dtype)
-        term = (out * u[None]).reshape(out.shape[0], -1).sum(axis=1)
+        prod = out * u[None]
+        term = (np.abs(prod) if terms else prod).reshape(out.shape[0], -1).sum(axis=1)
         total = term if total is None else total + term
     return total
 

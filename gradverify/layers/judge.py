@@ -13,7 +13,9 @@ Budgets:
 - a float64 source (the backprop engine, a candidate): ``FLOAT64_ULPS`` ulps × (1 + log₂ of the
   largest dimension) × the oracle's ``magnitudes`` (the rounding scale of each partial); without
   the exact source, a loose fallback of ``_FALLBACK_ULPS`` ulps of the array's largest partial;
-- ``numeric``: its measured error bar.
+- ``numeric``: its measured error bar, plus the float64 budget (the bar measures the round-off of
+  the finite-difference arithmetic, not a forward value that float64 and extended precision both
+  round to the same number).
 
 J (the objective Σ dout ⊙ out, or the loss) is compared too: a candidate whose backward is right
 but whose forward is wrong has its J off (``cost_ok`` false), said as "its forward is off".
@@ -209,6 +211,12 @@ def _budgets(case: LayerCase, sources: dict[str, SourceResult]) -> dict[str, Sou
     theta = case.flat({n: case.arrays[n] for n in case.layer.inputs})
     out = {}
     for name, s in sources.items():
+        if s.kind == "numeric" and exact is not None:
+            # finite differences are computed in float64 too: a forward value that float64 and extended precision
+            # round alike (their error bar cannot see it) costs them what it costs any float64 engine
+            out[name] = SourceResult(s.name, s.kind, s.grad, s.budget + length * exact.extra["magnitudes"], s.cost, s.cost_budget,
+                                     s.detail, s.seconds, s.kinks, s.extra)
+            continue
         if s.kind != "float64":
             out[name] = s
             continue
@@ -221,7 +229,8 @@ def _budgets(case: LayerCase, sources: dict[str, SourceResult]) -> dict[str, Sou
                 g = np.nan_to_num(np.abs(ref.grad[sl]), nan=0.0, posinf=0.0)
                 mags[sl] = _FALLBACK_ULPS / FLOAT64_ULPS * (g + (g.max() if g.size else 0.0))
         budget = length * mags + TINY
-        cost_budget = length * (s.extra.get("cost_magnitude", 0.0) + float(np.abs(theta) @ mags)) + TINY
+        terms = s.extra.get("cost_magnitude", 0.0)  # Σ|dout ⊙ out| of its own output (inf when that is not finite)
+        cost_budget = length * ((terms if math.isfinite(terms) else 0.0) + float(np.abs(theta) @ mags)) + TINY
         out[name] = SourceResult(s.name, s.kind, s.grad, budget, s.cost, cost_budget, s.detail, s.seconds, s.kinks, s.extra)
     return out
 
@@ -284,7 +293,7 @@ def _verdict(src: SourceResult, ref: SourceResult, referee: str) -> SourceVerdic
     cost_err = cost_ok = None
     if src.cost is not None and ref.cost is not None:
         cost_err = abs(src.cost - ref.cost) if math.isfinite(src.cost) else math.inf
-        cost_ok = cost_err <= src.cost_budget + ref.cost_budget
+        cost_ok = math.isfinite(cost_err) and cost_err <= src.cost_budget + ref.cost_budget
     elif ref.cost is not None and src.kind == "float64":
         cost_ok = False  # its forward output was unusable: that is a failure of its own
     return SourceVerdict(src.name, referee, abs_err, rel, budget, ratio, status.astype(str), cost_err, cost_ok)

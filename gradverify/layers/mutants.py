@@ -72,7 +72,8 @@ _RELU = [
 def _dropout_grad(c: LayerCase, mask_in_test: bool = False):
     if c.settings["mode"] == "test" and not mask_in_test:
         return None
-    return {"x": c.upstream["out"] * c.arrays["mask"] / float(c.settings["p"])}
+    keep = float(c.settings["p"]) if c.settings["convention"] == "keep" else 1 - float(c.settings["p"])
+    return {"x": c.upstream["out"] * c.arrays["mask"] / keep}
 
 
 _DROPOUT = [

@@ -45,6 +45,8 @@ def _dims(draw, name: str, fixed: Mapping[str, int], max_dim: int) -> dict[str, 
         else:
             lo = least.get(key, 1)
             out[key] = draw(st.integers(lo, max(lo, max_dim)))
+    if name == "spatial_groupnorm" and out["C"] * out["H"] * out["W"] < 2 and "W" not in fixed:
+        out["W"] = 2  # a group needs two values to have a variance
     return out
 
 
@@ -122,6 +124,6 @@ def layer_cases(layer: str, *, dims: Mapping[str, int] | None = None, settings: 
     return build()
 
 
-def any_layer_case(*, max_dim: int = 3) -> st.SearchStrategy[LayerCase]:
-    """A case of any catalogue layer (small shapes)."""
-    return st.sampled_from(list(LAYERS)).flatmap(lambda name: layer_cases(name, max_dim=max_dim))
+def any_layer_case(*, max_dim: int = 3, scales: tuple[float, ...] | None = None) -> st.SearchStrategy[LayerCase]:
+    """A case of any catalogue layer (small shapes; ``scales`` as in ``layer_cases``)."""
+    return st.sampled_from(list(LAYERS)).flatmap(lambda name: layer_cases(name, max_dim=max_dim, scales=scales))
