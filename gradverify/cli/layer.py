@@ -125,8 +125,10 @@ def run(args) -> int:
     if args.report is not None:
         from gradverify._io import write_atomic
         from gradverify.layers.report import layer_document, render_document
+        from gradverify.layers.suite import reproduce_layer_command
 
-        doc = layer_document(comp, command=args.command_line)
+        reproduce = reproduce_layer_command(comp.case) + (f" --candidate {cand[1]}" if cand else "")
+        doc = layer_document(comp, command=args.command_line, reproduce=reproduce)
         out = Path(args.report or Path("reports") / f"layer-{spec.name}")
         texts = {f"report.{fmt}": render_document(doc, fmt) for fmt in ("json", "md", "html")}
         paths = [write_atomic(out / name, text) for name, text in texts.items()]
