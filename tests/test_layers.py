@@ -25,7 +25,7 @@ def _check_three_way(case):
         assert v.referee == "exact"
         assert np.all(v.ratio[v.status == "ok"] <= 1.0)
     # the oracle verified its own digits, so the float64 rounding of its values is exact to ½ ulp
-    assert comp.sources["exact"].extra["digits"] >= 20
+    assert comp.sources["exact"].facts["digits"] >= 20
 
 
 def _three_way_test(layer: str, examples: int):

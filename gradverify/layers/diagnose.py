@@ -212,7 +212,7 @@ def diagnose_layer(case: LayerCase, candidate: SourceResult, exact: SourceResult
     """
     c, e = np.asarray(candidate.grad, float), np.asarray(exact.grad, float)
     off = {n for n, sl in case.slices().items() if np.any(verdict.status[sl] == "off")}
-    findings = _shape_findings(case, candidate.extra.get("problems", ()))
+    findings = _shape_findings(case, getattr(candidate, "problems", ()))
     shaped = {n for f in findings for n in f.where}
     value_off = off - shaped
     nonfinite = [n for n in value_off if not np.all(np.isfinite(c[case.slices()[n]]))]

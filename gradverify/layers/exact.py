@@ -3,22 +3,21 @@
 Every layer's forward is written here, once, as small expressions over index templates — one
 output entry of a convolution is Σ x_pad[n, c, i·s + p, j·s + q]·w[f, c, p, q] + b[f]; a batch-norm
 output is γ·(x − μ)·(σ² + ε)^(−½) + β with μ and σ² template nodes of their own; a max-pooling
-window is a chain of max(a, b) = Piecewise((a, a ≥ b), (b, True)) — instantiated in batches on a
-``_symgraph.Graph`` whose leaves are the case's float64 arrays (entered exactly). The objective is
-J = Σ dout ⊙ out (or the loss). Each template's local partials come from the backend's ``diff``;
-the generic reverse sweep of ``Graph.gradient`` combines them. No layer backward formula appears
+window is a chain of max(a, b) = Piecewise((a, a ≥ b), (b, True)) — instantiated in batches on the
+oracle's ``symbolic.graph.Graph`` whose leaves are the case's float64 arrays (entered exactly). The
+objective is J = Σ dout ⊙ out (or the loss). Each template's local partials come from the backend's
+``diff``; the graph's generic reverse sweep combines them. No layer backward formula appears
 anywhere, and nothing here imports the backprop engine or the finite-difference forwards.
 
-Evaluated in MPFR (gmpy2; mpmath if missing) twice, at p and p + 64 bits: ``digits`` is the
-smaller of the digits on which the two passes agree and p·log₁₀2 minus the measured cancellation
-(each partial's sweep over magnitudes, ``magnitudes``, against its value); p is raised until
-``digits`` is reached (at most three times). ``magnitudes`` is the scale a float64 engine's
-rounding error follows: the sum, over every path, of the absolute values of the products summed
-in that partial (``_float64_magnitudes``).
+Values are Arb balls (python-flint), certified as the MLP oracle certifies them
+(``symbolic.precision.settle``): the precision rises until every value's ball certifies ``digits``
+digits or lies below 2^-1100 (0.0 in float64). At a non-differentiable point — a ReLU input exactly
+0, a pooling window whose maximum is attained twice, a hinge margin exactly 0 — the value uses
+the Piecewise's own convention (relu′(0) = 0, the first maximum, no gradient through the hinge) and
+a hull pass gives ``kink_lo``/``kink_hi``, the interval of the one-sided values.
 
-Non-differentiable points are reported in ``kinks``: a ReLU input exactly 0 (relu′(0) = 0, from
-Piecewise's strict z > 0), a pooling window whose maximum is attained twice (the first one gets
-the gradient: Piecewise's a ≥ b), a hinge margin exactly 0.
+``magnitudes`` is the scale a float64 engine's rounding error follows (``_float64_magnitudes``): a
+first-order rounding-error analysis read off the same templates, used for the float64 budgets.
 """
 
 from __future__ import annotations
@@ -30,24 +29,21 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
+from flint import arb
 
-from gradverify._symgraph import Graph, Kit, Template, agreeing_digits, default_kit, evaluate, magnitude
 from gradverify.errors import InputError
 from gradverify.layers.case import LayerCase
-
-try:
-    import symengine
-except ImportError:  # pragma: no cover - symengine is a dependency; SymPy is the fallback
-    symengine = None
+from gradverify.symbolic.backend import backend as make_backend
+from gradverify.symbolic.balls import NEGLIGIBLE_BITS, float_above, float_below, float_radius, precision, to_mpmath
+from gradverify.symbolic.evaluation import Evaluation
+from gradverify.symbolic.graph import Graph, Template
+from gradverify.symbolic.interpret import Conditions, evaluate
+from gradverify.symbolic.precision import Assessment, settle
 
 __all__ = ["ExactLayerGradient", "exact_layer_gradient"]
 
-_GUARD_BITS = 32
-_CHECK_BITS = 64
-_MAX_RETRIES = 3
-_MAX_BITS = 1 << 14
-_NEGLIGIBLE_BITS = 1100  # a partial below 2^-1100 of its terms' size is 0.0 in float64 (the smallest subnormal is 2^-1074)
 _BLOCK = 64  # widest sum in one template: wider sums are split into blocks and a sum of blocks
+_CHASE_LIMIT = 20_000  # partials up to which a cancelled value jumps at once to the settling precision
 
 
 @dataclass(frozen=True)
@@ -57,29 +53,36 @@ class ExactLayerGradient:
     Attributes:
         cost: J rounded to float64.
         grads: ∂J/∂input rounded to float64, by input name, shaped like the inputs.
-        grads_exact: the same as object arrays of mpmath ``mpf`` carrying every computed bit.
+        grads_exact: the balls' midpoints as object arrays of mpmath ``mpf`` (every computed bit).
+        radius: per partial, a proven bound on |∂J/∂input − grads_exact| (float64, rounded up).
         magnitudes: per partial, the rounding scale of a float64 engine (``_float64_magnitudes``).
-        kinks: True where the partial sits on a non-differentiable point (see the module notes).
+        kinks: True where the case sits on a non-differentiable point of that input (see the module notes).
         kink_messages: one sentence per kink.
-        digits: significant decimal digits verified in J and every nonzero partial.
+        kink_lo, kink_hi: where some point is exactly on a Piecewise boundary, per partial the
+            interval holding every one-sided value (float64, rounded outward); None when none is.
+        digits: the fewest certified digits over J and every partial not settled below 2^-1100.
         bits: the binary precision of the reported values.
         backend: ``"symengine"`` or ``"sympy"``.
-        notes: remarks (precision raised, partials that cancelled to exactly 0).
+        notes: remarks (precision raised, values settled below float64's range).
         seconds: wall-clock time.
     """
 
     cost: float
     grads: dict[str, np.ndarray]
     grads_exact: dict[str, np.ndarray]
+    radius: dict[str, np.ndarray]
     magnitudes: dict[str, np.ndarray]
     kinks: dict[str, np.ndarray]
     kink_messages: tuple[str, ...]
     digits: int
     bits: int
     backend: str
+    cost_radius: float = 0.0
+    kink_lo: dict[str, np.ndarray] | None = None
+    kink_hi: dict[str, np.ndarray] | None = None
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
-    numbers: str = field(default="gmpy2", repr=False)
+    numbers: str = field(default="arb", repr=False)
 
     def __repr__(self) -> str:
         n = sum(g.size for g in self.grads.values())
@@ -90,25 +93,18 @@ class ExactLayerGradient:
 # ---- templates ------------------------------------------------------------------------------------
 
 class _Forms:
-    """Symbols and cached templates of one backend (SymEngine's C++ core, or pure SymPy)."""
+    """The backend's symbols (``symbolic.backend``: SymEngine or SymPy) and this oracle's cached templates."""
 
     def __init__(self, backend: str):
-        if backend == "auto":
-            backend = "symengine" if symengine is not None else "sympy"
-        if backend not in ("symengine", "sympy") or (backend == "symengine" and symengine is None):
-            raise InputError(f"Unknown or unavailable symbolic backend {backend!r}", expected='"auto", "symengine" or "sympy"',
-                             received=repr(backend), fix='use "auto"')
-        import sympy
-
-        self.name = backend
-        self.lib = symengine if backend == "symengine" else sympy
+        self.be = make_backend(backend)
+        self.name, self.lib = self.be.name, self.be.lib
         self._cache: dict = {}
 
     def syms(self, prefix: str, n: int) -> list:
         return [self.lib.Symbol(f"{prefix}{i}") for i in range(n)]
 
     def exact(self, q: Fraction):
-        return self.lib.Integer(q.numerator) / self.lib.Integer(q.denominator)
+        return self.be.exact(q)
 
     def template(self, key, make: Callable[[], tuple[object, list]], name: str) -> Template:
         """The template ``key``, built once by ``make() -> (expr, inputs)``."""
@@ -451,18 +447,46 @@ def _objective(b: _Build, outputs: dict[str, np.ndarray]) -> int:
 
 # σ′ and tanh′ are computed by engines from the output h as h(1 − h) and 1 − h²: their absolute
 # rounding is an ulp of h (of 1), however small the derivative is (saturated units).
-_OUTPUT_FORM_FLOOR = {"sigmoid": lambda h: np.abs(h) * (1 + np.abs(h)), "tanh": lambda h: 1 + 2 * h * h}
+_OUTPUT_FORM_FLOOR = {"sigmoid": lambda h: h * (1 + h), "tanh": lambda h: 1 + 2 * h * h}
 _SWEEP_ROWS = 1 << 15
+# The analysis runs on Arb numbers too (at 64 bits): its products of exp(700)-sized and e^-700-sized
+# factors would overflow float64 into inf·0. Every magnitude is an exact upper bound of an |x|.
+_UP = np.frompyfunc(lambda x: x.abs_upper() if isinstance(x, arb) else arb(abs(float(x))), 1, 1)
+_LARGER = np.frompyfunc(lambda p, q: p if p > q else q, 2, 1)
+_TO_FLOAT = np.frompyfunc(float, 1, 1)
 
 
-def _as_float(v) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return np.abs(np.asarray(v.astype(np.float64) if isinstance(v, np.ndarray) else float(v), dtype=np.float64))
+def _up(v, n: int) -> np.ndarray:
+    """|v| bounded above, as an object array of ``n`` balls (a scalar is broadcast)."""
+    return _UP(v) if isinstance(v, np.ndarray) else np.full(n, _UP(v), dtype=object)
+
+
+def _magnitude(e, env: dict, memo: dict, mags: dict, conditions: Conditions, n: int) -> np.ndarray:
+    """The value of ``e`` with every sum taken over absolute values: what its rounding scales with.
+
+    Sums add their terms' magnitudes, products multiply them, positive integer powers raise them;
+    any other node (a symbol, a number, exp, log, tanh, a Piecewise) counts with its absolute value.
+    """
+    if e in mags:  # keyed by the expression: SymEngine hands out fresh wrappers for e.args, so an id() could repeat
+        return mags[e]
+    kind = type(e).__name__
+    if kind == "Add":
+        out = sum(_magnitude(t, env, memo, mags, conditions, n) for t in e.args)
+    elif kind == "Mul":
+        out = np.full(n, arb(1), dtype=object)
+        for t in e.args:
+            out = out * _magnitude(t, env, memo, mags, conditions, n)
+    elif kind == "Pow" and getattr(e.args[1], "is_Integer", False) and int(e.args[1]) > 0:
+        out = _magnitude(e.args[0], env, memo, mags, conditions, n) ** int(e.args[1])
+    else:
+        out = _up(evaluate(e, env, memo, conditions), n)
+    mags[e] = out
+    return out
 
 
 def _second(b: _Build, template: Template) -> list[list[tuple[int, object]]]:
     """Per input j, the nonzero ∂²expr/∂uⱼ∂uₖ (by ``diff`` of the partial), cached per template."""
-    key = id(template)
+    key = id(template)  # templates live in the build's cache for its whole life
     if key not in b.second:
         rows = []
         for j in range(len(template.inputs)):
@@ -479,42 +503,50 @@ def _rows(op):
         yield slice(start, start + _SWEEP_ROWS)
 
 
-def _forward_errors(b: _Build, values: np.ndarray, kit: Kit) -> np.ndarray:
-    """Per node, F: a float64 evaluation's absolute rounding error is about eps·F.
+def _zeros(n: int) -> np.ndarray:
+    out = np.empty(n, dtype=object)
+    out[:] = [arb(0)] * n
+    return out
+
+
+def _forward_errors(b: _Build, values: np.ndarray, conditions: Conditions) -> tuple[np.ndarray, np.ndarray]:
+    """Per node, F: a float64 evaluation's absolute rounding error is about eps·F (and where F ≠ 0).
 
     Leaves: F = |value| (a relative perturbation of eps, which any reformulation of the forward —
     a shift by the maximum, x − μ computed another way — may cost). Templates: F(out) = (its terms
     summed in absolute value) + Σⱼ |∂out/∂uⱼ|·F(uⱼ): a first-order running error analysis, the
     templates' own partials carrying the inputs' errors forward.
     """
-    F = np.zeros(b.g.n)
+    F, nonzero = _zeros(b.g.n), np.zeros(b.g.n, dtype=bool)
     for ids, vals in b.leaf_values:  # an input is known to an engine only as well as its float64 value
-        F[ids] = np.abs(vals)
+        F[ids] = [arb(abs(float(v))) for v in vals]
+        nonzero[ids] = vals != 0
     for op in b.g.ops:
         t = op.template
         for rows in _rows(op):
+            count = len(op.out[rows])
             env = {sym: values[op.inputs[rows, j]] for j, sym in enumerate(t.inputs)}
             memo: dict = {}
-            err = _as_float(magnitude(t.expr, env, kit, memo)) * np.ones(len(op.out[rows]))
+            err = _magnitude(t.expr, env, memo, {}, conditions, count)
             for j in range(len(t.inputs)):
-                Fj = F[op.inputs[rows, j]]
-                if Fj.any():
-                    err = err + _as_float(evaluate(t.partial(j), env, kit, memo)) * Fj
+                if nonzero[op.inputs[rows, j]].any():
+                    err = err + _up(evaluate(t.partial(j), env, memo, conditions), count) * F[op.inputs[rows, j]]
             F[op.out[rows]] = err
-    return F
+            nonzero[op.out[rows]] = True
+    return F, nonzero
 
 
-def _float64_magnitudes(b: _Build, values: np.ndarray, J: int, kit: Kit) -> np.ndarray:
-    """Per node, the rounding scale of ∂J/∂node in a float64 engine (in units of eps).
+def _float64_magnitudes(b: _Build, values: np.ndarray, J: int, conditions: Conditions) -> np.ndarray:
+    """Per node, the rounding scale of ∂J/∂node in a float64 engine, in units of eps (float64; inf beyond it).
 
     Σ over paths to J of Π (local magnitudes), where a local partial's magnitude is its terms
     summed in absolute value (no sum of float64 data counts as exact: float64 rounds every step)
     plus the error it inherits from its inputs' forward rounding, Σₖ |∂²out/∂uⱼ∂uₖ|·F(uₖ)
     (``_forward_errors``); σ′ and tanh′ are floored by ``_OUTPUT_FORM_FLOOR``.
     """
-    F = _forward_errors(b, values, kit)
-    scale = np.zeros(b.g.n)
-    scale[J] = 1.0
+    F, F_nonzero = _forward_errors(b, values, conditions)
+    scale, reached = _zeros(b.g.n), np.zeros(b.g.n, dtype=bool)
+    scale[J], reached[J] = arb(1), True
     constant = np.zeros(b.g.n, dtype=bool)
     for ids in b.constants:
         constant[ids] = True
@@ -522,24 +554,26 @@ def _float64_magnitudes(b: _Build, values: np.ndarray, J: int, kit: Kit) -> np.n
         t = op.template
         floor, second = _OUTPUT_FORM_FLOOR.get(t.name), _second(b, t)
         for rows in _rows(op):
-            seed = scale[op.out[rows]]
-            if not seed.any():
+            if not reached[op.out[rows]].any():
                 continue
+            seed, count = scale[op.out[rows]], len(op.out[rows])
             env = {sym: values[op.inputs[rows, j]] for j, sym in enumerate(t.inputs)}
             memo: dict = {}
+            mags: dict = {}
             for j in range(len(t.inputs)):
                 targets = op.inputs[rows, j]
                 if constant[targets].all():
                     continue
-                m = _as_float(magnitude(t.partial(j), env, kit, memo)) * np.ones(len(targets))
+                m = _magnitude(t.partial(j), env, memo, mags, conditions, count)
                 for k, d2 in second[j]:
-                    Fk = F[op.inputs[rows, k]]
-                    if Fk.any():
-                        m = m + _as_float(evaluate(d2, env, kit, memo)) * Fk
+                    if F_nonzero[op.inputs[rows, k]].any():
+                        m = m + _up(evaluate(d2, env, memo, conditions), count) * F[op.inputs[rows, k]]
                 if floor is not None:
-                    m = np.maximum(m, floor(_as_float(values[op.out[rows]])))
+                    m = _LARGER(m, floor(_up(values[op.out[rows]], count)))
                 np.add.at(scale, targets, seed * m)
-    return scale
+                reached[targets] = True
+    with np.errstate(over="ignore"):
+        return np.asarray(_TO_FLOAT(scale), dtype=np.float64)
 
 
 # ---- kinks, read from the exact float64 data ------------------------------------------------------------
@@ -582,48 +616,34 @@ def _check(case: LayerCase, digits: int) -> None:
         raise InputError("digits must be an integer from 16 to 2000", received=repr(digits), fix="30 (the default)")
 
 
-def _precision(kit: Kit, bits: int, digits: int, J1, J2, g1: list, g2: list, s2: list):
-    """How far the two passes can be trusted.
-
-    Returns:
-        (digits achieved, log₂ of the worst cancellation, log₂ of the largest scale, partials that
-        cancelled to exactly 0, partials settled below 2^-1100 — 0.0 in float64 — but not resolved to
-        ``digits``). The last two are left out of the digits, as the MLP oracle does.
-    """
-    with kit.precision(bits + _CHECK_BITS):
-        noise_factor = kit.number(2) ** -(bits - 16)
-        floor, tenth = kit.number(2) ** -_NEGLIGIBLE_BITS, kit.number(10) ** -digits
-        worst, keep, lost, negligible = kit.number(1), [], [], []
-        for i, (v, sc) in enumerate(zip(g2, s2)):
-            noise = sc * noise_factor
-            if noise < floor and ((v == 0 and sc != 0) or noise > abs(v) * tenth):
-                negligible.append(i)
-            elif v == 0 and sc != 0:
-                lost.append(i)
-            elif v != 0:
-                keep.append(i)
-                worst = max(worst, sc / abs(v))
-        agree = agreeing_digits([J1] + [g1[i] for i in keep], [J2] + [g2[i] for i in keep], kit)
-        cond_bits = float(kit.log(worst)) / math.log(2)
-        scale_bits = float(kit.log(max([kit.number(1)] + list(s2)))) / math.log(2)
-    return min(agree, (bits - cond_bits) * math.log10(2)), cond_bits, scale_bits, lost, negligible
+def _split(case: LayerCase, flat) -> dict[str, np.ndarray]:
+    out, start = {}, 0
+    for name, shape in case.layout():
+        k = math.prod(shape)
+        out[name] = np.asarray(flat[start:start + k]).reshape(shape)
+        start += k
+    return out
 
 
-def _pass(b: _Build, J: int, params: np.ndarray, kit: Kit, bits: int, scales: bool):
-    """J and the partials at ``bits``; with ``scales``, also the cancellation scales and float64 magnitudes."""
-    with kit.precision(bits):
-        values = b.g.forward(kit)
-        adj, scale = b.g.gradient(values, J, kit, scales=scales)
-    if not scales:
-        return values[J], list(adj[params]), [], None
-    with kit.precision(64):
-        mags = _float64_magnitudes(b, values, J, kit)[params]
-    return values[J], list(adj[params]), list(scale[params]), mags
+def _certification(verdict: Assessment, digits: int, bits: int) -> tuple[int, list[str]]:
+    """The digits every unsettled value certifies, and notes on the values short of ``digits``."""
+    got, settled = verdict.digits, verdict.settled
+    live = got[~settled]
+    worst = float(live.min()) if live.size else math.inf
+    summary = math.floor(bits * math.log10(2)) if math.isinf(worst) else int(min(bits * math.log10(2), math.floor(worst)))
+    notes = []
+    if settled[1:].any():
+        notes.append(f"{int(settled[1:].sum())} partial(s) lie below 2^-{NEGLIGIBLE_BITS} (0.0 in float64, settled for any "
+                     "float64 comparison) but are not certified to full precision; not counted in digits")
+    short = (got < digits) & ~settled
+    if short.any():
+        notes.append(f"{int(short.sum())} value(s) certified to only {got[short].min():.1f} digits at {bits} bits (asked for {digits})")
+    return max(0, summary), notes
 
 
 def exact_layer_gradient(case: LayerCase, *, digits: int = 30, backend: str = "auto",
                          progress: Callable[[int, int], None] | None = None) -> ExactLayerGradient:
-    """J and every ∂J/∂input of a layer case, by symbolic differentiation, to ``digits`` digits.
+    """J and every ∂J/∂input of a layer case, by symbolic differentiation, certified to ``digits`` digits.
 
     Args:
         case: the layer case (arrays, settings, upstream gradients).
@@ -639,50 +659,46 @@ def exact_layer_gradient(case: LayerCase, *, digits: int = 30, backend: str = "a
     """
     t0 = time.perf_counter()
     _check(case, digits)
-    forms, kit = _Forms(backend), default_kit()
+    forms = _Forms(backend)
     b = _Build(case, forms)
     J = _objective(b, _BUILDERS[case.name](b))
     params = np.concatenate([b.ids[n].reshape(-1) for n in case.layer.inputs])
-    target = math.ceil(digits * math.log2(10)) + _GUARD_BITS
-    bits, notes = target, []
-    total = 2 * (_MAX_RETRIES + 1)
-    for attempt in range(_MAX_RETRIES + 1):
-        J1, g1, _, _ = _pass(b, J, params, kit, bits, False)
-        J2, g2, s2, m64 = _pass(b, J, params, kit, bits + _CHECK_BITS, True)
+    last: dict = {}
+    passes = [0]
+
+    def run(bits: int, hull: bool) -> Evaluation:
+        conditions = Conditions(hull=hull)
+        with precision(bits):
+            values = b.g.forward(conditions)
+            adjoint = b.g.gradient(values, J, conditions)
+        if not hull:
+            last["values"] = values
+        passes[0] += 1
         if progress:
-            progress(2 * attempt + 2, total)
-        achieved, cond_bits, scale_bits, lost, negligible = _precision(kit, bits, digits, J1, J2, g1, g2, s2)
-        if (achieved >= digits and not lost) or attempt == _MAX_RETRIES or bits >= _MAX_BITS:
-            break
-        # A partial cancelled to exactly 0 (1 − tanh²(a) of a saturated unit) hides how many bits it
-        # needs: go at once to where every partial is resolved or provably below float64's range.
-        settle = target + _NEGLIGIBLE_BITS + 16 + math.ceil(max(scale_bits, 0))
-        new_bits = settle if (lost or achieved < 1) else min(settle, max(2 * bits, target + math.ceil(cond_bits)))
-        new_bits = min(new_bits, _MAX_BITS)
-        if new_bits <= bits:
-            break
-        notes.append(f"{bits} bits gave {max(achieved, 0):.1f} reliable digits"
-                     + (f" and {len(lost)} partial(s) cancelled to exactly 0" if lost else "") + f"; redone at {new_bits} bits")
-        bits = new_bits
-    verified = max(0, int(min(math.floor(achieved), bits * math.log10(2))))
-    if verified < digits:
-        notes.append(f"only {verified} digits could be verified (asked for {digits})")
-    if lost:
-        notes.append(f"{len(lost)} partial(s) came out exactly 0 at {bits + _CHECK_BITS} bits by cancellation; not counted in digits")
-    if negligible:
-        notes.append(f"{len(negligible)} partial(s) lie below 2^-{_NEGLIGIBLE_BITS} (0.0 in float64, settled for any float64 "
-                     "comparison) but their full-precision digits were not resolved; not counted in digits")
+            progress(passes[0], passes[0] + 1)
+        return Evaluation(values[J], adjoint[params], [], conditions, bits)
+
+    notes: list[str] = []
+
+    def on_retry(old: int, new: int, verdict: Assessment) -> None:
+        notes.append(f"{old} bits left {verdict.short} value(s) short of {digits} certified digits; redone at {new} bits")
+
+    ev, verdict = settle(run, digits, jump=case.size <= _CHASE_LIMIT, on_retry=on_retry)
+    hull = run(ev.bits, True) if ev.conditions.boundaries else None
+    summary, more = _certification(verdict, digits, ev.bits)
+    if ev.conditions.undecided:
+        more.append(f"{ev.conditions.undecided} Piecewise condition(s) could not be decided at {ev.bits} bits: "
+                    "those values enclose both sides")
+    with precision(64):
+        mags = _float64_magnitudes(b, last["values"], J, Conditions())[params]
     flags, kink_msgs = _kinks(case)
-    grads, exact, mags, start = {}, {}, {}, 0
-    for name, shape in case.layout():
-        k = math.prod(shape)
-        chunk = g2[start:start + k]
-        grads[name] = np.array([float(v) for v in chunk], dtype=np.float64).reshape(shape)
-        obj = np.empty(k, dtype=object)
-        obj[:] = [kit.to_mpmath(v) for v in chunk]
-        exact[name] = obj.reshape(shape)
-        mags[name] = m64[start:start + k].reshape(shape)
-        start += k
-    return ExactLayerGradient(cost=float(J2), grads=grads, grads_exact=exact, magnitudes=mags, kinks=flags,
-                              kink_messages=tuple(kink_msgs), digits=verified, bits=bits + _CHECK_BITS, backend=forms.name,
-                              notes=tuple(notes), seconds=time.perf_counter() - t0, numbers=kit.name)
+    exact = np.empty(len(params), dtype=object)
+    exact[:] = [to_mpmath(x) for x in ev.grads]
+    return ExactLayerGradient(
+        cost=float(ev.cost), grads=_split(case, np.array([float(x) for x in ev.grads], dtype=np.float64)),
+        grads_exact=_split(case, exact), radius=_split(case, np.array([float_radius(x) for x in ev.grads])),
+        magnitudes=_split(case, mags), kinks=flags, kink_messages=tuple(kink_msgs), digits=summary, bits=ev.bits,
+        backend=forms.name, cost_radius=float_radius(ev.cost),
+        kink_lo=_split(case, np.array([float_below(x) for x in hull.grads])) if hull is not None else None,
+        kink_hi=_split(case, np.array([float_above(x) for x in hull.grads])) if hull is not None else None,
+        notes=tuple(notes + more), seconds=time.perf_counter() - t0)

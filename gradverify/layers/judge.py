@@ -29,21 +29,38 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from gradverify.compare import FLOAT64_ULPS, SourceResult, SourceVerdict
+from gradverify.compare import FLOAT64_ULPS, SourceResult, SourceVerdict, Status
 from gradverify.errors import InputError
 from gradverify.layers.candidate import Pair, PairResult, align_case, resolve_pair, run_pair
 from gradverify.layers.case import LayerCase, scalar_names
 
-__all__ = ["SOURCE_NAMES", "LayerComparison", "gather_layer", "judge_layer", "compare_layer", "engine_pair"]
+__all__ = ["SOURCE_NAMES", "LayerSourceResult", "LayerComparison", "gather_layer", "judge_layer", "compare_layer", "engine_pair"]
 
 EPS = float(np.finfo(np.float64).eps)
 TINY = float(np.finfo(np.float64).tiny)
 SOURCE_NAMES = ("exact", "backprop", "numeric")
 _FALLBACK_ULPS = 1e3
+
+
+@dataclass(frozen=True)
+class LayerSourceResult(SourceResult):
+    """A ``compare.SourceResult`` with what the layer judge needs besides.
+
+    Attributes:
+        magnitudes: the exact source's float64 rounding scale per partial (the float64 budgets' base).
+        problems: a forward/backward pair's returns that could not be used (``candidate.ShapeProblem``).
+        cost_magnitude: Σ |dout ⊙ out| of the source's own forward output (what its J rounds).
+        result: the raw result record (``ExactLayerGradient``, ``NumericLayerGradient``), for reports and tests.
+    """
+
+    magnitudes: np.ndarray | None = None
+    problems: tuple = ()
+    cost_magnitude: float = 0.0
+    result: object = None
 
 
 @dataclass(frozen=True)
@@ -116,8 +133,7 @@ class LayerComparison:
                      "settings": {k: v for k, v in c.settings.items()}, "origin": c.origin,
                      "inputs": {n: list(s) for n, s in c.layout()}, "outputs": list(c.layer.outputs), "n_partials": len(self.names)},
             "sources": {n: {"kind": s.kind, "cost": s.cost, "cost_budget": s.cost_budget, "detail": s.detail, "seconds": s.seconds,
-                            **{k: v for k, v in s.extra.items() if isinstance(v, (int, float, str, bool))}}
-                        for n, s in self.sources.items()},
+                            **dict(s.facts)} for n, s in self.sources.items()},
             "verdicts": {n: {"ok": v.ok, "referee": v.referee, "n_off": v.n_off, "n_kinks": int(np.count_nonzero(v.status == "kink")),
                              "cost_abs_err": v.cost_abs_err, "cost_ok": v.cost_ok,
                              "worst": self.names[v.worst] if v.worst >= 0 else None,
@@ -171,70 +187,77 @@ def _objective(case: LayerCase, outputs: Mapping[str, np.ndarray | None]) -> tup
     return total, mag
 
 
-def _exact_source(case: LayerCase, progress=None, **options) -> SourceResult:
+def _exact_source(case: LayerCase, progress=None, **options) -> LayerSourceResult:
     from gradverify.layers.exact import exact_layer_gradient  # SymPy is slow to import: only when asked for
 
     t0 = time.perf_counter()
     ex = exact_layer_gradient(case, progress=progress, **options)
     grad = case.flat(ex.grads)
-    budget = np.spacing(np.abs(grad)) / 2 + np.abs(grad) * 10.0 ** (1 - ex.digits) + TINY
-    return SourceResult("exact", "exact", grad, budget, cost=ex.cost, cost_budget=float(np.spacing(abs(ex.cost))),
-                        detail=f"SymPy-derived partials ({ex.backend}), evaluated at {ex.digits} digits",
-                        seconds=time.perf_counter() - t0, kinks=case.flat({k: v.astype(float) for k, v in ex.kinks.items()}) > 0,
-                        extra={"digits": ex.digits, "backend": ex.backend, "kinks": "; ".join(ex.kink_messages),
-                               "notes": "; ".join(ex.notes), "result": ex, "magnitudes": case.flat(ex.magnitudes)})
+    radius = case.flat(ex.radius)
+    budget = np.spacing(np.abs(grad)) / 2 + radius  # its rounding to float64, plus the ball's certified radius
+    kink_lo = kink_hi = None
+    if ex.kink_lo is not None and ex.kink_hi is not None:
+        lo, hi = case.flat(ex.kink_lo), case.flat(ex.kink_hi)
+        wide = (hi - lo) > 4 * radius + 2 * np.spacing(np.maximum(np.abs(lo), np.abs(hi)))  # partials a kink reaches
+        if wide.any():
+            kink_lo, kink_hi = np.where(wide, lo, np.nan), np.where(wide, hi, np.nan)
+    return LayerSourceResult("exact", "exact", grad, budget, cost=ex.cost, cost_budget=float(np.spacing(abs(ex.cost))) / 2 + ex.cost_radius,
+                             detail=f"SymPy-derived partials ({ex.backend}), certified to {ex.digits} digits",
+                             seconds=time.perf_counter() - t0, kink_lo=kink_lo, kink_hi=kink_hi,
+                             notes=tuple(ex.notes) + tuple(ex.kink_messages), facts={"digits": ex.digits, "backend": ex.backend},
+                             magnitudes=case.flat(ex.magnitudes), result=ex)
 
 
-def _numeric_source(case: LayerCase, progress=None, **options) -> SourceResult:
+def _numeric_source(case: LayerCase, progress=None, **options) -> LayerSourceResult:
     from gradverify.layers.numeric import numeric_layer_gradient
 
     t0 = time.perf_counter()
     num = numeric_layer_gradient(case, progress=progress, **options)
     grad = case.flat(num.grads)
-    return SourceResult("numeric", "numeric", grad, case.flat(num.errors) + np.spacing(np.abs(grad)) + TINY,
-                        detail=f"finite differences ({num.method}, round-off {num.roundoff}), {num.n_evals} forward evaluations",
-                        seconds=time.perf_counter() - t0, kinks=case.flat({k: v.astype(float) for k, v in num.kinks.items()}) > 0,
-                        extra={"method": num.method, "n_evals": num.n_evals, "result": num})
+    kinks = case.flat({k: v.astype(float) for k, v in num.kinks.items()}) > 0
+    return LayerSourceResult("numeric", "numeric", grad, case.flat(num.errors) + np.spacing(np.abs(grad)) + TINY,
+                             detail=f"finite differences ({num.method}, round-off {num.roundoff}), {num.n_evals} forward evaluations",
+                             seconds=time.perf_counter() - t0, kinks=kinks if kinks.any() else None,
+                             facts={"method": num.method, "n_evals": num.n_evals}, result=num)
 
 
-def _pair_source(case: LayerCase, pair: Pair, *, kind_detail: str) -> SourceResult:
+def _pair_source(case: LayerCase, pair: Pair, *, kind_detail: str) -> LayerSourceResult:
     """A float64 source from a forward/backward pair (engine or candidate); its budget is set in ``_budgets``."""
     res: PairResult = run_pair(pair, case)
-    grads = {n: (g if g is not None else np.full(s, np.nan)) for (n, s), g in zip(case.layout(), (res.grads[n] for n in case.layer.inputs))}
+    grads = {n: (res.grads[n] if res.grads[n] is not None else np.full(s, np.nan)) for n, s in case.layout()}
     cost, cost_mag = _objective(case, res.outputs)
-    return SourceResult(pair.label, "float64", case.flat(grads), np.zeros(case.size), cost=cost, detail=kind_detail, seconds=res.seconds,
-                        extra={"problems": res.problems, "pair_notes": "; ".join(res.notes), "cost_magnitude": cost_mag,
-                               "functions": " / ".join(n for n in pair.names if n)})
+    return LayerSourceResult(pair.label, "float64", case.flat(grads), np.zeros(case.size), cost=cost, detail=kind_detail,
+                             seconds=res.seconds, notes=res.notes, facts={"functions": " / ".join(n for n in pair.names if n)},
+                             problems=res.problems, cost_magnitude=cost_mag)
 
 
 def _budgets(case: LayerCase, sources: dict[str, SourceResult]) -> dict[str, SourceResult]:
     """Fill the float64 sources' budgets (they need the exact magnitudes, or the fallback)."""
     exact = sources.get("exact")
+    mags_exact = getattr(exact, "magnitudes", None)
     length = FLOAT64_ULPS * EPS * _length(case)
     theta = case.flat({n: case.arrays[n] for n in case.layer.inputs})
-    out = {}
+    out: dict[str, SourceResult] = {}
     for name, s in sources.items():
-        if s.kind == "numeric" and exact is not None:
+        if s.kind == "numeric" and mags_exact is not None:
             # finite differences are computed in float64 too: a forward value that float64 and extended precision
             # round alike (their error bar cannot see it) costs them what it costs any float64 engine
-            out[name] = SourceResult(s.name, s.kind, s.grad, s.budget + length * exact.extra["magnitudes"], s.cost, s.cost_budget,
-                                     s.detail, s.seconds, s.kinks, s.extra)
+            out[name] = replace(s, budget=s.budget + length * mags_exact)
             continue
         if s.kind != "float64":
             out[name] = s
             continue
-        if exact is not None:
-            mags = exact.extra["magnitudes"]
+        if mags_exact is not None:
+            mags = mags_exact
         else:
             ref = sources.get("numeric") or s
             mags = np.zeros(case.size)
             for sl in case.slices().values():
                 g = np.nan_to_num(np.abs(ref.grad[sl]), nan=0.0, posinf=0.0)
                 mags[sl] = _FALLBACK_ULPS / FLOAT64_ULPS * (g + (g.max() if g.size else 0.0))
-        budget = length * mags + TINY
-        terms = s.extra.get("cost_magnitude", 0.0)  # Σ|dout ⊙ out| of its own output (inf when that is not finite)
+        terms = getattr(s, "cost_magnitude", 0.0)  # Σ|dout ⊙ out| of its own output (inf when that is not finite)
         cost_budget = length * ((terms if math.isfinite(terms) else 0.0) + float(np.abs(theta) @ mags)) + TINY
-        out[name] = SourceResult(s.name, s.kind, s.grad, budget, s.cost, cost_budget, s.detail, s.seconds, s.kinks, s.extra)
+        out[name] = replace(s, budget=length * mags + TINY, cost_budget=cost_budget)
     return out
 
 
@@ -282,17 +305,27 @@ def gather_layer(case: LayerCase, sources: Sequence[str] = SOURCE_NAMES, *, cand
 
 
 def _verdict(src: SourceResult, ref: SourceResult, referee: str) -> SourceVerdict:
-    """The same rule as ``compare``: ratio = |src − ref| / (budgets), NaN infinitely wrong, kinks never off."""
-    abs_err = np.abs(src.grad - ref.grad)
-    abs_err = np.where(np.isnan(abs_err), np.inf, abs_err)
-    budget = src.budget + ref.budget
-    ratio = abs_err / budget
-    status = np.where(ratio <= 1.0, "ok", "off").astype(object)
-    for k in (src.kinks, ref.kinks):
-        if k is not None:
-            status[k] = "kink"
-    rel = abs_err / np.maximum(np.maximum(np.abs(src.grad), np.abs(ref.grad)), TINY)
+    """``compare``'s rule for named arrays: ratio = |src − ref| / (budgets), NaN infinitely wrong; at a kink a
+    value inside the referee's interval of one-sided values is right (``kink``), outside it is ``off``."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(src.grad - ref.grad)
+        finite = np.isfinite(src.grad) & np.isfinite(ref.grad)
+        abs_err = np.where(finite, diff, np.where(src.grad == ref.grad, 0.0, np.inf))
+        budget = src.budget + ref.budget
+        ratio = np.where(abs_err == 0, 0.0, abs_err / np.where(np.isfinite(budget), budget, np.nan))
+        ratio = np.where(np.isnan(ratio), np.inf, ratio)
+        rel = abs_err / np.maximum(np.maximum(np.abs(src.grad), np.abs(ref.grad)), TINY)
     rel = np.where(np.isnan(rel), np.inf, rel)
+    status = np.where(ratio <= 1.0, Status.OK.value, Status.OFF.value).astype(object)
+    if ref.kink_lo is not None and ref.kink_hi is not None:
+        at_kink = ~np.isnan(ref.kink_lo)
+        slack = np.where(np.isfinite(budget), budget, 0.0)
+        with np.errstate(invalid="ignore"):
+            inside = at_kink & (src.grad >= ref.kink_lo - slack) & (src.grad <= ref.kink_hi + slack)
+        status[at_kink & (inside | (status == Status.OK.value))] = Status.KINK.value
+    for kinks in (src.kinks, ref.kinks):  # a finite-difference stencil across a kink cannot judge
+        if kinks is not None:
+            status[kinks] = Status.KINK.value
     cost_err = cost_ok = None
     if src.cost is not None and ref.cost is not None:
         cost_err = abs(src.cost - ref.cost) if math.isfinite(src.cost) else math.inf
@@ -309,17 +342,15 @@ def judge_layer(case: LayerCase, sources: Mapping[str, SourceResult], *, notes: 
     if "exact" in sources:
         referee, ref = "exact", sources["exact"]
         verdicts = {n: _verdict(s, ref, "exact") for n, s in sources.items() if n != "exact"}
-        for key in ("notes", "kinks"):
-            if ref.extra.get(key):
-                notes.append("exact: " + ref.extra[key])
+        notes += [f"exact: {n}" for n in ref.notes]
     else:
         referee, order = "pairwise", list(sources)
         verdicts = {n: _verdict(sources[n], sources[order[0]], order[0]) for n in order[1:]}
         if len(order) >= 2:
             notes.append(f"No exact source: {', '.join(order[1:])} judged against {order[0]}; a disagreement cannot say who is wrong.")
     for n, s in sources.items():
-        if s.extra.get("pair_notes"):
-            notes.append(f"{n}: {s.extra['pair_notes']}")
+        if n != "exact" and s.notes:
+            notes.append(f"{n}: {'; '.join(s.notes)}")
     diagnoses: dict[str, list] = {}
     if diagnose:
         from gradverify.layers.diagnose import diagnose_layer
