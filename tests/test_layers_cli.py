@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
 
 from gradverify.cli import main
+
+sys.path.insert(0, str(Path(__file__).parent / "layers"))
 
 LAYERS_DIR = Path(__file__).parent / "layers"
 STUDENT = str(LAYERS_DIR / "student_layers.py")
@@ -112,3 +115,34 @@ def test_the_suite_shrinks_a_failure_and_its_reproduce_command_fails_the_same_wa
     assert argv[:3] == ["gradverify", "layer", "batchnorm"]
     assert main(argv[1:]) == 1
     assert "misses the mean term" in capsys.readouterr().out
+
+
+def _readme_layer_section() -> str:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    return text.split("## Layers: CS231n's forward/backward pairs", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readmes_layer_commands_run_with_the_exit_codes_it_implies(capsys, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    block = _readme_layer_section().split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+    assert len(commands) >= 6
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[0] == "gradverify"
+        expected = 1 if "buggy" in command else 0
+        assert main(argv[1:]) == expected, command
+        out = capsys.readouterr().out
+        if "buggy" in command:
+            assert "dx misses the mean term" in out
+
+
+def test_the_readmes_layer_python_example_runs(monkeypatch):
+    import sys
+
+    import student_layers
+    block = _readme_layer_section().split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setitem(sys.modules, "my_layers", student_layers)
+    namespace: dict = {"print": lambda *a: None}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["comp"].verdict == "pass"

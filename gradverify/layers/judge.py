@@ -15,7 +15,7 @@ Budgets:
   partial, ``exact._float64_magnitudes``); without the exact source, a loose fallback of
   ``_FALLBACK_ULPS`` ulps of the array's largest partial. Calibrated on 150 drawn cases per layer
   (ordinary and saturating scales, kinks): the engine and the corpus's student layers used at most
-  24 % of it (softmax loss; under 10 % for most layers), while any classic bug exceeds it by ≥ 10¹⁰;
+  27 % of it (softmax loss; under 10 % for most layers), while any classic bug exceeds it by ≥ 10¹⁰;
 - ``numeric``: its measured error bar, plus the float64 budget (the bar measures the round-off of
   the finite-difference arithmetic, not a forward value that float64 and extended precision both
   round to the same number).
