@@ -320,3 +320,22 @@ def test_the_suite_of_gradverifys_own_engines_on_a_cluster_judges_the_same_cases
     there = run_suite(examples=30, seed=5, cluster=cluster)
     here = run_suite(examples=30, seed=5)
     assert there.ok and _records(there) == _records(here)
+
+
+@pytest.mark.slow
+def test_the_suite_command_on_a_local_cluster_prints_the_same_failure_and_reproduce_command(tmp_path, capsys):
+    from gradverify.cli import main
+
+    (tmp_path / "buggy.py").write_text(BUGGY)
+    cand = str(tmp_path / "buggy.py") + ":grad"
+    assert main(["suite", "--candidate", cand, "--examples", "30", "--scheduler", "local:2"]) == 1
+    there = capsys.readouterr().out
+    assert main(["suite", "--candidate", cand, "--examples", "30"]) == 1
+    here = capsys.readouterr().out
+    assert "a local cluster: 2 worker(s)" in there
+
+    def lines(text, prefix):
+        return [ln for ln in text.splitlines() if ln.startswith(prefix)]
+
+    assert lines(there, "reproduce: gradverify verify 1-3") == lines(here, "reproduce: gradverify verify 1-3") != []
+    assert lines(there, "FAIL:") == lines(here, "FAIL:") != []
