@@ -133,9 +133,8 @@ def connect(scheduler: str | SchedulerSpec, *, timeout: float = 20.0) -> Cluster
         if spec.local_workers:
             # The scheduler runs in this process and reads its config when it is made.
             with dask.config.set({"distributed.scheduler.allowed-failures": LOCAL_ALLOWED_FAILURES}):
-                dashboard = ":0" if importlib.util.find_spec("bokeh") else None
                 local = distributed.LocalCluster(n_workers=spec.local_workers, threads_per_worker=1, processes=True,
-                                                 host="127.0.0.1", dashboard_address=dashboard,
+                                                 host="127.0.0.1", dashboard_address=":0",  # any free port
                                                  silence_logs=logging.CRITICAL)  # the batch reports what went wrong itself
             client = distributed.Client(local, timeout=timeout)
         elif spec.is_file:

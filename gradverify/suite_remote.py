@@ -26,7 +26,10 @@ import random
 import threading
 import types
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
 
 from gradverify.cluster import Lost
 from gradverify.errors import InternalError
@@ -81,7 +84,7 @@ class ClusterJudge:
             find(strategy, keep, settings=settings, random=random.Random(seed))
         except (NoSuchExample, Unsatisfiable):
             pass
-        tasks = ((case_key(p), self.judge, (p,)) for p in drawn)
+        tasks = ((case_key(p), _judge_arrived, (self.judge, p)) for p in drawn)
         for n, (key, outcome) in enumerate(self.cluster.stream(tasks, name="suite"), 1):
             self._ready.setdefault(key, []).append(self._judged(outcome))
             if progress:
@@ -93,7 +96,7 @@ class ClusterJudge:
         if ready:
             return ready.pop(0)
         self.single += 1  # a shrinking step, or a case asked again: judged now, as one task
-        ((_, outcome),) = self.cluster.stream([(None, self.judge, (problem,))], name="suite")
+        ((_, outcome),) = self.cluster.stream([(None, _judge_arrived, (self.judge, problem))], name="suite")
         return self._judged(outcome)
 
     def _judged(self, outcome: object) -> Judged:
@@ -120,6 +123,18 @@ def _load_what_judging_loads() -> None:
     from gradverify.suite import judge_case
 
     judge_case(debug_problem(), sources=("exact", "backprop", "numeric"), candidates=None)
+
+
+def _judge_arrived(judge: Callable[[Problem], Judged], problem: Problem) -> Judged:
+    """On a worker: judge a case on fresh copies of its arrays.
+
+    Arrays unpickled from the wire can sit at any byte offset and be read-only; numpy's SIMD
+    sums then group terms differently, and an error budget (a sum of magnitudes) came out a few
+    ulps off the one computed on one machine. Fresh, aligned copies give the same numbers.
+    """
+    fresh = replace(problem, params={k: np.array(v) for k, v in problem.params.items()}, X=np.array(problem.X),
+                    Y=np.array(problem.Y), labels=None if problem.labels is None else np.array(problem.labels))
+    return judge(fresh)
 
 
 _LOADED: dict[str, Callable] = {}  # per process: a candidate module is executed once per worker
