@@ -319,11 +319,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def kept_sections(path: Path) -> str:
-    """The sections other scripts write into the file between their own markers (bench_distributed.py), kept as they are."""
+    """The sections other scripts write into the file between their own markers (bench_layers.py, bench_distributed.py), kept as they are."""
     import re
 
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    blocks = re.finditer(r"<!-- (\w+): begin -->.*?<!-- \1: end -->", text, flags=re.S)
+    blocks = re.finditer(r"<!-- ?([\w-]+): ?begin ?-->.*?<!-- ?\1: ?end ?-->", text, flags=re.S)  # <!-- name:begin --> or <!-- name: begin -->
     return "".join("\n" + b.group(0) + "\n" for b in blocks)
 
 
