@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradverify.cli._cluster import add_scheduler_option, open_cluster
 from gradverify.cli._common import Progress, table
 from gradverify.cli._problem import candidate_from_args, profile_from_args
 from gradverify.cli.verify import render
@@ -25,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--max-params", type=int, default=60, metavar="P", help="largest network drawn, in parameters (default 60)")
     p.add_argument("--no-saturation", action="store_true", help="leave out parameter scales that saturate units")
     p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None, help="also write report.json/md/html (default reports/suite)")
+    add_scheduler_option(p, "the cases")
     p.set_defaults(handler=run)
 
 
@@ -34,10 +36,16 @@ def run(args) -> int:
     profile, settings = profile_from_args(args)
     cand = candidate_from_args(args, profile, settings)
     candidate, label = (cand.fn, cand.text) if cand else (None, None)
-    bar = Progress("suite", delay=0.5)
-    res = run_suite(candidate, profile=profile, settings_=settings, examples=args.examples, seed=args.seed,
-                    max_params=args.max_params, saturating=not args.no_saturation, progress=bar)
-    bar.close()
+    with open_cluster(args) as cluster:
+        if cluster is not None and cand is not None:  # the candidate travels to the workers as its source
+            from gradverify.suite_remote import FileCandidate
+
+            path, _, target = args.candidate.rpartition(":")
+            candidate = FileCandidate(path, target, profile, settings)
+        bar = Progress("suite", delay=0.5)
+        res = run_suite(candidate, profile=profile, settings_=settings, examples=args.examples, seed=args.seed,
+                        max_params=args.max_params, saturating=not args.no_saturation, progress=bar, cluster=cluster)
+        bar.close()
     what = f"candidate {label} ({profile.name} profile)" if label else "gradverify's backprop and finite differences"
     print(f"suite    {what} against the exact oracle; seed {args.seed}")
     print(f"tried    {len(res.records)} architectures in {res.seconds:.1f} s ({res.per_second:.0f} per second, shrinking included)")
