@@ -285,6 +285,7 @@ def test_unreadable_or_misshapen_gradients_are_findings_not_crashes():
     assert comp.verdict == "fail" and comp.verdicts["c"].n_off == case.size
     kinds = {f.kind for f in comp.diagnoses["c"]}
     assert "shape" in kinds
+    assert "(dx, dw, db could not be used)" in comp.summary()
 
 
 def test_a_candidate_that_writes_into_its_inputs_cannot_corrupt_the_case():

@@ -106,9 +106,10 @@ def test_the_suite_passes_a_correct_candidate(capsys):
     assert "PASS: all 8 cases agree" in capsys.readouterr().out
 
 
-def test_the_suite_shrinks_a_failure_and_its_reproduce_command_fails_the_same_way(capsys):
-    assert main(["layer", "batchnorm", "--suite", "--examples", "10", "--candidate", BUGGY]) == 1
+def test_the_suite_shrinks_a_failure_and_its_reproduce_command_fails_the_same_way(capsys, tmp_path):
+    assert main(["layer", "batchnorm", "--suite", "--examples", "10", "--candidate", BUGGY, "--report", str(tmp_path)]) == 1
     out = capsys.readouterr().out
+    assert json.loads((tmp_path / "report.json").read_text())["verdict"] == "fail"
     assert "smallest failing case (shrunk)" in out and "misses the mean term" in out
     command = next(line.split("reproduce: ", 1)[1] for line in out.splitlines() if line.startswith("reproduce: "))
     argv = shlex.split(command)

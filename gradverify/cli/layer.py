@@ -45,7 +45,8 @@ def register(sub) -> None:
     p.add_argument("--rows", type=int, default=40, metavar="N", help="show at most N partials, worst first when cut (default 40)")
     p.add_argument("--json", action="store_true", help="print a machine-readable result instead of the table")
     p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None,
-                   help="also write report.json, report.md and report.html (default DIR: reports/layer-NAME)")
+                   help="also write report.json, report.md and report.html (default DIR: reports/layer-NAME); with --suite, "
+                   "of the smallest failing case")
     p.add_argument("--suite", action="store_true", help="instead of one case: Hypothesis-drawn shapes, settings and values, shrunk on failure")
     p.add_argument("--examples", type=int, default=30, metavar="N", help="cases for --suite (default 30)")
     p.set_defaults(handler=run)
@@ -123,18 +124,23 @@ def run(args) -> int:
     else:
         print(render(comp, rows=args.rows))
     if args.report is not None:
-        from gradverify._io import write_atomic
-        from gradverify.layers.report import layer_document, render_document
-        from gradverify.layers.suite import reproduce_layer_command
-
-        reproduce = reproduce_layer_command(comp.case) + (f" --candidate {cand[1]}" if cand else "")
-        doc = layer_document(comp, command=args.command_line, reproduce=reproduce)
-        out = Path(args.report or Path("reports") / f"layer-{spec.name}")
-        texts = {f"report.{fmt}": render_document(doc, fmt) for fmt in ("json", "md", "html")}
-        paths = [write_atomic(out / name, text) for name, text in texts.items()]
+        paths = _write_report(comp, args, cand)
         if not args.json:
             print("report: " + ", ".join(str(p) for p in paths))
     return 0 if comp.verdict == "pass" else 1
+
+
+def _write_report(comp, args, cand) -> list[Path]:
+    """report.json/.md/.html of one comparison, under --report DIR (default reports/layer-NAME)."""
+    from gradverify._io import write_atomic
+    from gradverify.layers.report import layer_document, render_document
+    from gradverify.layers.suite import reproduce_layer_command
+
+    reproduce = reproduce_layer_command(comp.case) + (f" --candidate {cand[1]}" if cand else "")
+    doc = layer_document(comp, command=args.command_line, reproduce=reproduce)
+    out = Path(args.report or Path("reports") / f"layer-{comp.case.name}")
+    texts = {f"report.{fmt}": render_document(doc, fmt) for fmt in ("json", "md", "html")}
+    return [write_atomic(out / name, text) for name, text in texts.items()]
 
 
 def _suite(args, layer: str, dims: dict, settings: dict, cand) -> int:
@@ -161,6 +167,11 @@ def _suite(args, layer: str, dims: dict, settings: dict, cand) -> int:
         print(f"FAIL: {res.failure_error}")
     else:
         print(f"PASS: all {len(res.records)} cases agree with the exact oracle.")
+    if args.report is not None:
+        if res.failure is not None:
+            print("report (the smallest failing case): " + ", ".join(str(p) for p in _write_report(res.failure, args, cand)))
+        else:
+            print("report: none written (no failing case to report)")
     return 0 if res.ok else 1
 
 

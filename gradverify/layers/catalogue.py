@@ -168,7 +168,7 @@ def _conv(d, s):
     stride, pad = _positive_int(s, "stride"), _positive_int(s, "pad", 0)
     H, W, HH, WW = d["H"], d["W"], d["HH"], d["WW"]
     _need(HH <= H + 2 * pad and WW <= W + 2 * pad, "The filter is larger than the padded input",
-          expected=f"HH ≤ H + 2·pad and WW ≤ W + 2·pad", received=f"HH={HH}, WW={WW}, H={H}, W={W}, pad={pad}",
+          expected="HH ≤ H + 2·pad and WW ≤ W + 2·pad", received=f"HH={HH}, WW={WW}, H={H}, W={W}, pad={pad}",
           fix="use a smaller filter or more padding")
     Ho, Wo = conv_output_size(H, HH, stride, pad), conv_output_size(W, WW, stride, pad)
     return {"x": (d["N"], d["C"], H, W), "w": (d["F"], d["C"], HH, WW), "b": (d["F"],), "out": (d["N"], d["F"], Ho, Wo)}

@@ -80,7 +80,6 @@ def _unsummed(upstream: set[tuple[int, ...]], exp: tuple[int, ...], got: tuple[i
 
 
 def _shape_findings(case: LayerCase, problems) -> list[Finding]:
-    shapes = case.shapes()
     upstream = {tuple(u.shape) for u in case.upstream.values()}
     out = []
     for prob in problems:

@@ -112,8 +112,12 @@ class LayerComparison:
             if v.n_off:
                 w = v.worst
                 arrays = [a for a, s in self.array_summary(name).items() if s["off"]]
-                where = (f"{v.n_off} of {n} partials, in d{', d'.join(arrays)} (worst {self.names[w]}: error {v.abs_err[w]:.3g} = "
-                         f"{v.ratio[w]:.3g}× its budget)")
+                unusable = [a for a, sl in self.case.slices().items() if np.all(np.isnan(self.sources[name].grad[sl]))]
+                if unusable:
+                    worst = f"d{', d'.join(unusable)} could not be used"
+                else:
+                    worst = f"worst {self.names[w]}: error {v.abs_err[w]:.3g} = {v.ratio[w]:.3g}× its budget"
+                where = f"{v.n_off} of {n} partials, in d{', d'.join(arrays)} ({worst})"
             else:
                 where = "its partials, but its forward output is off (J differs)"
             if self.referee == "exact":
