@@ -248,7 +248,7 @@ def _load_notebook(path: str, name: str, cell_seconds: float, loaded: Loaded) ->
     for cell in nb.cells:
         filename = f"{base}, cell {cell.number}"
         try:
-            code, conversion = _python3(cell.source, filename)
+            _, conversion = _python3(cell.source, filename)
         except LoadError as exc:
             loaded.cell_errors.append(f"cell {cell.number}: {exc}")
             continue
@@ -259,16 +259,27 @@ def _load_notebook(path: str, name: str, cell_seconds: float, loaded: Loaded) ->
             loaded.python2 = True
             install_compat(True)
             loaded.notes.append(f"Cell {cell.number} is Python 2: its print statement(s) were rewritten as print() calls.")
-        _remember(filename, conversion.source if conversion else cell.source)
+        source = conversion.source if conversion else cell.source
+        _remember(filename, source)
         _alarm(cell_seconds)
         try:
-            exec(code, module.__dict__)
+            _run_statements(source, filename, module.__dict__, cell.number, loaded.cell_errors)
         except CellTimeout as exc:
             loaded.cell_errors.append(f"cell {cell.number}: stopped, {exc} (cells that train or load data are skipped)")
-        except Exception as exc:  # the cell's failure; the next cells still run, as with "Run All"
-            loaded.cell_errors.append(f"cell {cell.number}: {type(exc).__name__}: {str(exc)[:300]}")
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _run_statements(source: str, filename: str, namespace: dict, number: int, errors: list[str]) -> None:
+    """Run a cell one top-level statement at a time: a failing statement (a data file that is not
+    there, a missing course package) is reported and the cell goes on, so the functions it defines
+    after it still exist."""
+    for stmt in ast.parse(source, filename).body:
+        code = compile(ast.Module([stmt], []), filename, "exec", dont_inherit=True)
+        try:
+            exec(code, namespace)
+        except Exception as exc:
+            errors.append(f"cell {number}, line {stmt.lineno}: {type(exc).__name__}: {str(exc)[:300]}")
 
 
 def load(work: str, entry: str, name: str, *, cell_seconds: float = 3.0) -> Loaded:
