@@ -198,3 +198,28 @@ def test_the_old_course_templates_imports_work_without_the_future_package(tmp_pa
     (tmp_path / "t.py").write_text("from builtins import range\nfrom past.builtins import xrange\nN = sum(xrange(4))\n")
     assert loader.load(str(tmp_path), "t.py", "wild_past").module.N == 6
     sys.modules.pop("wild_past", None)
+
+
+# ---- packages --------------------------------------------------------------------------------
+
+def test_the_allow_list_resolves_to_installed_packages_and_their_run_time_requirements():
+    from gradverify.grading.packages import resolve
+
+    pytest.importorskip("matplotlib")
+    r = resolve(["NumPy", "matplotlib", "no-such-package-here"])
+    assert r.allowed == ("numpy", "matplotlib") and r.missing == ("no-such-package-here",)
+    assert "pyparsing" in r.support and "numpy" not in r.support  # matplotlib needs it to import
+    tops = {Path(p).name for p in r.paths}
+    assert {"numpy", "matplotlib", "pyparsing"} <= tops and all(Path(p).exists() for p in r.paths)
+    assert not any(name.endswith(".pth") or name == "gradverify" for name in tops)  # nothing else of the grader's
+
+
+def test_an_import_outside_the_allow_list_is_named_with_the_option_that_allows_it():
+    from gradverify.grading.packages import blocked_import, resolve
+
+    pytest.importorskip("sklearn")
+    only_numpy = resolve(["numpy"])
+    text = blocked_import("sklearn.preprocessing", only_numpy)
+    assert "sklearn (package scikit-learn)" in text and "--allow-package scikit-learn" in text and "allowed: numpy" in text
+    assert blocked_import("sklearn", resolve(["numpy", "scikit_learn"])) is None  # allowed: not the reason
+    assert blocked_import("my_helpers", only_numpy) is None  # not a package at all: the student's own missing file
