@@ -33,7 +33,8 @@ except ImportError:  # inside the sandbox, where gradverify does not exist
     import _gv_notebook as notebook  # type: ignore[no-redef]
     import _gv_python2 as python2  # type: ignore[no-redef]
 
-__all__ = ["LoadError", "Loaded", "find_entry", "load", "describe_functions", "install_compat", "SOURCE_SUFFIXES"]
+__all__ = ["LoadError", "Loaded", "find_entry", "load", "describe_functions", "parameters", "callables",
+           "install_compat", "SOURCE_SUFFIXES"]
 
 SOURCE_SUFFIXES = (".py", ".ipynb")
 _MAX_SOURCE = 16 << 20
@@ -324,3 +325,35 @@ def _signature(fn) -> str:
         return str(inspect.signature(fn))
     except (TypeError, ValueError):
         return "(...)"
+
+
+_KINDS = {inspect.Parameter.POSITIONAL_ONLY: "positional", inspect.Parameter.POSITIONAL_OR_KEYWORD: "positional",
+          inspect.Parameter.VAR_POSITIONAL: "var", inspect.Parameter.KEYWORD_ONLY: "keyword",
+          inspect.Parameter.VAR_KEYWORD: "varkw"}
+
+
+def parameters(fn, *, method: bool = False) -> list[list] | None:
+    """``[[name, kind, has_default], ...]`` of ``fn`` (``self`` left out of a method), plain data for the
+    grader's ``callforms.Signature``; None when the signature cannot be read (a builtin, a C function)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if method and params and params[0].kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        params = params[1:]
+    return [[str(p.name)[:100], _KINDS[p.kind], p.default is not inspect.Parameter.empty] for p in params[:40]]
+
+
+def callables(module: types.ModuleType, limit: int = 50) -> dict[str, list[list] | None]:
+    """Every function and class method the module itself defines: ``{"name" or "Class.method": parameters}``."""
+    out: dict[str, list[list] | None] = {}
+    for key, value in list(vars(module).items()):
+        if key.startswith("__") or getattr(value, "__module__", None) != module.__name__ or len(out) >= limit:
+            continue
+        if inspect.isclass(value):
+            for meth, fn in list(vars(value).items()):
+                if inspect.isfunction(fn) and not meth.startswith("__"):
+                    out[f"{key}.{meth}"] = parameters(fn, method=True)
+        elif inspect.isfunction(value):
+            out[key] = parameters(value)
+    return out
