@@ -45,12 +45,14 @@ def exact_gradient(problem: Problem, *, mode: str = "auto", digits: int = 30, ba
     Args:
         problem: the network, parameters and data.
         mode: ``"full"`` (differentiate the whole cost per parameter), ``"scalable"`` (scalar
-            templates + generic reverse sweep) or ``"auto"`` (full while P²·m ≤
-            ``FULL_MODE_LIMIT[backend]``). A ``"full"`` request beyond the limit falls back with
-            a note.
+            templates + generic reverse sweep), ``"batched"`` (layer templates over whole
+            matrices + generic reverse sweep) or ``"auto"`` (full while P²·m ≤
+            ``FULL_MODE_LIMIT[backend]``, else batched). A ``"full"`` request beyond the limit
+            falls back to batched mode with a note.
         digits: significant decimal digits wanted (16 to 10,000); the precision is raised until
             every value's ball certifies them, or the value is settled below 2^-1100.
-        backend: ``"symengine"``, ``"sympy"`` or ``"auto"`` (SymEngine if installed).
+        backend: ``"symengine"``, ``"sympy"`` or ``"auto"`` (SymEngine if installed); batched
+            mode always differentiates its index templates with SymPy.
         progress: called as ``progress(done, total)`` as the work advances (total may grow if
             the precision has to be raised).
 
