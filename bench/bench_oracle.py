@@ -208,7 +208,7 @@ def render(res: dict) -> list[str]:
         "`VmHWM`. Targets are judged on min(wall, CPU) (under load, wall time includes waiting for a core). "
         "*Inside*: previous (or scalable) values within the batched balls widened by 10⁻³⁰ relative.",
         "",
-        "| network | m | P | run | wall s | CPU s | peak MB | digits | previous ÷ batched (wall) | inside the balls | target |",
+        "| network | m | P | run | wall s | CPU s | peak MB | digits | previous ÷ batched: wall / CPU | inside the balls | target |",
         "|---|---:|---:|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for case in res["cases"]:
@@ -217,7 +217,8 @@ def render(res: dict) -> list[str]:
             if "error" in r:
                 lines.append(f"| {case['spec']} | {case['m']} | {case['P']:,} | {name} | — | — | — | — | | {r['error'][:80]} | |")
                 continue
-            ratio = f"{r['wall'] / base['wall']:.1f}×" if name == "previous" and "wall" in base else ""
+            ratio = (f"{r['wall'] / base['wall']:.1f}× / **{r['cpu'] / base['cpu']:.1f}×**"
+                     if name == "previous" and "wall" in base else "")
             agree = r.get("agreement")
             inside = (f"{agree['inside']:,}/{agree['n']:,}; J {'yes' if agree['cost_inside'] else 'NO'}; "
                       f"worst rel {agree['worst_rel']:.0e}") if agree else ""
