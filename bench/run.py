@@ -68,7 +68,7 @@ def build_problems(path: Path, quick: bool) -> dict:
     for pid, pr in problems.items():
         net = pr.network
         meta = {"spec": net.compact, "lam": float(net.lam), "sizes": list(net.sizes), "m": pr.m,
-                "P": int(net.n_params), "origin": pr.origin}
+                "P": int(net.n_params), "origin": str(pr.origin)}
         arrays[f"{pid}/meta"] = np.array(json.dumps(meta))
         for name, a in pr.params.items():
             arrays[f"{pid}/{name}"] = a
