@@ -515,6 +515,25 @@ def test_an_inconsistency_inside_the_oracle_is_an_internal_error_not_an_input_er
         exact_gradient(problem)
 
 
+def test_a_mode_that_loses_a_partial_is_an_internal_error(monkeypatch):
+    from gradverify.errors import InternalError
+    from gradverify.symbolic import batched
+    original = batched.batched_evaluator
+
+    def one_short(problem, progress):
+        run, steps = original(problem, progress)
+
+        def run_short(bits, hull):
+            ev = run(bits, hull)
+            ev.grads = ev.grads[:-1]
+            return ev
+        return run_short, steps
+
+    monkeypatch.setattr(driver, "batched_evaluator", one_short)
+    with pytest.raises(InternalError, match="batched mode returned 37 partials for 38 parameters"):
+        exact_gradient(debug_problem(), mode="batched")
+
+
 # ---- backends, expressions --------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", ["full", "scalable"])

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gradverify.errors import InputError
+from gradverify.errors import InputError, InternalError
 from gradverify.spec import Problem
 from gradverify.symbolic.backend import Backend, backend as make_backend
 from gradverify.symbolic.batched import batched_evaluator
@@ -130,6 +130,10 @@ def _assemble(problem: Problem, ev: Evaluation, verdict: Assessment, hull: Evalu
               notes: list[str], *, mode: str, backend: str, seconds_since: float) -> ExactGradient:
     shapes = layer_shapes(problem)
     names = scalar_names(shapes)
+    if len(ev.grads) != len(names) or (hull is not None and len(hull.grads) != len(names)):
+        raise InternalError(f"The oracle's {mode} mode returned {len(ev.grads)} partials for {len(names)} parameters",
+                            expected=f"{len(names)} partials", received=str(len(ev.grads)),
+                            fix="this is a bug in gradverify: please report it")
     got, settled = verdict.digits, verdict.settled
     live = got[~settled]
     cap = math.floor(ev.bits * math.log10(2))
