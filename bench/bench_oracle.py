@@ -2,11 +2,12 @@
 
 Usage (from the repository root)::
 
-    python3 bench/bench_oracle.py                 # every case (~5 min: the previous oracle is slow)
-    python3 bench/bench_oracle.py --quick         # small cases only, no previous oracle (~30 s)
+    python3 bench/bench_oracle.py                 # every case, written into bench/RESULTS.md (~6 min)
+    python3 bench/bench_oracle.py --quick         # small cases only, no previous oracle, printed (~30 s)
     python3 bench/bench_oracle.py --json out.json # also the raw results
 
-``bench/run.py --only scale`` runs the same and writes its section of RESULTS.md.
+The full run replaces its own section of bench/RESULTS.md, between ``<!-- oracle-scale:begin -->``
+and ``<!-- oracle-scale:end -->``, which ``bench/run.py`` keeps when it regenerates the rest.
 
 Every case runs each implementation in a fresh process (so peak memory is its own), one after
 another, on the same seeded problem (``random_problem(spec, λ = 1, seed = 0)``):
@@ -161,9 +162,27 @@ def kernels(quick: bool) -> dict:
     return out
 
 
+def _facts() -> dict:
+    """Machine, load, versions and commit, for the section's header."""
+    import importlib.metadata as md
+    import platform
+
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), "unknown") if Path("/proc/cpuinfo").exists() else "unknown"
+    versions = {"python": platform.python_version()}
+    for name in ("python-flint", "gmpy2", "sympy", "symengine", "mpmath", "numpy"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = "not installed"
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "versions": versions, "commit": head,
+            "load_start": os.getloadavg(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
 def run(quick: bool = False, previous: str = PREVIOUS, log=lambda msg: None) -> dict:
     """Every case, every implementation; returns the raw results."""
-    results: dict = {"previous": previous, "cases": [], "kernels": kernels(quick)}
+    results: dict = {"previous": previous, "cases": [], "facts": _facts(), "kernels": kernels(quick)}
     log(f"  kernels: {results['kernels']}")
     with tempfile.TemporaryDirectory(prefix="gradverify-oracle-") as tmp:
         tmp = Path(tmp)
@@ -193,13 +212,25 @@ def run(quick: bool = False, previous: str = PREVIOUS, log=lambda msg: None) -> 
                 if name != "batched" and "error" not in case["runs"][name] and "error" not in case["runs"]["batched"]:
                     case["runs"][name]["agreement"] = _agreement(tmp / f"batched_{spec}_{m}.npz", out)
             results["cases"].append(case)
+    results["facts"]["load_end"] = os.getloadavg()
     return results
 
 
 def render(res: dict) -> list[str]:
     """The Markdown section (a list of lines) for RESULTS.md."""
-    k = res["kernels"]
+    k, f = res["kernels"], res["facts"]
+    load = f"{f['load_start'][0]:.2f} at start, {f['load_end'][0]:.2f} at end"
     lines = [
+        "## Exact oracle at real scale (issue 17): batched mode beside the previous oracle",
+        "",
+        f"Written by `python3 bench/bench_oracle.py` on {f['started']} (UTC), commit {f['commit']}; {f['cpu']}, {f['cores']} cores, "
+        f"{f['os']}; 1-min load {load} (above 2, other work shared the cores: compare CPU times). Versions: "
+        + ", ".join(f"{n} {v}" for n, v in f["versions"].items()) + ".",
+        "",
+        "| target | measured | verdict |",
+        "|---|---|---|",
+        *[f"| {what} | {measured} | **{'hit' if ok else 'missed'}** |" for what, measured, ok in targets(res)],
+        "",
         "`exact_gradient(problem)` (batched mode: layer templates differentiated by SymPy, evaluated in Arb ball "
         "arithmetic with `arb_mat` products; every value with a proven radius) beside the per-scalar scalable mode "
         f"(also Arb) and the **previous oracle** (the tree at `{res['previous']}`: MPFR via gmpy2, two passes at p and "
@@ -263,12 +294,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small cases only, without the previous oracle")
     parser.add_argument("--previous", default=PREVIOUS, help=f"git ref of the previous oracle (default {PREVIOUS})")
     parser.add_argument("--json", default=None, help="also write the raw results here")
+    parser.add_argument("--from-json", default=None, help="render these raw results instead of running")
     args = parser.parse_args(argv)
-    res = run(args.quick, args.previous, log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    print("\n".join(render(res)))
+    if args.from_json:
+        res = json.loads(Path(args.from_json).read_text())
+    else:
+        res = run(args.quick, args.previous, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    lines = render(res)
+    print("\n".join(lines))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
+    if not args.quick:
+        write_section(HERE / "RESULTS.md", lines)
     return 0
+
+
+def write_section(path: Path, lines: list[str]) -> None:
+    """Replace this script's marked section of ``path`` (or append it)."""
+    import re
+
+    block = "<!-- oracle-scale:begin -->\n" + "\n".join(lines) + "\n<!-- oracle-scale:end -->"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    pattern = re.compile(r"<!-- ?oracle-scale: ?begin ?-->.*?<!-- ?oracle-scale: ?end ?-->", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

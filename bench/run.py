@@ -4,7 +4,7 @@ One command (from the repository root, after ``python3 -m pip install -e '.[benc
 
     python3 bench/run.py                      # everything (~10–15 min on 2 cores)
     python3 bench/run.py --quick              # a smaller, faster pass (~2–3 min) for development
-    python3 bench/run.py --only backprop,fd   # a subset of: backprop, fd, symbolic, scale, suite, oracle
+    python3 bench/run.py --only backprop,fd   # a subset of: backprop, fd, symbolic, suite, oracle
     python3 bench/run.py --threads 2          # BLAS/OpenMP/torch/XLA threads for every peer (default 1)
 
 Every peer runs in its own process, one after another (their thread pools would compete for the
@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-SECTIONS = ("backprop", "fd", "symbolic", "scale", "suite", "oracle")
+SECTIONS = ("backprop", "fd", "symbolic", "suite", "oracle")
 BACKPROP_SPECS = ("10-10-10", "64-64-64-10", "784-128-10")
 BACKPROP_BATCHES = (64, 1024)
 LAM = 1.0
@@ -297,11 +297,6 @@ def main(argv: list[str] | None = None) -> int:
                                + ([] if q else [{"spec": "8-12-4", "m": 5, "cap": 30.0}]),
                                "section_budget": 180 if q else 420}
             raw["symbolic"] = run_peer("gradverify", sym_task, work, args, log)
-
-        if "scale" in only:
-            log("exact oracle at real scale: batched mode beside the previous oracle (bench/bench_oracle.py)")
-            import bench_oracle
-            raw["scale"] = bench_oracle.run(q, log=log)
 
         if "suite" in only:
             log("suite and grading throughput")
@@ -622,18 +617,6 @@ def render(raw: dict) -> str:
             if full:
                 add(f"The oracle's full mode on the same net: {full['seconds']:.3g} s, {n['seconds'] / full['seconds']:.0f}× faster.")
         add("")
-
-    # ---- the oracle at real scale
-    sc = raw.get("scale")
-    if sc:
-        import bench_oracle
-        add("## 3b. Exact oracle at real scale: batched mode beside the previous oracle")
-        add("")
-        for line in bench_oracle.render(sc):
-            add(line)
-        add("")
-        for what, measured, ok in bench_oracle.targets(sc):
-            targets.append((what, measured, _hit(ok)))
 
     # ---- suite
     su = _get(raw.get("suite"), "result")
