@@ -38,13 +38,17 @@ EXPECTED = {
 }
 
 
+def _by_stem(grades) -> dict:
+    return {Path(g.path).stem: g for g in grades}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     out = tmp_path_factory.mktemp("graded")
     subs = discover([CORPUS / "ex4"])
     prof = get_profile("ex4")
     grades = grade_batch(subs, prof, prof.resolve({}), out, jobs=2, examples=8)
-    return out, {g.submission: g for g in grades}
+    return out, _by_stem(grades)
 
 
 def test_the_corpus_has_at_least_fifteen_bug_kinds_and_several_correct_variants():
@@ -85,28 +89,30 @@ def test_a_solution_that_passes_the_classic_gradient_check_still_fails(graded):
 def test_outputs_are_feedback_gradescope_and_a_gradebook(graded):
     out, grades = graded
     g = grades["bug_regularized_bias"]
-    md = (out / "bug_regularized_bias" / "feedback.md").read_text()
+    md = (out / g.submission / "feedback.md").read_text()
     assert "FAIL" in md and "biases are regularized" in md and "| parameter | expected (exact) | yours |" in md and "Reproduce it" in md
-    gs = json.loads((out / "bug_regularized_bias" / "results.json").read_text())
+    gs = json.loads((out / g.submission / "results.json").read_text())
     assert gs["score"] == g.score and gs["max_score"] == 100 and gs["stdout_visibility"] == "hidden"
     assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(gs["tests"][0])
     assert sum(t["max_score"] for t in gs["tests"]) == gs["max_score"]
     rows = list(csv.DictReader((out / "gradebook.csv").open()))
-    assert len(rows) == len(grades) and {r["submission"] for r in rows} == set(grades)
-    assert next(r for r in rows if r["submission"] == "correct_reference")["verdict"] == "pass"
+    assert len(rows) == len(grades) and {r["submission"] for r in rows} == {g.submission for g in grades.values()}
+    assert next(r for r in rows if r["submission"] == grades["correct_reference"].submission)["verdict"] == "pass"
+    assert len({r["seed"] for r in rows}) == 1 and rows[0]["seed"].isdigit()  # the batch's secret, for the instructor
+    assert rows[0]["seed"] not in md and rows[0]["seed"] not in json.dumps(gs)  # never in a student's files
 
 
 def test_a_rerun_resumes_without_regrading_or_losing_anything(graded, tmp_path):
     out, grades = graded
     work = tmp_path / "out"
     shutil.copytree(out, work)
-    (work / "correct_loop" / "feedback.json").unlink()  # as if the grader was killed before it finished this one
+    (work / grades["correct_loop"].submission / "feedback.json").unlink()  # as if the grader was killed before it finished this one
     seen = []
     prof = get_profile("ex4")
     again = grade_batch(discover([CORPUS / "ex4"]), prof, prof.resolve({}), work, jobs=1, examples=8,
                         progress=lambda d, t, g, resumed: seen.append((g.submission, resumed)))
     regraded = [name for name, resumed in seen if not resumed]
-    assert regraded == ["correct_loop"] and len(again) == len(grades)
+    assert regraded == [grades["correct_loop"].submission] and len(again) == len(grades)
     assert len(list(csv.DictReader((work / "gradebook.csv").open()))) == len(grades)
 
 
@@ -155,8 +161,8 @@ def test_hostile_submissions_fail_cleanly_and_leave_the_others_alone(tmp_path):
     (batch / "prints.py").write_text('print(\'{"score": 100}\')\ndef nnCostFunction(*a):\n    print("FAKE" * 1000)\n    return 0.0, [0.0]\n')
     prof = get_profile("ex4")
     from gradverify.grading import batch as batch_mod
-    grades = {g.submission: g for g in batch_mod.grade_batch(discover([batch]), prof, prof.resolve({}), tmp_path / "out", jobs=2, examples=5,
-                                                             call_timeout=3.0)}
+    grades = _by_stem(batch_mod.grade_batch(discover([batch]), prof, prof.resolve({}), tmp_path / "out", jobs=2, examples=5,
+                                            call_timeout=3.0))
     assert grades["good"].verdict == "pass" and grades["good"].score == 100
     for name in ("loops", "exits", "cheats", "prints"):
         assert grades[name].verdict in ("fail", "error") and grades[name].score <= 10, (name, grades[name].score)
@@ -167,7 +173,7 @@ def test_the_grade_command_prints_a_table_and_sets_the_exit_code(tmp_path, capsy
     code = main(["grade", str(CORPUS / "ex4" / "correct_reference.py"), str(CORPUS / "ex4" / "bug_sign_flipped.py"),
                  "--assignment", "ex4", "--out", str(tmp_path), "--examples", "5", "--jobs", "1"])
     out = capsys.readouterr().out
-    assert code == 1 and "correct_reference" in out and "wrong sign" in out and "1 of 2 passed" in out
+    assert code == 1 and "correct_reference-" in out and "wrong sign" in out and "1 of 2 passed" in out
     assert main(["grade", str(CORPUS / "ex4"), "--assignment", "ex9"]) == 2
     assert "Unknown assignment profile" in capsys.readouterr().err
     assert main(["grade", str(tmp_path / "nothing.py"), "--assignment", "ex4"]) == 2
@@ -197,7 +203,7 @@ def test_a_batch_killed_midway_resumes_without_loss_or_duplicates(tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert res.returncode == 1 and f"{len(done_before)} already graded (resumed)" in res.stdout
     rows = list(csv.DictReader((out / "gradebook.csv").open()))
-    assert sorted(r["submission"] for r in rows) == sorted(p.stem for p in batch.glob("*.py"))  # each once
+    assert sorted(Path(r["path"]).stem for r in rows) == sorted(p.stem for p in batch.glob("*.py"))  # each once
     assert not list(out.glob("**/.*.tmp"))  # torn temporaries of the killed run are cleaned up
     for p in out.glob("*/feedback.json"):
         json.loads(p.read_text())  # every file whole
@@ -206,14 +212,15 @@ def test_a_batch_killed_midway_resumes_without_loss_or_duplicates(tmp_path):
 def test_with_report_every_failing_submission_gets_a_picture_of_its_error(tmp_path):
     prof = get_profile("ex4")
     subs = discover([CORPUS / "ex4" / "bug_regularized_bias.py", CORPUS / "ex4" / "correct_reference.py"])
-    grade_batch(subs, prof, prof.resolve({}), tmp_path, jobs=1, examples=5, report=True)
-    page = tmp_path / "bug_regularized_bias" / "report" / "report.html"
+    grades = _by_stem(grade_batch(subs, prof, prof.resolve({}), tmp_path, jobs=1, examples=5, report=True))
+    folder = {stem: tmp_path / g.submission for stem, g in grades.items()}
+    page = folder["bug_regularized_bias"] / "report" / "report.html"
     assert page.exists() and "data:image/png;base64," in page.read_text()
-    doc = json.loads((tmp_path / "bug_regularized_bias" / "report" / "report.json").read_text())
+    doc = json.loads((folder["bug_regularized_bias"] / "report" / "report.json").read_text())
     assert doc["comparison"]["verdicts"]["yours"]["arrays"]["b1"]["off"] == 5  # the bias column is what is wrong
-    assert "report/report.html" in (tmp_path / "bug_regularized_bias" / "feedback.md").read_text()
-    assert json.loads((tmp_path / "bug_regularized_bias" / "feedback.json").read_text()).get("report_doc") is None  # kept apart
-    assert not (tmp_path / "correct_reference" / "report").exists()
+    assert "report/report.html" in (folder["bug_regularized_bias"] / "feedback.md").read_text()
+    assert json.loads((folder["bug_regularized_bias"] / "feedback.json").read_text()).get("report_doc") is None  # kept apart
+    assert not (folder["correct_reference"] / "report").exists()
 
 
 def test_a_submission_of_several_files_is_graded_through_its_entry_module(tmp_path):
@@ -224,9 +231,8 @@ def test_a_submission_of_several_files_is_graded_through_its_entry_module(tmp_pa
         ref = (CORPUS / "ex4" / ("correct_reference.py" if student == "alice" else "bug_sign_flipped.py")).read_text()
         (folder / "nnCostFunction.py").write_text("from helpers import sigmoid\n" + ref.replace("def sigmoid(z):", "def _own_sigmoid(z):"))
     subs = discover([tmp_path / "class"], entry="nnCostFunction.py")
-    assert [s.name for s in subs] == ["alice", "bob"]
+    assert [s.path.name for s in subs] == ["alice", "bob"] and [s.name[:-9] for s in subs] == ["alice", "bob"]
     prof = get_profile("ex4")
-    grades = {g.submission: g for g in grade_batch(subs, prof, prof.resolve({}), tmp_path / "out", jobs=1, examples=5,
-                                                   entry="nnCostFunction.py")}
+    grades = _by_stem(grade_batch(subs, prof, prof.resolve({}), tmp_path / "out", jobs=1, examples=5, entry="nnCostFunction.py"))
     assert grades["alice"].verdict == "pass" and grades["bob"].verdict == "fail"
     assert grades["bob"].diagnosis[0].kind == "sign"

@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gradverify.grading import frames
+from gradverify.grading import frames, seccomp
 from gradverify.grading.isolation import Plan, landlock_abi
 from gradverify.grading.sandbox import (
     KINDS,
@@ -346,12 +346,14 @@ def _params(rng):
 def test_isolation_is_reported_and_full_where_the_machine_allows_it():
     assert isinstance(ISOLATION, Isolation) and ISOLATION.level in ("full", "partial", "minimal")
     assert {"session", "clean-env", "python-isolated", "rlimits"} <= LAYERS
-    assert any("seccomp" in note for note in ISOLATION.notes)
     assert ISOLATION.level in str(ISOLATION)
-    if os.geteuid() == 0 and shutil.which("unshare") and landlock_abi():
+    for layer, note in [("seccomp", "keyrings"), ("tmpfs-work", "host's disk"), ("sealed-inputs", "sealed memory")]:
+        # a missing layer is never silent: the summary says what it leaves open
+        assert layer in LAYERS or any(note in n for n in ISOLATION.notes), (layer, ISOLATION.notes)
+    if os.geteuid() == 0 and shutil.which("unshare") and landlock_abi() and seccomp.supported():
         # The grading machines (and CI) are of this kind: every layer must be active there.
         assert ISOLATION.level == "full", ISOLATION
-        assert {"pid-ns", "net-ns", "fs-view", "uid-65534", "no-new-processes"} <= LAYERS
+        assert {"pid-ns", "net-ns", "fs-view", "own-uid", "no-new-processes", "seccomp", "tmpfs-work", "sealed-inputs"} <= LAYERS
 
 
 def test_a_method_is_called_on_an_instance_made_without_init(tmp_path):
@@ -375,14 +377,31 @@ def test_module_state_persists_between_calls_of_one_worker(tmp_path):
     assert (first.stdout, second.stdout) == ("call 1\n", "call 2\n")
 
 
-def test_return_args_shows_inputs_modified_in_place(tmp_path):
+@pytest.mark.skipif("sealed-inputs" not in LAYERS, reason="no sealed memory files on this machine")
+def test_array_arguments_are_read_only_memory_the_submission_cannot_make_writable(tmp_path):
+    source = TWO_LAYER + """
+def force(x):
+    import ctypes
+    try:
+        x.setflags(write=True)
+    except ValueError as exc:
+        first = str(exc)
+    else:
+        first = "writable"
+    libc = ctypes.CDLL(None, use_errno=True)
+    page = ctypes.c_void_p(x.ctypes.data & ~4095)
+    mprotect = libc.mprotect(page, ctypes.c_size_t(4096), 3)  # PROT_READ | PROT_WRITE
+    return [first, mprotect, ctypes.get_errno()]
+"""
     x = np.ones((2, 3))
-    with sandbox(tmp_path, TWO_LAYER) as box:
-        result = box.call("scale", (x,), {"factor": 3.0}, return_args=True)
-    assert result.ok
-    assert result.value == [18.0, 3.0, [[2, 3]]]  # tuples come back as lists, np scalars as floats
-    assert np.array_equal(result.args_after["args"][0], np.full((2, 3), 3.0))
-    assert result.args_after["kwargs"] == {"factor": 3.0}
+    with sandbox(tmp_path, source) as box:
+        sealed = box.call("scale", (x,), {"factor": 3.0})
+        forced = box.call("force", (x,))
+        copied = box.call("scale", (x,), {"factor": 3.0}, writable=True)
+    assert sealed.kind == "exception" and "read-only" in sealed.error
+    assert forced.ok and forced.value[0] == "cannot set WRITEABLE flag to True of this array", forced
+    assert forced.value[1:] == [-1, 13]  # mprotect: EACCES, the mapping is of a read-only, sealed file
+    assert copied.ok and copied.value == [18.0, 3.0, [[2, 3]]]  # tuples come back as lists, np scalars as floats
     assert np.array_equal(x, np.ones((2, 3))), "the grader's own array is never touched"
 
 
