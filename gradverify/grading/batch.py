@@ -44,7 +44,7 @@ from pathlib import Path
 from gradverify._io import write_atomic
 from gradverify.errors import InputError
 from gradverify.grading.cases import new_seed
-from gradverify.grading.checks import Check
+from gradverify.grading.checks import not_graded
 from gradverify.grading.feedback import feedback_markdown, gradebook_csv, gradescope_results
 from gradverify.grading.files import fingerprint
 from gradverify.grading.grader import Grade, Verdict, grade_submission
@@ -175,8 +175,7 @@ def _key(digest: str, profile: Profile, settings: dict, options: BatchOptions, s
 
 def grader_error(sub: Submission, profile: Profile, fingerprint_: str, incident: str) -> Grade:
     """The row of a submission gradverify itself failed on: 0 points, the incident, never the student's fault."""
-    checks = [Check(name, False, 0.0, float(points), "Not graded: the grader failed on this submission (not your fault; "
-                    "your instructor has the details and will grade it again).") for name, points in profile.rubric.items()]
+    checks = [not_graded(name, profile.rubric) for name in profile.rubric]
     return Grade(sub.name, clean(sub.path), profile.name, {}, Verdict.GRADER_ERROR, 0.0, float(sum(profile.rubric.values())),
                  checks, fingerprint=fingerprint_, incident=clean(incident, 2000))
 

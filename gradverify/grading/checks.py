@@ -17,8 +17,11 @@ Checks, in the order a student should read them:
 7. ``inputs_unmodified``: the arrays are passed as read-only memory on every call; a write into
    them anywhere fails this check (and the call is made again with copies).
 
-A gradient whose cost grows with the number of parameters (``timing``) is a numerical gradient:
-``withhold_gradient_points`` then takes the gradient points back, whatever its accuracy.
+The gradient points (``GRADIENT_CHECKS``) need evidence that the gradient is a backpropagation:
+right on a large network, at the cost of a few forward passes (``timing``). A gradient whose cost
+grows with the number of parameters is a numerical gradient, and one with no usable answer on
+the large network cannot be told from one: ``withhold_gradient_points`` then takes the gradient
+points back, whatever its accuracy on the small cases.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from gradverify.grading.protocol import CallResult
 from gradverify.grading.runner import Runner, StudentError, same_value
 from gradverify.params import flatten, unflatten
 
-__all__ = ["CHECK_TITLES", "GRADIENT_CHECKS", "Check", "Answer", "not_reached", "loads", "shapes", "judge_fixed", "cost",
+__all__ = ["CHECK_TITLES", "GRADIENT_CHECKS", "Check", "Answer", "not_reached", "not_graded", "loads", "shapes", "judge_fixed", "cost",
            "gradient_fixed", "self_consistency", "gradient_random", "determinism", "inputs_unmodified",
            "withhold_gradient_points"]
 
@@ -85,6 +88,12 @@ def _check(name: str, rubric: dict, passed: bool, message: str, details: str = "
 def not_reached(name: str, rubric: dict) -> Check:
     """A check never reached: 0 points, and it says why."""
     return _check(name, rubric, False, "Not checked: an earlier check failed.")
+
+
+def not_graded(name: str, rubric: dict) -> Check:
+    """A check of a submission the grader could not grade: 0 points for now, and not the student's fault."""
+    return _check(name, rubric, False, "Not graded: the grader could not grade this submission (not your fault; your "
+                  "instructor has the details and will grade it again).")
 
 
 def loads(rubric: dict, passed: bool, message: str, details: str = "") -> Check:

@@ -34,12 +34,12 @@ def feedback_markdown(g: Grade) -> str:
     """Feedback for the student: verdict, score, each check, the diagnosis, the failing case."""
     lines = [f"# {md_text(g.submission)}: {g.verdict.upper()} — {g.score:g} / {g.max_score:g}", ""]
     if g.verdict == "grader-error":
-        return "\n".join(lines + ["The grader failed on this submission. This is not your fault and costs you nothing in "
-                                  "the end: your instructor has the details and will grade it again.", ""])
+        return "\n".join(lines + ["The grader could not grade this submission. This is not your fault and costs you nothing "
+                                  "in the end: your instructor has the details and will grade it again.", ""])
     settings = ", ".join(f"{k}={v}" for k, v in g.settings.items() if k != "target")
     lines += [f"Graded with the `{_code(g.profile)}` profile" + (f" ({md_text(settings)})" if settings else "")
               + ". Every value is compared with the exact gradient, computed symbolically.",
-              f"Your function was called {g.calls} times; the slowest call took {g.slowest_call * 1e3:.1f} ms.", ""]
+              f"Your function was called {g.calls} time{'s' * (g.calls != 1)}; the slowest call took {g.slowest_call * 1e3:.1f} ms.", ""]
     if g.diagnosis:
         lines += ["## What is wrong", ""]
         lines += [f"- {md_text(d.message)} *(confidence {d.confidence:.2f})*" for d in g.diagnosis[:3]]

@@ -8,8 +8,11 @@ fingerprint. The copy trusts nothing it walks:
 * only regular files and folders are copied: symbolic links are never followed (``O_NOFOLLOW``
   on every component, folders opened one level at a time), fifos, sockets and devices never
   opened;
-* a regular file with more than one hard link is **refused** (not copied, and named): another
-  name for the same file may be another student's, and the copy cannot tell which is whose;
+* a submission holding a regular file with more than one hard link is **refused**, whole: another
+  name for the same file may be another student's (a tarball can plant one), and no copy can
+  tell which name is whose. Refusing only the file would grade the student whose file was
+  linked to as if it were missing; instead neither is graded (the grader's ``grader-error``,
+  "not your fault"), and the instructor is told to copy the files and grade again;
 * files, folders (empty ones too), depth and bytes are counted on the copy and capped
   (``Limits.submission_*``); every read is capped before it happens;
 * ``.git``, ``__pycache__`` and ``.ipynb_checkpoints`` folders are skipped.
@@ -43,8 +46,20 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
+_LINKED = ("not graded: {} — a file with another name elsewhere may be another student's, and which is whose cannot be "
+           "told; copy the files (cp, not cp -l or a hard-linking archive) and grade again")
+
+
 class SubmissionError(Exception):
-    """The submission cannot be copied into the sandbox (missing, a link, too large...); the message is for the student."""
+    """The submission cannot be copied into the sandbox (missing, too large...); the message is for the student.
+
+    ``refused`` marks a refusal that is not the student's to fix (a hard link: which name of the
+    file is whose cannot be told): the submission is then not graded at all, and the instructor told.
+    """
+
+    def __init__(self, message: str, *, refused: bool = False):
+        super().__init__(message)
+        self.refused = refused
 
 
 def show(name: str | bytes) -> str:
@@ -76,6 +91,7 @@ class _Walk:
         self.skipped: list[str] = []
         self.top_files: list[str] = []  # copied files at the top level (candidates for the entry module)
         self.top_refused: dict[str, str] = {}  # top-level names not copied, and why
+        self.links: list[str] = []  # hard-linked files: the submission is then refused
 
     def count(self) -> None:
         if self.files + self.folders >= self.limits.submission_entries:
@@ -90,7 +106,8 @@ class _Walk:
 
     def file(self, dir_fd: int, name: str, rel: bytes, info: os.stat_result) -> None:
         if info.st_nlink > 1:
-            self.skip(rel, f"has {info.st_nlink} hard links (another name for the same file, maybe someone else's): refused")
+            self.skip(rel, f"has {info.st_nlink} hard links (other names for the same file, maybe someone else's)")
+            self.links.append(self.skipped[-1])
             return
         self.count()
         left = self.limits.submission_bytes - self.size
@@ -202,8 +219,8 @@ def snapshot(src: str | os.PathLike, dest: Path | None, *, entry: str | None = N
             walk.file(parent, src.name, os.fsencode(src.name), info)
         finally:
             os.close(parent)
-        if walk.skipped:
-            raise SubmissionError(f"the submission file {walk.skipped[0]}; ask your instructor to make it a file of its own")
+        if walk.links:
+            raise SubmissionError(_LINKED.format(walk.skipped[0]), refused=True)
         return Snapshot(src.name, walk.hash.hexdigest(), walk.files, 0, walk.size)
     if not stat.S_ISDIR(info.st_mode):
         raise SubmissionError(f"the submission {show(str(src))} is neither a file nor a folder")
@@ -217,6 +234,8 @@ def snapshot(src: str | os.PathLike, dest: Path | None, *, entry: str | None = N
         raise SubmissionError(f"cannot copy the submission folder: {exc.strerror}") from None
     finally:
         os.close(top)
+    if walk.links:
+        raise SubmissionError(_LINKED.format("; ".join(walk.links[:3])), refused=True)
     name = _entry_of(walk, entry)
     return Snapshot(name, walk.hash.hexdigest(), walk.files, walk.folders, walk.size, tuple(walk.skipped))
 

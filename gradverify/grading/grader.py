@@ -100,6 +100,7 @@ class _Grading:
     fingerprint: str = ""
     probe: timing.CostProbe | None = None
     runner: Runner | None = None
+    incident: str = ""
 
     @property
     def rubric(self) -> dict:
@@ -111,6 +112,8 @@ class _Grading:
     def finish(self, verdict: Verdict | None = None) -> Grade:
         """The grade: checks never reached score 0 and say why; the verdict follows the checks unless given."""
         ordered = [self.checks.get(name) or checks.not_reached(name, self.rubric) for name in self.rubric]
+        if verdict == Verdict.GRADER_ERROR:
+            ordered = [checks.not_graded(name, self.rubric) for name in self.rubric]
         if verdict is None:
             verdict = Verdict.PASS if all(c.passed for c in ordered) else Verdict.FAIL
         run = self.runner
@@ -119,7 +122,7 @@ class _Grading:
                      round(sum(c.points for c in ordered), 2), float(sum(self.rubric.values())), ordered, self.diagnosis,
                      self.failing, self.isolation, stdout=clean("".join(run.stdout)[-20_000:]) if run else "",
                      seconds=time.perf_counter() - self.started, slowest_call=run.slowest if run else 0.0,
-                     calls=run.calls if run else 0, fingerprint=self.fingerprint,
+                     calls=run.calls if run else 0, fingerprint=self.fingerprint, incident=clean(self.incident, 2000),
                      cost_probe=asdict(self.probe) if self.probe else None, report_doc=self.report_doc)
 
 
@@ -153,6 +156,9 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
         load = sb.start()
         g.isolation = str(sb.isolation)
         g.fingerprint = sb.fingerprint or fingerprint(g.path, entry=entry, limits=limits)  # not copied: the files' own
+        if load.kind == "setup":  # the sandbox could not be built, or the files were refused: not the student's doing
+            g.incident = f"not graded: {load.error}"
+            return g.finish(Verdict.GRADER_ERROR)
         if not load.ok:
             g.put(checks.loads(g.rubric, False, *describe_failure(load, run.target)))
             return g.finish(Verdict.ERROR)
@@ -165,33 +171,55 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
 
 def _grade_answers(g: _Grading, cases: Cases, answers: list[Answer], *, examples: int, seed: int, saturating: bool,
                    report: bool) -> None:
-    """Every check after ``shapes``, in the order of their cost (the cheap and telling ones first)."""
+    """Every check after ``shapes``; the large network first, so that no budget spent later can hide it."""
     from gradverify.suite import run_suite
 
     run, rubric = g.runner, g.rubric
     comps = checks.judge_fixed(answers)
     g.put(checks.cost(rubric, comps))
     g.put(checks.gradient_fixed(rubric, comps))
+    large = _call_large(g, cases)
     points = [a for a in answers if a.case.hidden or a.case.problem.network.lam > 0]
     consistency, consistent = checks.self_consistency(rubric, run, points)
     g.put(consistency)
     suite = run_suite(run, profile=g.profile, settings_=g.settings, examples=examples, seed=seed, max_params=60,
                       saturating=saturating)
-    large = _call_large(g, cases)
-    g.put(checks.gradient_random(rubric, suite, large[1:], target=run.target, profile=g.profile.name))
+    g.put(checks.gradient_random(rubric, suite, large, target=run.target, profile=g.profile.name))
     others = [Case("another case", c.problem) for c in cases_for(g.profile, g.settings, derive(seed, "others")).fixed if c.hidden]
     g.put(checks.determinism(rubric, run, answers, others, derive(seed, "order")))
     g.put(checks.inputs_unmodified(rubric, run))
     _diagnose(g, comps, suite, consistent, report)
-    if g.probe is not None:
-        finding = Finding("numerical-gradient" if g.probe.numerical else "gradient-cost", g.probe.message(), 0.95)
-        if g.probe.numerical:
-            checks.withhold_gradient_points(g.checks, finding.message)
-            g.diagnosis = [finding] + [f for f in g.diagnosis if f.kind != "numeric-noise"]
+    unproven = _not_backprop(g.probe, large)
+    if unproven is not None:
+        kind = "numerical-gradient" if g.probe is not None and g.probe.numerical else "unverified-gradient"
+        checks.withhold_gradient_points(g.checks, unproven)
+        g.diagnosis = [Finding(kind, unproven, 0.95)] + [f for f in g.diagnosis if f.kind != "numeric-noise"]
 
 
-def _call_large(g: _Grading, cases: Cases) -> tuple[list, Case, object, str, str]:
-    """Call the large network (twice if the first looks numerical); judge its answer; keep the cost probe."""
+def _not_backprop(probe: timing.CostProbe | None, large: tuple) -> str | None:
+    """Why the gradient is not shown to be a backpropagation (None: it is).
+
+    The gradient points need that evidence: a right answer on the large network, at the cost of
+    a few forward passes. Without it — a numerical gradient, or no usable answer there (an
+    error, a wrong value, no time left) — a numerical gradient on small networks could not be
+    told from backpropagation.
+    """
+    case, comp, why, _ = large
+    rule = (" The gradient points count only when the gradient is right on a large network at the cost of a "
+            "backpropagation.")
+    if probe is not None and probe.numerical:
+        return probe.message()
+    if comp is None:
+        return f"Your gradient could not be checked on {case.title}: {why}." + rule
+    if not comp.verdicts["yours"].ok:
+        return f"Your gradient is wrong on {case.title}." + rule
+    if probe is None:
+        return f"Your gradient's cost could not be measured on {case.title}." + rule
+    return None
+
+
+def _call_large(g: _Grading, cases: Cases) -> tuple[Case, object, str, str]:
+    """Call the large network (twice if the first looks numerical): ``(case, comparison or None, why not, student text)``."""
     run, case = g.runner, cases.large
     results = [run.call(case.problem, case.title)]
     small, large = cases.small.problem, case.problem
@@ -207,12 +235,12 @@ def _call_large(g: _Grading, cases: Cases) -> tuple[list, Case, object, str, str
     answered = next((r for r in results if r.ok), None)
     if answered is None:
         what, details = describe_failure(results[0], run.target)
-        return results, case, None, what, details
+        return case, None, what, details
     try:
         J, grads = run.answer(case.problem, answered)
     except StudentError as exc:
-        return results, case, None, exc.message, exc.details
-    return results, case, _judge_large(case, J, grads), "", ""
+        return case, None, exc.message, exc.details
+    return case, _judge_large(case, J, grads), "", ""
 
 
 def _judge_large(case: Case, J: float, grads: dict):
@@ -253,7 +281,7 @@ def _answer_fixed_cases(g: _Grading, cases: Cases) -> list[Answer] | None:
             g.put(checks.loads(rubric, True, "The submission loads and defines " + run.target + "."))
             g.put(checks.shapes(rubric, False, f"On the {case.title}: {exc.message}\nExpected: {profile.signature}.",
                                 exc.details))
-            g.diagnosis = [Finding("shapes", exc.message, 1.0)]
+            g.diagnosis = [Finding("shapes", exc.message.replace(" (what it said is below)", ""), 1.0)]
             return None
         answers.append(Answer(case, J, grads, res))
     g.put(checks.loads(rubric, True, "The submission loads and defines " + run.target + "."))

@@ -135,7 +135,7 @@ class Runner:
         self.slowest = max(self.slowest, res.elapsed)
         if res.stdout:
             self.stdout.append(res.stdout)
-        if res.ok and res.cpu is not None and not writable:
+        if res.ok and res.cpu is not None:
             key = (problem.network.sizes, problem.m)
             self._cpu[key] = min(res.cpu, self._cpu.get(key, math.inf))
         return res

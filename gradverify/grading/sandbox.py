@@ -260,8 +260,8 @@ class Sandbox:
             reset_work(state.root, plan, self.uid)
             config = worker_config(state.root, self.limits, plan, uid=self.uid, seccomp=_filter() if plan.seccomp else "",
                                    calibrate=self._calibrate)
-        except SubmissionError as exc:
-            return CallResult("load", error=str(exc))
+        except SubmissionError as exc:  # "setup" when the refusal is not the student's to fix (a hard link)
+            return CallResult("setup" if exc.refused else "load", error=str(exc))
         except OSError as exc:
             return CallResult("setup", error=f"cannot prepare the sandbox's files: {exc}")
         try:

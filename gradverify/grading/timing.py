@@ -58,8 +58,14 @@ class CostProbe:
 
     @property
     def extra_passes(self) -> float:
-        """The large network's extra cost over the small one's, in forward passes of the large network."""
-        return max(0.0, self.large - self.small) / self.forward[1]
+        """The large call's cost beyond the small one's, in forward passes of the large network.
+
+        The small call's cost is subtracted (a fixed cost per call is not a cost per parameter)
+        but never more than P/8 forward passes: a submission could make its small calls slow on
+        purpose, and must not hide a numerical gradient that way.
+        """
+        baseline = min(self.small, self.params[1] / 8 * self.forward[1])
+        return max(0.0, self.large - baseline) / self.forward[1]
 
     @property
     def passes(self) -> tuple[float, float]:
@@ -68,7 +74,7 @@ class CostProbe:
 
     @property
     def numerical(self) -> bool:
-        return self.large - self.small >= MIN_SECONDS and self.extra_passes >= THRESHOLD * self.params[1]
+        return self.large >= MIN_SECONDS and self.extra_passes >= THRESHOLD * self.params[1]
 
     def message(self) -> str:
         """The finding in words, with the numbers."""
