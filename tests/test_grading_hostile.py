@@ -184,3 +184,42 @@ def test_nothing_crosses_between_submissions(batch):
     assert not reader["cost"]["passed"] and not reader["gradient_fixed"]["passed"]
     assert float(batch["row"]("channel_writer")["score"]) == 100
     assert not Path("/tmp/gv-answers").exists() and not Path("/dev/shm/gv-answers").exists()
+
+
+MEMORY_HOGS = {
+    "just_under_the_cap": "import numpy as np\n\ndef nnCostFunction(*a):\n    return 1.0, np.zeros(2_000_000)\n",
+    "narrow_ints": "import numpy as np\n\ndef nnCostFunction(*a):\n    return 1.0, np.ones(15_000_000, dtype=np.int8)\n",
+    "huge_message": "def nnCostFunction(*a):\n    raise ValueError('x' * 300_000_000)\n",
+    "many_arrays": "import numpy as np\n\ndef nnCostFunction(*a):\n    return 1.0, [np.zeros(4000) for _ in range(4000)]\n",
+    "long_list": "def nnCostFunction(*a):\n    return 1.0, [0.5] * 30_000_000\n",
+}
+
+_PEAK = """
+import resource, sys
+from gradverify.grading.grader import grade_submission
+from gradverify.grading.limits import Limits
+from gradverify.profiles import get_profile
+prof = get_profile("ex4")
+verdicts = []
+for path in sys.argv[1:]:
+    g = grade_submission(path, prof, prof.resolve({}), examples=2, seed=1, limits=Limits(call_timeout=20, budget_seconds=60))
+    verdicts.append(f"{g.verdict}:{g.score:g}")
+print(" ".join(verdicts))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB: this process only, never its sandboxes
+"""
+
+
+def test_the_graders_peak_memory_stays_under_one_gib_whatever_a_submission_returns(tmp_path):
+    import subprocess
+
+    paths = []
+    for name, source in MEMORY_HOGS.items():
+        paths.append(tmp_path / f"{name}.py")
+        paths[-1].write_text(source)
+    paths += [SUBMISSIONS / "hostile" / "forged_huge_reply.py", SUBMISSIONS / "ex4" / "correct_reference.py"]
+    res = subprocess.run([sys.executable, "-c", _PEAK, *map(str, paths)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    verdicts, peak_kib = res.stdout.split("\n")[:2]
+    scores = [v.split(":")[1] for v in verdicts.split()]
+    assert all(score in ("0", "5") for score in scores[:-1]) and scores[-1] == "100", verdicts  # the oracle was loaded too
+    assert int(peak_kib) < 1 << 20, f"grader peak RSS {int(peak_kib) / 1024:.0f} MiB"

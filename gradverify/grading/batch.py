@@ -46,7 +46,7 @@ from gradverify.errors import InputError
 from gradverify.grading.cases import new_seed
 from gradverify.grading.checks import not_graded
 from gradverify.grading.feedback import feedback_markdown, gradebook_csv, gradescope_results
-from gradverify.grading.files import fingerprint
+from gradverify.grading.files import fingerprint, sweep_stale_roots
 from gradverify.grading.grader import Grade, Verdict, grade_submission
 from gradverify.grading.limits import Limits
 from gradverify.grading.text import clean
@@ -286,6 +286,7 @@ def grade_batch(submissions: list[Submission], profile: Profile | str, settings:
 def _run(submissions, prof: Profile, settings: dict, out: Path, options: BatchOptions, jobs: int, progress) -> list[Grade]:
     for stale in out.glob("*/.*.tmp"):  # half-written temporaries of a run that was killed
         stale.unlink(missing_ok=True)
+    sweep_stale_roots()  # and the sandbox folders it left behind
     seed = _batch_seed(out, options.seed)
     keys = {s.name: _key(fingerprint(s.path, entry=options.entry if s.path.is_dir() else None, limits=options.limits()),
                          prof, settings, options, seed) for s in submissions}

@@ -35,8 +35,8 @@ from pathlib import Path
 from gradverify.grading.isolation import Plan, runtime_paths
 from gradverify.grading.limits import Limits
 
-__all__ = ["SubmissionError", "Snapshot", "snapshot", "fingerprint", "remove_tree", "Root", "make_root", "reset_work",
-           "worker_config", "show"]
+__all__ = ["SubmissionError", "Snapshot", "snapshot", "fingerprint", "remove_tree", "sweep_stale_roots", "Root", "make_root",
+           "reset_work", "worker_config", "show"]
 
 _HERE = Path(__file__).resolve().parent
 _RUNTIME = {"_worker.py": "_gv_worker.py", "_cage.py": "_gv_cage.py", "frames.py": "_gv_frames.py"}
@@ -334,6 +334,35 @@ class Root:
         return self.path / "work"
 
 
+def _process_start(pid: int) -> str | None:
+    """A process's start time (field 22 of /proc/PID/stat), to tell it from a later one with the same pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    return data[data.rfind(b")") + 2:].split()[19].decode()
+
+
+def sweep_stale_roots() -> int:
+    """Delete the sandbox folders of graders that died without cleaning up (killed); return how many.
+
+    Each root names its owner (pid and start time): only roots whose owner is gone are touched,
+    so graders running at the same time are left alone.
+    """
+    swept = 0
+    for root in Path(tempfile.gettempdir()).glob("gradverify-sandbox-*"):
+        try:
+            pid, start = (root / "owner").read_text().split()
+            if os.lstat(root).st_uid != os.geteuid() or _process_start(int(pid)) == start:
+                continue
+        except (OSError, ValueError):
+            continue
+        remove_tree(root)
+        swept += 1
+    return swept
+
+
 def make_root(submission: Path, entry: str | None, limits: Limits) -> Root:
     """A fresh private folder holding the runtime and one snapshot of the submission.
 
@@ -344,6 +373,7 @@ def make_root(submission: Path, entry: str | None, limits: Limits) -> Root:
     root = Path(tempfile.mkdtemp(prefix="gradverify-sandbox-"))
     try:
         os.chmod(root, 0o711)
+        (root / "owner").write_text(f"{os.getpid()} {_process_start(os.getpid())}")
         rt = root / "rt"
         (rt / "site").mkdir(parents=True)
         for name, copied in _RUNTIME.items():
