@@ -187,14 +187,14 @@ def _shape_of(value: object) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _numbers(value: object, what: str, expected: str) -> np.ndarray:
+def _numbers(value: object, what: str, expected: str, *, verb: str = "be") -> np.ndarray:
     """``value`` as a float64 array, checked before numpy sees it.
 
     Raises:
-        ResultError: "``what`` must be ``expected``; returned <description>[: why]".
+        ResultError: "``what`` must ``verb`` ``expected``; returned <description>[: why]".
     """
     def wrong(why: str = "") -> ResultError:
-        return ResultError(f"{what} must be {expected}; returned {describe(value)}" + (f": {why}" if why else ""))
+        return ResultError(f"{what} must {verb} {expected}; returned {describe(value)}" + (f": {why}" if why else ""))
 
     if isinstance(value, np.ndarray):
         arr = np.asarray(value)  # a subclass is read as the plain array it holds
@@ -278,13 +278,13 @@ def _ex4_call(problem: Problem, settings: dict, target: str) -> Call:
 def _ex4_read(problem: Problem, settings: dict, value) -> tuple:
     J, grad = _pair(value, "J, grad")
     P = problem.network.n_params
-    expected = f"one flat array of {P} numbers (Θ1 then Θ2 unrolled)"
+    expected = f"{P} numbers, in one flat array (Θ1 then Θ2 unrolled)"
     if isinstance(grad, (list, tuple)) and grad and all(isinstance(g, np.ndarray) for g in grad):
-        raise ResultError(f"grad must be {expected}; returned {describe(grad)}: unroll them into one vector, "
+        raise ResultError(f"grad must hold {expected}; returned {describe(grad)}: unroll them into one vector, "
                           "np.concatenate([Theta1_grad.ravel(), Theta2_grad.ravel()])")
-    flat = _numbers(grad, "grad", expected)
+    flat = _numbers(grad, "grad", expected, verb="hold")
     if flat.size != P:
-        raise ResultError(f"grad must be {expected}; returned {describe(grad)} ({flat.size} numbers)")
+        raise ResultError(f"grad must hold {expected}; returned {describe(grad)} ({flat.size} numbers)")
     return _scalar(J, "J"), unflatten(flat.reshape(-1), problem.network, Layout("theta", settings["unroll_order"]))
 
 

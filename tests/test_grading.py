@@ -30,7 +30,7 @@ EXPECTED = {
     "bug_no_reg_in_cost": ("diagnosis", "cost-only"),
     "bug_no_reg_in_gradient": ("diagnosis", "missing-regularization"),
     "bug_no_regularization_anywhere": ("diagnosis", "missing-regularization"),
-    "bug_numerical_gradient": ("diagnosis", "numeric-noise"),
+    "bug_numerical_gradient": ("diagnosis", "numerical-gradient"),  # told by its cost on a large network
     "bug_reg_missing_m": ("diagnosis", "regularization-scale"),
     "bug_regularized_bias": ("diagnosis", "regularized-bias"),
     "bug_sigmoid_gradient_of_activation": ("diagnosis", "activation-derivative"),
@@ -335,7 +335,7 @@ def test_student_text_is_made_valid_and_escaped_for_each_file():
     (("J", np.zeros(38)), "J must be a single number; returned a str"),
     ([1.0, np.zeros(38), 3], "a tuple of 2; returned a list of 3"),
     ((1.0, np.zeros(38, bool)), "dtype bool"),
-    ((1.0, [[[0.0] * 40] * 40] * 40), "38 numbers"),
+    ((1.0, [[[0.0] * 40] * 40] * 40), "must hold 38 numbers"),
 ])
 def test_every_returned_value_is_read_defensively_and_named(returned, words):
     from gradverify.profiles import ResultError

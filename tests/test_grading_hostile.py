@@ -20,6 +20,7 @@ import pytest
 
 from gradverify.cli import main
 from gradverify.grading.batch import CLASS_NAMES
+from gradverify.grading.files import remove_tree
 
 HERE = Path(__file__).parent
 SUBMISSIONS = HERE / "submissions"
@@ -55,7 +56,8 @@ def batch(tmp_path_factory):
         path = made[name] if name in made else klass / f"{name}.py"
         return by_path[os.fsdecode(path).encode("utf-16", "surrogatepass").decode("utf-16", "replace")]
 
-    return {"code": code, "rows": rows, "row": row, "out": out, "klass": klass, "made": made, "leftovers": _sandbox_roots() - before}
+    yield {"code": code, "rows": rows, "row": row, "out": out, "klass": klass, "made": made, "leftovers": _sandbox_roots() - before}
+    remove_tree(made["deep_folder"])  # 1500 levels: more than pytest's own (recursive) clean-up can take
 
 
 def _checks(batch, name: str) -> dict:
@@ -106,7 +108,7 @@ def test_an_empty_implementation_earns_at_most_a_quarter(batch):
 
 
 def test_numerical_gradients_lose_the_gradient_points_whatever_their_accuracy(batch):
-    for name in ("complex_step", "batched_numeric"):
+    for name in ("complex_step", "batched_numeric", "forward_differences"):
         checks = _checks(batch, name)
         assert checks["_diagnosis"][0] == "numerical-gradient", name
         assert not any(checks[c]["passed"] for c in ("gradient_fixed", "gradient_random", "self_consistency"))

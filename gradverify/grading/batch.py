@@ -284,7 +284,7 @@ def grade_batch(submissions: list[Submission], profile: Profile | str, settings:
 
 
 def _run(submissions, prof: Profile, settings: dict, out: Path, options: BatchOptions, jobs: int, progress) -> list[Grade]:
-    for stale in out.glob("*/.*.tmp"):  # half-written temporaries of a run that was killed
+    for stale in out.glob("**/.*.tmp"):  # half-written temporaries of a run that was killed
         stale.unlink(missing_ok=True)
     sweep_stale_roots()  # and the sandbox folders it left behind
     seed = _batch_seed(out, options.seed)

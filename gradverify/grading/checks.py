@@ -187,7 +187,7 @@ def gradient_random(rubric: dict, suite, large: tuple[Case, Comparison | None, s
     from gradverify.reproduce import reproduce_command
 
     case, comp, why, details = large
-    large_ok = comp is not None and comp.verdicts["yours"].ok
+    large_ok = comp is not None and comp.verdicts["yours"].ok  # cost and gradient, like the generated cases
     large_msg = "" if large_ok else (f"On {case.title}: {why}" if comp is None else
                                      f"On {case.title}: {comp.verdicts['yours'].n_off} of {len(comp.names)} partials are wrong.")
     if suite.ok and large_ok:

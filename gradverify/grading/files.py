@@ -335,13 +335,18 @@ class Root:
 
 
 def _process_start(pid: int) -> str | None:
-    """A process's start time (field 22 of /proc/PID/stat), to tell it from a later one with the same pid."""
+    """A live process's start time (field 22 of /proc/PID/stat), to tell it from a later one with the same pid.
+
+    None when the process is gone, or a zombie (dead, waiting to be reaped: in a container whose
+    init never reaps, a killed grader can stay one for ever).
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             data = fh.read()
     except OSError:
         return None
-    return data[data.rfind(b")") + 2:].split()[19].decode()
+    fields = data[data.rfind(b")") + 2:].split()
+    return None if fields[0] in (b"Z", b"X") else fields[19].decode()
 
 
 def sweep_stale_roots() -> int:

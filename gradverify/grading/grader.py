@@ -190,10 +190,13 @@ def _grade_answers(g: _Grading, cases: Cases, answers: list[Answer], *, examples
     g.put(checks.inputs_unmodified(rubric, run))
     _diagnose(g, comps, suite, consistent, report)
     unproven = _not_backprop(g.probe, large)
-    if unproven is not None:
-        kind = "numerical-gradient" if g.probe is not None and g.probe.numerical else "unverified-gradient"
+    numerical = g.probe is not None and g.probe.numerical
+    # A gradient that is wrong on the fixed cases earns no gradient points anyway, and its own
+    # diagnosis says more than "unverified"; one that is right there must show it is backprop.
+    if unproven is not None and (numerical or g.checks["gradient_fixed"].passed):
         checks.withhold_gradient_points(g.checks, unproven)
-        g.diagnosis = [Finding(kind, unproven, 0.95)] + [f for f in g.diagnosis if f.kind != "numeric-noise"]
+        finding = Finding("numerical-gradient" if numerical else "unverified-gradient", unproven, 0.95)
+        g.diagnosis = [finding] + [f for f in g.diagnosis if f.kind != "numeric-noise"]
 
 
 def _not_backprop(probe: timing.CostProbe | None, large: tuple) -> str | None:
@@ -202,7 +205,8 @@ def _not_backprop(probe: timing.CostProbe | None, large: tuple) -> str | None:
     The gradient points need that evidence: a right answer on the large network, at the cost of
     a few forward passes. Without it — a numerical gradient, or no usable answer there (an
     error, a wrong value, no time left) — a numerical gradient on small networks could not be
-    told from backpropagation.
+    told from backpropagation. (A gradient hard-wired to the debug network's sizes cannot be
+    told from one that refuses the large network on purpose: both lose the gradient points.)
     """
     case, comp, why, _ = large
     rule = (" The gradient points count only when the gradient is right on a large network at the cost of a "
@@ -211,7 +215,7 @@ def _not_backprop(probe: timing.CostProbe | None, large: tuple) -> str | None:
         return probe.message()
     if comp is None:
         return f"Your gradient could not be checked on {case.title}: {why}." + rule
-    if not comp.verdicts["yours"].ok:
+    if comp.verdicts["yours"].n_off:  # the gradient: a wrong cost is the cost check's business
         return f"Your gradient is wrong on {case.title}." + rule
     if probe is None:
         return f"Your gradient's cost could not be measured on {case.title}." + rule

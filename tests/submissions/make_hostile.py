@@ -316,6 +316,28 @@ def nnCostFunction(nn_params, n0, h, K, X, y, lambda_=0.0):
         grad[idx] = (costs[0] - costs[1]) / 2e-6
     return _cost(nn_params, n0, h, K, X, y, lambda_), grad
 ''',
+    "forward_differences": CORE + '''
+
+def _lean(p, n0, h, K, X, Y, lam, m):
+    n1 = h * (n0 + 1)
+    T1 = p[:n1].reshape(h, n0 + 1)
+    T2 = p[n1:].reshape(K, h + 1)
+    a2 = _sigmoid(X @ T1[:, 1:].T + T1[:, 0])
+    hh = _sigmoid(a2 @ T2[:, 1:].T + T2[:, 0])
+    return (-np.sum(Y * np.log(hh) + (1 - Y) * np.log1p(-hh)) / m
+            + lam / (2 * m) * (np.sum(T1[:, 1:] ** 2) + np.sum(T2[:, 1:] ** 2)))
+
+
+def nnCostFunction(nn_params, n0, h, K, X, y, lambda_=0.0):
+    m, Y = X.shape[0], np.eye(K)[y]
+    J = _lean(nn_params, n0, h, K, X, Y, lambda_, m)
+    q, grad = nn_params.copy(), np.empty(nn_params.size)
+    for i in range(q.size):  # the cheapest numerical gradient there is: one lean forward pass per parameter
+        q[i] += 1e-7
+        grad[i] = (_lean(q, n0, h, K, X, Y, lambda_, m) - J) / 1e-7
+        q[i] = nn_params[i]
+    return J, grad
+''',
     "numeric_small_only": CORE + '''
 
 def nnCostFunction(nn_params, n0, h, K, X, y, lambda_=0.0):
@@ -529,6 +551,7 @@ CEILING = {name: 25.0 for name in FILES}
 CEILING.update({
     "list_of_arrays": 10, "ragged_list": 10, "list_of_strings": 10, "surrogate_message": 10, "forged_heading": 10,
     "ragged_later": 70, "flaky_first_time": 45, "complex_step": 35, "batched_numeric": 35, "numeric_small_only": 35,
+    "forward_differences": 35,
     "numeric_refuses_large": 35, "mutate_when_lambda": 95, "mutate_and_restore": 95, "memoized_random": 95,
     "kills_the_grader": 100, "deep_workdir": 100, "fill_disk": 100, "many_folders": 100, "gradebook.csv": 100,
     "report": 100, "alice": 100, "alice-2": 100, "channel_writer": 100, "slow_calls": 100,
