@@ -141,7 +141,7 @@ def test_resources_are_bounded_per_submission(batch):
     for name, why in (("deep_folder", "deeper than"), ("empty_folders", "more than 1000"), ("huge_files", "larger than")):
         r = batch["row"](name)
         assert r["verdict"] == "error", name
-        assert why in _checks(batch, name)["loads"]["details"], name
+        assert why in _checks(batch, name)["loads"]["message"], name
     for name in ("forged_huge_reply", "extra_reply_key", "forged_stale_reply"):
         assert "protocol" in _checks(batch, name)["shapes"]["message"], name
 

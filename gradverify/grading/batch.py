@@ -198,7 +198,11 @@ def _grade_one(args: tuple) -> dict:
         grade.submission = name
         return grade.to_dict()
     except Exception as exc:  # a failure inside gradverify: this submission's grader-error, never the batch's end
-        return {"grader_error": _incident(exc)}
+        try:
+            profile = get_profile(profile_name)
+        except Exception:
+            return {"grader_error": _incident(exc)}
+        return grader_error(Submission(name, Path(path)), profile, "", _incident(exc)).to_dict()
 
 
 def _write_outputs(out: Path, grade: Grade) -> None:

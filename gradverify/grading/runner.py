@@ -64,6 +64,8 @@ def describe_failure(res: CallResult, target: str) -> tuple[str, str]:
         "cpu": f"{target} used up its CPU time",
         "memory": f"{target} ran out of memory",
     }
+    if res.kind == "load" and not res.traceback:  # refused by the copy step, or reported again: the grader's words
+        return f"the submission did not load: {res.error}", ""
     if res.kind in worker_said:
         details = "\n\n".join(part.strip() for part in (res.error, res.traceback) if part and part.strip())
         return worker_said[res.kind] + (" (what it said is below)" if details else ""), details
