@@ -32,7 +32,18 @@ TIMEOUT, BUDGET = 2.0, 10.0
 
 
 def _sandbox_roots() -> set[str]:
-    return {p.name for p in Path("/tmp").glob("gradverify-sandbox-*") if (p / "sub").exists()}
+    """Sandbox folders whose grader is gone (graders running at the same time, in other tests, keep theirs)."""
+    from gradverify.grading.files import _process_start
+
+    dead = set()
+    for root in Path("/tmp").glob("gradverify-sandbox-*"):
+        try:
+            pid, start = (root / "owner").read_text().split()
+        except (OSError, ValueError):
+            continue
+        if _process_start(int(pid)) != start:
+            dead.add(root.name)
+    return dead
 
 
 @pytest.fixture(scope="module")

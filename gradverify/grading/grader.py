@@ -191,9 +191,11 @@ def _grade_answers(g: _Grading, cases: Cases, answers: list[Answer], *, examples
     _diagnose(g, comps, suite, consistent, report)
     unproven = _not_backprop(g.probe, large)
     numerical = g.probe is not None and g.probe.numerical
-    # A gradient that is wrong on the fixed cases earns no gradient points anyway, and its own
-    # diagnosis says more than "unverified"; one that is right there must show it is backprop.
-    if unproven is not None and (numerical or g.checks["gradient_fixed"].passed):
+    # A gradient right on the fixed cases — to the last bits, or to finite-difference noise — must
+    # show it is backprop. One wrong there otherwise earns no gradient points anyway (but for a
+    # self-consistency that an honest consistent bug earns too), and its own diagnosis says more.
+    looks_numerical = any(f.kind == "numeric-noise" for f in g.diagnosis)
+    if unproven is not None and (numerical or looks_numerical or g.checks["gradient_fixed"].passed):
         checks.withhold_gradient_points(g.checks, unproven)
         finding = Finding("numerical-gradient" if numerical else "unverified-gradient", unproven, 0.95)
         g.diagnosis = [finding] + [f for f in g.diagnosis if f.kind != "numeric-noise"]
