@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from gradverify.grading import frames, seccomp
+from gradverify.grading.files import remove_tree
 from gradverify.grading.isolation import Plan, landlock_abi
 from gradverify.grading.sandbox import (
     KINDS,
@@ -1157,3 +1158,69 @@ def test_the_snapshot_is_taken_once_and_is_what_the_fingerprint_describes(tmp_pa
     from gradverify.grading.files import fingerprint
 
     assert fingerprint(path) != before and len(before) == 64
+
+
+# ============================================================================================
+# The copy: what is copied, what is counted, what is refused
+# ============================================================================================
+
+
+def test_the_copy_counts_folders_depth_and_bytes_and_never_follows_a_link(tmp_path):
+    from gradverify.grading.files import SubmissionError, fingerprint, snapshot
+
+    small = Limits(submission_entries=20, submission_depth=3, submission_bytes=1000)
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "solution.py").write_text("x = 1\n")
+    (folder / "link.py").symlink_to(tmp_path / "elsewhere.py")
+    (tmp_path / "elsewhere.py").write_text("secret = 1\n")
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    snap = snapshot(folder, copy, limits=small)
+    assert snap.entry == "solution.py" and sorted(p.name for p in copy.iterdir()) == ["solution.py"]
+    assert any("symbolic link" in s for s in snap.skipped) and fingerprint(folder, limits=small) == snap.digest
+    for i in range(25):
+        (folder / f"empty{i}").mkdir()  # empty folders count too
+    with pytest.raises(SubmissionError, match="more than 20 files and folders"):
+        snapshot(folder, None, limits=small)
+    for i in range(25):
+        (folder / f"empty{i}").rmdir()
+    (folder / "a" / "b" / "c" / "d").mkdir(parents=True)
+    with pytest.raises(SubmissionError, match="deeper than 3"):
+        snapshot(folder, None, limits=small)
+    remove_tree(folder / "a")
+    with open(folder / "data.bin", "wb") as fh:
+        fh.truncate(1 << 40)  # a terabyte, sparse: only the cap is ever read
+    with pytest.raises(SubmissionError, match="larger than"):
+        snapshot(folder, None, limits=small)
+
+
+def test_a_hard_linked_file_refuses_the_submission_as_not_the_students_doing(tmp_path):
+    from gradverify.grading.files import SubmissionError, snapshot
+
+    victim = _write(tmp_path, "def f():\n    return 1\n", "victim.py")
+    (tmp_path / "thief").mkdir()
+    os.link(victim, tmp_path / "thief" / "solution.py")
+    for path in (victim, tmp_path / "thief"):
+        with pytest.raises(SubmissionError, match="hard links") as err:
+            snapshot(path, None)
+        assert err.value.refused
+    with Sandbox(victim, limits=FAST) as box:
+        start = box.start()
+    assert start.kind == "setup" and "hard links" in start.error  # the grader's refusal, not a load error
+
+
+def test_removing_a_tree_of_any_depth_needs_no_recursion(tmp_path):
+    top = tmp_path / "deep"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(3000):  # deeper than PATH_MAX allows as a path, and than Python's recursion limit
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.mkdir("locked", 0o000, dir_fd=fd)
+    os.close(fd)
+    (top / "link").symlink_to(tmp_path)  # never followed
+    remove_tree(top)
+    assert not top.exists() and tmp_path.exists()
