@@ -153,8 +153,9 @@ def test_resources_are_bounded_per_submission(batch):
         r = batch["row"](name)
         assert r["verdict"] == "error", name
         assert why in _checks(batch, name)["loads"]["message"], name
-    for name in ("forged_huge_reply", "extra_reply_key", "forged_stale_reply"):
-        assert "protocol" in _checks(batch, name)["shapes"]["message"], name
+    for name in ("forged_huge_reply", "extra_reply_key", "forged_stale_reply"):  # refused, or so slow to forge it timed out
+        message = _checks(batch, name)["shapes"]["message"]
+        assert "broke the grading protocol" in message or "did not finish in time" in message, (name, message)
 
 
 def test_output_names_are_safe_unique_and_never_a_class_level_name(batch):
