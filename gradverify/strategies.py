@@ -119,7 +119,7 @@ def _clear_of_kinks(problem: Problem, margin: float) -> bool:
 
 def problems(network: Network | st.SearchStrategy[Network] | None = None, *, min_m: int = 1, max_m: int = 6,
              scale: float | st.SearchStrategy[float] | None = None, saturating: bool = False,
-             avoid_kinks: bool = True, kink_margin: float = 1e-3) -> st.SearchStrategy[Problem]:
+             avoid_kinks: bool = True, kink_margin: float = 1e-3, all_classes: bool = False) -> st.SearchStrategy[Problem]:
     """Problems (parameters and data) for a network or a strategy of networks.
 
     Args:
@@ -129,6 +129,8 @@ def problems(network: Network | st.SearchStrategy[Network] | None = None, *, min
         saturating: include scales that saturate sigmoid/tanh units.
         avoid_kinks: for ReLU networks, keep every pre-activation at least ``kink_margin`` away
             from 0, so a check there is not about a non-differentiable point.
+        all_classes: classification data in which every class occurs (m is then at least the number
+            of classes), as in an assignment's real data set.
     """
     _check_range("min_m", min_m, "max_m", max_m, 1)
     if not (isinstance(kink_margin, (int, float)) and kink_margin >= 0):
@@ -154,10 +156,11 @@ def problems(network: Network | st.SearchStrategy[Network] | None = None, *, min
     @st.composite
     def build(draw) -> Problem:
         net = draw(net_st)
-        m = draw(st.integers(min_m, max_m))
+        classes = max(net.sizes[-1], 2) if all_classes and net.output != "identity" else 0
+        m = draw(st.integers(max(min_m, classes), max(max_m, classes)))
         s = draw(scale_st)
         seed = draw(st.integers(0, 2**32 - 1))
-        return random_problem(net, m=m, seed=seed, scale=s)
+        return random_problem(net, m=m, seed=seed, scale=s, all_classes=bool(classes))
 
     strategy = build()
     if avoid_kinks:

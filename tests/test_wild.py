@@ -303,3 +303,53 @@ def test_forms_are_ranked_by_what_a_signature_can_take_and_what_its_names_say():
     assert [f.name for f in rank_forms(sig("TwoLayerNet.loss", "X", "y", "reg", defaults=2), TWO_LAYER_FORMS)] == ["class"]
     assert Signature.from_wire("f", [["x", "positional", False], ["y", "sideways", False]]) is None  # hostile data refused
     assert str(Signature.from_wire("f", [["x", "positional", False], ["a", "var", False], ["k", "keyword", True]])) == "f(x, *a, k=…)"
+
+
+# ---- the data contract -------------------------------------------------------------------------
+
+def test_random_problems_can_honour_every_class_and_say_so_in_their_reproduce_command():
+    import numpy as np
+
+    from gradverify.errors import SpecError
+    from gradverify.problems import random_problem
+    from gradverify.reproduce import reproduce_args
+    from gradverify.spec import Network
+
+    net = Network((3, 4, 5), ("sigmoid",), "sigmoid", lam=1.0)
+    for seed in range(40):
+        p = random_problem(net, m=5, seed=seed, all_classes=True)
+        assert sorted(set(p.labels.tolist())) == [0, 1, 2, 3, 4]
+    plain = random_problem(net, m=5, seed=3)
+    assert np.array_equal(plain.X, random_problem(net, m=5, seed=3, all_classes=True).X)  # only the labels differ
+    assert "--all-classes" in reproduce_args(random_problem(net, m=6, seed=1, all_classes=True))
+    assert "--all-classes" not in reproduce_args(plain)
+    with pytest.raises(SpecError, match="m ≥ 5"):
+        random_problem(net, m=4, seed=0, all_classes=True)
+
+
+def test_the_printed_command_rebuilds_the_same_all_classes_problem(capsys):
+    from gradverify.cli import main
+    from gradverify.compare import gather
+    from gradverify.problems import random_problem
+    from gradverify.reproduce import reproduce_args
+    from gradverify.spec import Network
+
+    net = Network((2, 3, 4), ("sigmoid",), "sigmoid", lam=0.5)
+    p = random_problem(net, m=7, seed=11, scale=2.0, all_classes=True)
+    main(reproduce_args(p) + ["--sources", "backprop"])
+    cost = gather(p, ("backprop",))["backprop"].cost
+    assert f"cost J      {cost:.12e}" in capsys.readouterr().out  # the same labels, so the same cost
+
+
+def test_generated_cases_with_all_classes_have_every_class_and_m_at_least_k():
+    from hypothesis import given, settings
+
+    from gradverify import strategies as gst
+
+    @settings(max_examples=40, database=None)
+    @given(gst.problems(gst.networks(outputs=("sigmoid", "softmax"), max_width=5), all_classes=True))
+    def check(problem):
+        K = max(problem.network.sizes[-1], 2)
+        assert problem.m >= K and len(set(problem.labels.tolist())) == K
+
+    check()

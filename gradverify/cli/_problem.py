@@ -29,6 +29,7 @@ def add_problem_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", choices=("debug", "random"), default=None, help="parameters and data: the classic debug fill (default) or seeded random")
     p.add_argument("--seed", type=int, default=0, help="random seed for --init random (default 0)")
     p.add_argument("--scale", type=float, default=1.0, help="parameter scale for --init random; 30 or more saturates units (default 1)")
+    p.add_argument("--all-classes", action="store_true", help="--init random: every class occurs at least once (needs m ≥ classes)")
     p.add_argument("--npz", type=Path, metavar="FILE", help="your own parameters and data: W1, b1, … (Wk of shape (n_k, n_{k-1})), X (m, n0), and Y (m, n_L) or y (labels 0..K-1)")
 
 
@@ -102,7 +103,7 @@ def problem_from_args(args) -> tuple[Problem, bool]:
     if args.init == "random":
         if not (args.scale > 0):
             raise InputError("--scale must be positive", received=str(args.scale))
-        return random_problem(net, m=args.m, seed=args.seed, scale=args.scale), False
+        return random_problem(net, m=args.m, seed=args.seed, scale=args.scale, all_classes=args.all_classes), False
     return debug_problem(net, m=args.m), default
 
 
