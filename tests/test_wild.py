@@ -353,3 +353,46 @@ def test_generated_cases_with_all_classes_have_every_class_and_m_at_least_k():
         assert problem.m >= K and len(set(problem.labels.tolist())) == K
 
     check()
+
+
+# ---- reproduce.py ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path, form, settings", [
+    ("ex4/bug_octave_folder", "unrolled", {"label_base": 1, "unroll_order": "F", "y_form": "vector"}),
+    ("ex4/bug_separate_thetas.py", "thetas", {"label_base": 0, "unroll_order": "C", "y_form": "vector"}),
+    ("ex4/bug_notebook.ipynb", "unrolled", {"label_base": 0, "unroll_order": "C", "y_form": "vector"}),
+    ("ex4/bug_python2_script.py", "unrolled", {"label_base": 1, "unroll_order": "F", "y_form": "vector"})])
+def test_reproduce_py_makes_the_graded_call_again_and_prints_the_graded_numbers(tmp_path, path, form, settings):
+    import subprocess
+
+    import numpy as np
+
+    from gradverify.callforms import ex4_args
+    from gradverify.compare import gather
+    from gradverify.grading.reproducer import expected_like, reproduce_script
+    from gradverify.profiles import get_profile
+
+    prof = get_profile("ex4")
+    title, problem = prof.fixed_cases(prof.resolve({}))[1]  # λ = 3
+    sub = WILD / path
+    entry = loader.find_entry(str(sub), ["nnCostFunction"])[0] if sub.is_dir() else sub.name
+    args = ex4_args(problem, settings, form)
+    module = _local(sub, "nnCostFunction")
+    with contextlib.redirect_stdout(io.StringIO()):
+        value = module.nnCostFunction(*[a.copy() if hasattr(a, "copy") else a for a in args])
+    exact = gather(problem, ("exact",))["exact"]
+    from gradverify.params import unflatten
+
+    script = reproduce_script(name=sub.name, title=title, submission=sub, entry=entry, target="nnCostFunction",
+                              how=f"form {form}", settings=settings, args=args, kwargs={}, attrs=None, init=None,
+                              expected=expected_like(value, exact.cost, unflatten(exact.grad, problem.network), profile="ex4",
+                                                     settings=settings, network=problem.network),
+                              graded_cost=float(value[0]))
+    (tmp_path / "reproduce.py").write_text(script)
+    res = subprocess.run([sys.executable, str(tmp_path / "reproduce.py")], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    line = next(l for l in res.stdout.splitlines() if l.startswith("cost (J)"))
+    assert f"yours {float(value[0]):.12g} " in line and f"exact {exact.cost:.12g} " in line
+    worst = max(float(np.max(np.abs(np.asarray(v, float)))) for v in value[1:])
+    assert "max |yours - exact|" in res.stdout and worst > 0
