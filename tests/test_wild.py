@@ -396,3 +396,35 @@ def test_reproduce_py_makes_the_graded_call_again_and_prints_the_graded_numbers(
     assert f"yours {float(value[0]):.12g} " in line and f"exact {exact.cost:.12g} " in line
     worst = max(float(np.max(np.abs(np.asarray(v, float)))) for v in value[1:])
     assert "max |yours - exact|" in res.stdout and worst > 0
+
+
+# ---- advisory robustness: classes absent from the batch --------------------------------------------
+
+@pytest.mark.parametrize("path, settings, passes", [
+    ("ex4/labels_present.py", {"label_base": 0, "unroll_order": "C", "y_form": "vector"}, False),
+    ("ex4/pandas_dummies.py", {"label_base": 1, "unroll_order": "F", "y_form": "vector"}, True),  # categories fixed: robust
+    ("ex4/octave_loops.py", {"label_base": 1, "unroll_order": "F", "y_form": "vector"}, True)])
+def test_one_hot_sized_from_the_labels_present_is_named_as_the_cause_when_a_class_is_absent(path, settings, passes):
+    import numpy as np
+
+    from gradverify.callforms import ex4_args, ex4_gradient
+    from gradverify.grading.detect import measure
+    from gradverify.grading.robustness import classes_absent_problem, classes_absent_verdict
+    from gradverify.params import Layout, unflatten
+    from gradverify.profiles import get_profile
+
+    prof = get_profile("ex4")
+    problem = classes_absent_problem(prof.fixed_cases(prof.resolve({}))[0][1])
+    assert problem.m == 2 and sorted(set(problem.labels.tolist())) == [1, 2]
+    module = _local(WILD / path, "nnCostFunction")
+    try:
+        value = module.nnCostFunction(*ex4_args(problem, settings, "unrolled"))
+        grads = unflatten(ex4_gradient(problem, settings, tuple(value[1:])), problem.network, Layout("theta", settings["unroll_order"]))
+        cost_ok, n_ok, n_params, _ = measure(problem, float(np.asarray(value[0]).reshape(())), grads)
+        ok, message = classes_absent_verdict(problem, cost_ok=cost_ok, n_ok=n_ok, n_params=n_params)
+    except Exception as exc:
+        ok, message = classes_absent_verdict(problem, error=f"{type(exc).__name__}: {exc}")
+    assert ok == passes, message
+    if not passes:
+        assert "classes 1, 2 of 0..2 occur, 0 never" in message and "sized from the labels present" in message
+        assert "costs no points" in message
