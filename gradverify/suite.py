@@ -78,7 +78,8 @@ def _strategy(profile: Profile | None, settings_: dict, max_params: int, saturat
                         outputs=(sample.output,), regularizations=(sample.reg,), reg_bias=sample.reg_bias,
                         max_params=max_params).map(
             lambda n: profile.network(n.sizes[:-1] + (max(n.sizes[-1], profile.min_outputs),), n.lam, settings_))
-    return problems(nets, saturating=saturating)
+    # A profile's generated cases honour its data contract: every class present (m ≥ K), as in real data.
+    return problems(nets, saturating=saturating, all_classes=bool(profile is not None and profile.all_classes))
 
 
 @dataclass(frozen=True)
