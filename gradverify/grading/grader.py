@@ -67,7 +67,7 @@ class Grade:
     detected: str = ""  # the conventions and call form found (or why none fitted), in words
     notes: list[str] = field(default_factory=list)  # how the submission became a module (Python 2, notebook cells)
     entry: str = ""  # the file imported (a folder's: the one that defines the target)
-    reproduce: dict | None = None  # the graded call, for reproduce.py (written apart; not in feedback.json)
+    reproduce: str | None = None  # reproduce.py: the graded call made again (written apart; not in feedback.json)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -111,6 +111,7 @@ class _Grading:
     detected: str = ""
     notes: list[str] = field(default_factory=list)
     entry: str = ""
+    reproduce: str | None = None
 
     @property
     def rubric(self) -> dict:
@@ -135,7 +136,7 @@ class _Grading:
                      calls=run.calls if run else 0, fingerprint=self.fingerprint, incident=clean(self.incident, 2000),
                      cost_probe=asdict(self.probe) if self.probe else None, report_doc=self.report_doc,
                      detected=clean(self.detected, 4000), notes=[clean(n, 2000) for n in self.notes[:30]],
-                     entry=clean(self.entry, 255))
+                     entry=clean(self.entry, 255), reproduce=self.reproduce)
 
 
 def grade_submission(path: str | Path, profile: Profile, settings: dict, *, examples: int = 20, seed: int = 0,
@@ -237,6 +238,7 @@ def _grade_answers(g: _Grading, cases: Cases, answers: list[Answer], *, examples
     g.put(checks.inputs_unmodified(rubric, run))
     g.put(checks.classes_absent(rubric, run, cases.fixed[0].problem))
     _diagnose(g, comps, suite, consistent, report)
+    _reproduction(g, cases, comps, suite)
     unproven = _not_backprop(g.probe, large)
     numerical = g.probe is not None and g.probe.numerical
     # A gradient right on the fixed cases — to the last bits, or to finite-difference noise — must
@@ -327,13 +329,13 @@ def _answer_fixed_cases(g: _Grading, cases: Cases) -> list[Answer] | None:
         res = run.call(case.problem, case.title)
         if res.kind == "target":
             what, details = describe_failure(res, run.target)
-            g.put(checks.loads(rubric, False, f"{what}. The profile '{profile.name}' expects {profile.signature}.", details))
+            g.put(checks.loads(rubric, False, f"{what}. The profile '{profile.name}' expects {profile.signature_of(g.settings)}.", details))
             return None
         try:
             J, grads = run.answer(case.problem, res)
         except StudentError as exc:
             g.put(checks.loads(rubric, True, "The submission loads and defines " + run.target + "."))
-            g.put(checks.shapes(rubric, False, f"On the {case.title}: {exc.message}\nExpected: {profile.signature}.",
+            g.put(checks.shapes(rubric, False, f"On the {case.title}: {exc.message}\nExpected: {profile.signature_of(g.settings)}.",
                                 exc.details))
             g.diagnosis = [Finding("shapes", exc.message.replace(" (what it said is below)", ""), 1.0)]
             return None
@@ -363,6 +365,36 @@ def _diagnose(g: _Grading, comps: list, suite, consistent: bool | None, report: 
                          verdicts={label: comp.verdicts[label]}, diagnoses={label: g.diagnosis})
         command = g.failing["reproduce"] + f" --candidate YOURFILE.py:{g.runner.target} --profile {g.profile.name}"
         g.report_doc = comparison_document(judged, command=command)
+
+
+def _reproduction(g: _Grading, cases: Cases, comps: list, suite) -> None:
+    """``reproduce.py`` for the case to look at — the first public fixed case that fails, else the shrunk
+    generated one, else the classic debug network — made by calling the submission on it once more.
+    A hidden case is never written out: its values are secret."""
+    from gradverify.compare import gather
+    from gradverify.grading.reproducer import expected_like, reproduce_script
+    from gradverify.params import unflatten
+
+    failing = [(case.title, comp.problem) for case, comp in comps if not case.hidden and not comp.verdicts["yours"].ok]
+    if not failing and suite.failure is not None:
+        failing = [("the smallest failing generated case (shrunk)", suite.failure.problem)]
+    title, problem = (failing or [(cases.small.title, cases.small.problem)])[0]
+    res = g.runner.call(problem, title)
+    try:
+        graded_cost = g.runner.answer(problem, res)[0]
+    except StudentError:
+        return  # no answer to reproduce (the checks already say why)
+    call = g.profile.call_for(problem, g.settings)
+    exact = gather(problem, ("exact",))["exact"]
+    expected = expected_like(res.value, exact.cost, unflatten(exact.grad, problem.network), profile=g.profile.name,
+                             settings=g.settings, network=problem.network)
+    try:
+        g.reproduce = reproduce_script(name=g.path.name, title=title, submission=g.path.resolve(), entry=g.entry or g.path.name,
+                                       target=call.target, how=g.detected or f"the {g.profile.name} profile", settings=g.settings,
+                                       args=call.args, kwargs=call.kwargs, attrs=call.attrs, init=call.init, expected=expected,
+                                       graded_cost=graded_cost)
+    except TypeError:
+        g.reproduce = None  # an argument the script cannot write (none of the built-in profiles makes one)
 
 
 def _case_table(comp, label: str, limit: int = 8) -> list[dict]:
