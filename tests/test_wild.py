@@ -428,3 +428,79 @@ def test_one_hot_sized_from_the_labels_present_is_named_as_the_cause_when_a_clas
     if not passes:
         assert "classes 1, 2 of 0..2 occur, 0 never" in message and "sized from the labels present" in message
         assert "costs no points" in message
+
+
+# ---- the corpus graded as a class, with no --set at all ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def wild_batches(tmp_path_factory):
+    from gradverify.cli import main
+
+    out = tmp_path_factory.mktemp("wild")
+    runs = {}
+    for folder, profile in (("ex4", "ex4"), ("two_layer", "two-layer-relu")):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            code = main(["grade", str(WILD / folder), "--assignment", profile, "--out", str(out / folder), "--examples", "4",
+                         "--seed", "7", "--jobs", "2"])
+        grades = {}
+        for fb in (out / folder).glob("*/feedback.json"):
+            data = json.loads(fb.read_text())
+            grades[Path(data["path"]).name] = (data, fb.parent)
+        runs[folder] = (code, buf.getvalue(), grades, out / folder)
+    return runs
+
+
+@pytest.mark.slow
+def test_every_input_gets_one_row_and_the_run_says_so(wild_batches):
+    import csv
+
+    for folder, (code, stdout, grades, out) in wild_batches.items():
+        entries = [e for e in MANIFEST if e["path"].startswith(folder + "/")]
+        assert sorted(grades) == sorted(Path(e["path"]).name for e in entries)
+        assert f"{len(entries)} submissions given, {len(entries)} graded" in stdout
+        rows = list(csv.DictReader((out / "gradebook.csv").open()))
+        assert len(rows) == len(entries) and all(r["conventions"] or r["verdict"] == "error" for r in rows)
+        assert code == 1  # some fail: the bugs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", MANIFEST, ids=lambda e: e["path"])
+def test_every_submission_of_the_corpus_gets_what_the_manifest_says(wild_batches, entry):
+    folder = entry["path"].split("/")[0]
+    data, where = wild_batches[folder][2][Path(entry["path"]).name]
+    failed = {c["name"]: c["message"] for c in data["checks"] if not c["passed"] and c["max_points"]}
+    assert data["verdict"] == entry["verdict"], (data["detected"], failed)
+    if entry["verdict"] == "pass":
+        assert data["score"] == data["max_score"], failed
+    if entry["verdict"] == "fail":
+        assert data["diagnosis"][0]["kind"] == entry["diagnosis"], (data["detected"], data["diagnosis"][:2])
+    if entry["verdict"] == "error":
+        assert entry["message"] in next(c["message"] for c in data["checks"] if c["name"] == "loads")
+        return
+    settings = data["settings"]
+    assert {k: settings[k] for k in entry["layout"]} == entry["layout"] and settings["form"] == entry["form"], data["detected"]
+    advisory = next(c for c in data["checks"] if c["name"] == "classes_absent")
+    assert advisory["max_points"] == 0
+    if entry.get("advisory") == "classes-absent":
+        assert not advisory["passed"] and "sized from the labels present" in advisory["message"]
+    md = (where / "feedback.md").read_text()
+    assert "How your code was called: " in md
+    if "python2" in entry["path"]:
+        assert "Python 2" in md
+    if entry["path"].endswith(".ipynb"):
+        assert "IPython lines left out" in md and "Skipped while loading: cell" in md
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["bug_octave_folder", "bug_notebook.ipynb", "bug_separate_thetas.py", "bug_python2_script.py",
+                                  "bug_column_y.py", "bug_blog_backprop.py"])
+def test_the_printed_reproduce_command_gives_the_graded_numbers(wild_batches, name):
+    import subprocess
+
+    data, where = wild_batches["ex4"][2][name]
+    assert "`python reproduce.py`" in (where / "feedback.md").read_text()
+    res = subprocess.run([sys.executable, "reproduce.py"], cwd=where, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    line = next(l for l in res.stdout.splitlines() if l.startswith("cost (J)"))
+    assert f"yours {data['failing_case']['cost_yours']:.12g} " in line and f"exact {data['failing_case']['cost_expected']:.12g} " in line
