@@ -400,7 +400,8 @@ def _bias(value, shape: tuple, what: str) -> np.ndarray:
 PROFILES: dict[str, Profile] = {
     "native": Profile("native", "gradverify's own form, any network", "cost_and_grad",
                       "cost_and_grad(network, params, X, Y) -> (J, grads)", {}, {},
-                      lambda sizes, lam, s: Network(tuple(sizes), (), "sigmoid", lam=lam), _native_call, _native_read, depth=(1, 3)),
+                      lambda sizes, lam, s: Network(tuple(sizes), (), "sigmoid", lam=lam), _native_call, _native_read, depth=(1, 3),
+                      all_classes=False),  # a user's own engine, not an assignment: any data
     "ex4": Profile("ex4", "the classic exercise: one hidden layer of sigmoid units, Θ unrolled", "nnCostFunction",
                    "nnCostFunction(nn_params, input_layer_size, hidden_layer_size, num_labels, X, y, lambda_) -> (J, grad)",
                    {"label_base": 0, "unroll_order": "C", "y_form": "vector"},

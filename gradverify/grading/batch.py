@@ -239,7 +239,9 @@ def _write_outputs(out: Path, grade: Grade) -> None:
         if grade.failing_case is not None:
             grade.failing_case["report"] = "report/report.html"
     if grade.reproduce is not None:  # the graded call, made again by `python reproduce.py`
-        write_atomic(folder / "reproduce.py", grade.reproduce)
+        # graded where it was given (not where a cluster's worker unpacked it): that is where it is run again
+        where = "SUBMISSION = " + repr(str(Path(grade.path).resolve()))
+        write_atomic(folder / "reproduce.py", re.sub(r"^SUBMISSION = .*$", lambda _m: where, grade.reproduce, count=1, flags=re.M))
         grade.reproduce = None
     write_atomic(folder / "feedback.md", feedback_markdown(grade))
     write_atomic(folder / "results.json", json.dumps(gradescope_results(grade), indent=1))

@@ -35,6 +35,7 @@ class Attempt:
     cosine: float = 0.0           # |cos| of the angle between the gradient and the exact one
     remark: str = ""              # a profile's own observation (e.g. read in one order, written in the other)
     first_fits: bool = False      # right on the first case (λ = 0), where regularization conventions cannot show
+    fatal: bool = False           # the call timed out, crashed or spent the budget: trying more would only spend more
 
     @property
     def fits(self) -> bool:
@@ -150,6 +151,8 @@ def detect(options: Iterable[tuple[str, str, dict]], attempt: Callable[[str, str
         attempts.append(a)
         if a.fits:
             return Detection(target, form, settings, True, tuple(attempts), a, tuple(pinned))
+        if a.fatal:
+            break
     if not attempts:
         return Detection("", "", dict(default), False, (), None, tuple(pinned))
     first = [a for a in attempts if a.first_fits]
@@ -167,6 +170,10 @@ def detect(options: Iterable[tuple[str, str, dict]], attempt: Callable[[str, str
 
 
 # ---- detecting through the sandbox ------------------------------------------------------------
+
+# Failures no other option can cure (an infinite loop, a crash, the budget spent): detection stops there,
+# and the submission is graded under the default so that its checks say what happened.
+_FATAL = frozenset({"timeout", "cpu", "memory", "crashed", "protocol", "budget", "setup"})
 
 def options_for(profile, callables, pinned: dict) -> list[tuple[str, str, dict]]:
     """What to try for a submission that defines ``callables`` (``LoadInfo.callables``): the profile's
@@ -229,7 +236,8 @@ def detect_submission(sandbox, profile, cases, pinned: dict, *, budget: int = 48
             try:
                 cost, grads = run(problem)
             except StudentError as exc:
-                return Attempt(target, form, settings, failed=exc.message[:300], first_fits=first_fits)
+                fatal = bool(run.failures) and run.failures[-1][1].kind in _FATAL
+                return Attempt(target, form, settings, failed=exc.message[:300], first_fits=first_fits, fatal=fatal)
             cost_ok, n_ok, n_params, cosine = measure(problem, cost, grads, exact_cache)
             totals = [totals[0] and cost_ok is not False, totals[1] + n_ok, totals[2] + n_params, totals[3] + cosine / len(chosen)]
             if i == 0:
