@@ -504,3 +504,16 @@ def test_the_printed_reproduce_command_gives_the_graded_numbers(wild_batches, na
     assert res.returncode == 0, res.stderr
     line = next(l for l in res.stdout.splitlines() if l.startswith("cost (J)"))
     assert f"yours {data['failing_case']['cost_yours']:.12g} " in line and f"exact {data['failing_case']['cost_expected']:.12g} " in line
+
+
+@pytest.mark.slow
+def test_reading_in_one_order_and_unrolling_in_the_other_is_named_a_bug_not_a_convention():
+    from gradverify.grading.grader import grade_submission
+    from gradverify.profiles import get_profile
+
+    prof = get_profile("ex4")
+    g = grade_submission(WILD.parent / "ex4" / "bug_unrolled_in_fortran_order.py", prof, prof.resolve({}), examples=3)
+    assert g.verdict == "fail" and g.diagnosis[0].kind == "layout"
+    assert "read in C (row-major) order but your gradient is unrolled in Fortran (column-major) order: that is a bug, " \
+           "not a convention" in g.detected
+    assert g.settings["unroll_order"] == "C"  # graded in the order its cost reads

@@ -205,6 +205,27 @@ def options_for(profile, callables, pinned: dict) -> list[tuple[str, str, dict]]
     return options
 
 
+def _mixed_order(profile, problem, settings: dict, value, cache: dict) -> str:
+    """When the parameters are read in one order (the cost is right) and the gradient fits only when
+    unrolled in the other: a bug, not a convention — say so."""
+    from gradverify.profiles import ResultError
+
+    order = settings.get("unroll_order")
+    if order not in ("C", "F"):
+        return ""
+    other = "F" if order == "C" else "C"
+    try:
+        cost, grads = profile.read(problem, {**settings, "unroll_order": other}, value)
+    except ResultError:
+        return ""
+    _, n_ok, n_params, _ = measure(problem, cost, grads, cache)
+    if n_ok < n_params:
+        return ""
+    words = {"C": "C (row-major) order", "F": "Fortran (column-major) order"}
+    return (f"your parameters are read in {words[order]} but your gradient is unrolled in {words[other]}: that is a bug, "
+            "not a convention (read and unroll in one order)")
+
+
 def detect_submission(sandbox, profile, cases, pinned: dict, *, budget: int = 48) -> Detection:
     """Detect the target, call form and conventions of the submission loaded in ``sandbox``.
 
@@ -232,18 +253,22 @@ def detect_submission(sandbox, profile, cases, pinned: dict, *, budget: int = 48
         totals = [True, 0, 0, 0.0]
         first_fits = False
         chosen = cases_of(settings)
+        remark = ""
         for i, problem in enumerate(chosen):
             try:
-                cost, grads = run(problem)
+                res = run.call(problem)
+                cost, grads = run.answer(problem, res)
             except StudentError as exc:
                 fatal = bool(run.failures) and run.failures[-1][1].kind in _FATAL
                 return Attempt(target, form, settings, failed=exc.message[:300], first_fits=first_fits, fatal=fatal)
             cost_ok, n_ok, n_params, cosine = measure(problem, cost, grads, exact_cache)
+            if i == 0 and cost_ok is not False and n_ok < n_params:
+                remark = _mixed_order(profile, problem, settings, res.value, exact_cache)
             totals = [totals[0] and cost_ok is not False, totals[1] + n_ok, totals[2] + n_params, totals[3] + cosine / len(chosen)]
             if i == 0:
                 first_fits = cost_ok is not False and n_ok == n_params
         return Attempt(target, form, settings, cost_ok=totals[0], n_ok=totals[1], n_params=totals[2], cosine=totals[3],
-                       first_fits=first_fits)
+                       first_fits=first_fits, remark=remark)
 
     default = {k: v for k, v in profile.settings.items() if k not in ("target", "form")}
     default.update({k: v for k, v in pinned.items() if k not in ("target", "form")})
