@@ -128,6 +128,7 @@ def _range_notes(ex, net) -> tuple[str, ...]:
     notes = []
     cost_words = {Range.OVERFLOW: "overflows float64 (its float64 value is ±inf)",
                   Range.UNDERFLOW: "underflows float64 (its float64 value is 0.0, though J is not 0)",
+                  Range.NEGLIGIBLE: "is 0.0 in float64 and below 2^-1100 (not resolved further; possibly exactly 0)",
                   Range.SUBNORMAL: "lies in float64's subnormal range (fewer than 16 significant digits survive)"}
     if ex.cost_range in cost_words:
         notes.append(f"the exact cost J = {float(ex.cost_exact):.6g}… {cost_words[ex.cost_range]}" if ex.cost_range != Range.OVERFLOW
@@ -135,7 +136,8 @@ def _range_notes(ex, net) -> tuple[str, ...]:
     if ex.grads_range:
         codes = flatten({k: v.astype(float) for k, v in ex.grads_range.items()}, net)
         for code, words in ((Range.OVERFLOW, "overflow float64 (±inf)"), (Range.UNDERFLOW, "underflow to 0.0 in float64 though not 0"),
-                            (Range.SUBNORMAL, "are subnormal in float64")):
+                            (Range.SUBNORMAL, "are subnormal in float64"),
+                            (Range.NEGLIGIBLE, "are 0.0 in float64 and below 2^-1100 (not resolved further; possibly exactly 0)")):
             n = int(np.count_nonzero(codes == code))
             if n:
                 notes.append(f"{n} exact partial(s) {words}")
