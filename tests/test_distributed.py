@@ -240,17 +240,18 @@ def _kill_during(cluster, name: str, times: int, grade):
             result = grade()
         finally:
             killer.join()
-    cluster.client.wait_for_workers(2, timeout=120)
     return killed, result
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(cluster, tmp_path):
+def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(tmp_path):
+    cluster = connect("local:2")  # its own: its workers are killed
     subs = _batch(tmp_path, SOME[:3], {"slow_loader": SLOW_TO_LOAD})
     prof = get_profile("ex4")
     out = tmp_path / "out"
-    killed, grades = _kill_during(cluster, "slow_loader", 1, lambda: batch.grade_batch(
-        subs, prof, prof.resolve({}), out, examples=5, seed=7, cluster=cluster))
+    with cluster:
+        killed, grades = _kill_during(cluster, "slow_loader", 1, lambda: batch.grade_batch(
+            subs, prof, prof.resolve({}), out, examples=5, seed=7, cluster=cluster))
     assert len(killed) == 1, "the worker grading slow_loader should have been killed mid-task"
     rows = list(csv.DictReader((out / "gradebook.csv").open(encoding="utf-8")))
     assert sorted(r["submission"] for r in rows) == sorted(s.name for s in subs)  # nothing lost, nothing twice
@@ -261,18 +262,20 @@ def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(cluster, tmp_path
 
 
 @pytest.mark.slow
-def test_a_submission_whose_worker_dies_twice_is_a_grader_error_row_and_a_rerun_grades_it(cluster, tmp_path):
+def test_a_submission_whose_worker_dies_twice_is_a_grader_error_row_and_a_rerun_grades_it(tmp_path):
     subs = _batch(tmp_path, SOME[:2], {"doomed": SLOW_TO_LOAD})
     prof = get_profile("ex4")
     out = tmp_path / "out"
-    killed, grades = _kill_during(cluster, "doomed", 2, lambda: batch.grade_batch(
-        subs, prof, prof.resolve({}), out, examples=5, seed=7, cluster=cluster))
+    with connect("local:2") as cluster:  # its own: its workers are killed
+        killed, grades = _kill_during(cluster, "doomed", 2, lambda: batch.grade_batch(
+            subs, prof, prof.resolve({}), out, examples=5, seed=7, cluster=cluster))
     assert len(killed) == 2
     by_name = {g.submission.rsplit("-", 1)[0]: g for g in grades}
     assert by_name["doomed"].verdict == "grader-error" and by_name["doomed"].score == 0
     assert "died" in by_name["doomed"].incident and "on the cluster" in by_name["doomed"].incident
     assert {str(g.verdict) for n, g in by_name.items() if n != "doomed"} == {"pass", "fail"}  # the batch went on
-    again = batch.grade_batch(subs, prof, prof.resolve({}), out, examples=5, seed=7, cluster=cluster)
+    with connect("local:2") as cluster:
+        again = batch.grade_batch(subs, prof, prof.resolve({}), out, examples=5, seed=7, cluster=cluster)
     assert {g.submission.rsplit("-", 1)[0]: str(g.verdict) for g in again}["doomed"] == "pass"  # graded again, alone
     rows = list(csv.DictReader((out / "gradebook.csv").open(encoding="utf-8")))
     assert len(rows) == len(subs) and not any(r["verdict"] == "grader-error" for r in rows)
@@ -300,13 +303,13 @@ def _square(x):
     return x * x
 
 
-def test_a_task_that_kills_its_worker_twice_is_given_up_and_the_others_finish(cluster):
+def test_a_task_that_kills_its_worker_twice_is_given_up_and_the_others_finish():
     tasks = [(i, _die if i == 3 else _square, (i,)) for i in range(8)]
-    out = dict(cluster.stream(tasks, name="test"))
+    with connect("local:2") as cluster:  # its own: its workers die
+        out = dict(cluster.stream(tasks, name="test"))
     assert sorted(out) == list(range(8))
     assert isinstance(out[3], Lost) and out[3].kind == "worker-died" and "died" in out[3].detail
     assert all(out[i] == i * i for i in range(8) if i != 3)
-    cluster.client.wait_for_workers(2, timeout=60)
 
 
 def test_a_task_that_raises_comes_back_as_lost_with_its_error(cluster):
