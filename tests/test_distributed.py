@@ -105,12 +105,11 @@ def test_what_the_sandbox_would_refuse_is_refused_before_it_travels(tmp_path):
     big.write_bytes(b"#" * 2000)
     with pytest.raises(SubmissionError, match="larger than Limits.submission_bytes"):
         pack(big, limits=Limits(submission_bytes=1000))
-    two = tmp_path / "two"
-    two.mkdir()
-    (two / "a.py").write_text("")
-    (two / "b.py").write_text("")
-    with pytest.raises(SubmissionError, match="exactly one top-level .py file"):
-        pack(two)
+    none = tmp_path / "none"
+    none.mkdir()
+    (none / "notes.txt").write_text("")
+    with pytest.raises(SubmissionError, match="holds no top-level .py file or notebook"):
+        pack(none)
 
 
 def test_a_packed_name_that_would_leave_its_folder_is_refused(tmp_path):
@@ -164,10 +163,9 @@ def _batch(tmp_path, names, extra=None):
 @pytest.mark.slow
 def test_a_batch_graded_on_two_workers_equals_the_same_batch_graded_here(cluster, tmp_path):
     subs = _batch(tmp_path, SOME)
-    two = tmp_path / "batch" / "two_modules"  # refused by the copy rules: not shipped, its row made here as locally
+    two = tmp_path / "batch" / "two_modules"  # refused by the copy rules (no code): not shipped, its row made here as locally
     two.mkdir()
-    (two / "a.py").write_text("")
-    (two / "b.py").write_text("")
+    (two / "a.txt").write_text("")
     subs = batch.discover([tmp_path / "batch"])
     prof = get_profile("ex4")
     here = batch.grade_batch(subs, prof, prof.resolve({}), tmp_path / "here", jobs=2, examples=5, seed=7)
