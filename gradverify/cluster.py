@@ -23,8 +23,8 @@ import importlib.util
 import itertools
 import logging
 import secrets
-import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,8 +131,11 @@ def connect(scheduler: str | SchedulerSpec, *, timeout: float = 20.0) -> Cluster
     local = None
     try:
         if spec.local_workers:
-            # The scheduler runs in this process and reads its config when it is made.
-            with dask.config.set({"distributed.scheduler.allowed-failures": LOCAL_ALLOWED_FAILURES}):
+            # The scheduler runs in this process and reads its config when it is made; the nannies
+            # hand theirs to the workers. The workers' sampling profiler is off: it costs CPU every
+            # 10 ms, and a grading task has nothing to learn from it.
+            with dask.config.set({"distributed.scheduler.allowed-failures": LOCAL_ALLOWED_FAILURES,
+                                  "distributed.worker.profile.enabled": False}):
                 local = distributed.LocalCluster(n_workers=spec.local_workers, threads_per_worker=1, processes=True,
                                                  host="127.0.0.1", dashboard_address=":0",  # any free port
                                                  silence_logs=logging.CRITICAL)  # the batch reports what went wrong itself
@@ -141,7 +144,7 @@ def connect(scheduler: str | SchedulerSpec, *, timeout: float = 20.0) -> Cluster
             client = distributed.Client(scheduler_file=spec.address, timeout=timeout)
         else:
             client = distributed.Client(spec.address, timeout=timeout)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, RuntimeError) as exc:  # RuntimeError: a worker process failed to start
         if local is not None:
             local.close()
         where = "start a local cluster" if spec.local_workers else f"reach the Dask scheduler at {spec.address}"
@@ -255,18 +258,19 @@ class Cluster:
 
         ``tasks`` is read lazily: at most ``window`` tasks are in flight, so a batch of tens of
         thousands never holds all its inputs in memory. The default is one task per worker
-        thread (re-read as workers come and go): a task queued behind another on a worker that
-        dies is counted by the scheduler as if it had killed it, so none waits on a worker.
-        Each task is yielded exactly once. Closing the iterator early cancels the tasks in flight.
+        thread, asked of the scheduler before each refill (workers come and go): a task queued
+        behind another on a worker that dies is counted by the scheduler as if it had killed
+        it, so none should wait on a worker. Each task is yielded exactly once. Closing the
+        iterator early cancels the tasks in flight.
         """
         _, distributed = _import_distributed()
         pending = iter(tasks)
         tags = {}
         done = distributed.as_completed()
-        limit, checked = self._window(window), time.monotonic()
         exhausted = False
         try:
             while True:
+                limit = self._window(window) if not exhausted else 0
                 while not exhausted and len(tags) < limit:
                     item = next(pending, None)
                     if item is None:
@@ -280,12 +284,28 @@ class Cluster:
                     return
                 future = next(done)
                 tag, _ = tags.pop(future.key)
-                yield tag, _outcome(future, distributed)
-                if window is None and time.monotonic() - checked > 1.0:
-                    limit, checked = self._window(None), time.monotonic()
+                yield tag, self._outcome(future, distributed)
         finally:
             if tags:
                 self.client.cancel([f for _, f in tags.values()])
+
+    def _outcome(self, future, distributed) -> object:
+        """A finished future's result, or a ``Lost`` record saying why there is none.
+
+        Raises:
+            InputError: the connection to the scheduler is lost: every task in flight is gone
+                with it, and no result can come back (the caller's finished work is kept).
+        """
+        try:
+            return future.result()
+        except distributed.KilledWorker as exc:
+            return Lost("worker-died", f"the worker running this task died every time it was tried ({exc})", exc)
+        except CancelledError as exc:
+            if getattr(exc, "reason", "") == "scheduler-connection-lost" or self.client.status != "running":
+                raise self._lost_scheduler(exc) from None
+            return Lost("error", f"{type(exc).__name__}: {exc}", exc)
+        except Exception as exc:
+            return Lost("error", f"{type(exc).__name__}: {exc}", exc)
 
     def _key(self, name: str) -> str:
         # Keys group tasks on the dashboard by name; the token keeps two clients of one scheduler apart.
@@ -294,18 +314,17 @@ class Cluster:
     def _window(self, window: int | None) -> int:
         if window is not None:
             return max(1, window)
-        return max(1, sum(self.workers().values()))
+        try:
+            return max(1, sum(self.client.nthreads().values()))
+        except OSError as exc:  # distributed's CommClosedError among them
+            raise self._lost_scheduler(exc) from None
+
+    def _lost_scheduler(self, exc: BaseException) -> InputError:
+        return InputError(f"Lost the connection to the Dask scheduler ({self.spec.text})", received=f"{type(exc).__name__}: {exc}",
+                          fix="check the scheduler, then run the same command again: what is done is kept")
 
 
 def _allowed_failures(dask_scheduler) -> int:  # runs on the scheduler
     return dask_scheduler.allowed_failures
 
 
-def _outcome(future, distributed) -> object:
-    """A finished future's result, or a ``Lost`` record saying why there is none."""
-    try:
-        return future.result()
-    except distributed.KilledWorker as exc:
-        return Lost("worker-died", f"the worker running this task died every time it was tried ({exc})", exc)
-    except Exception as exc:
-        return Lost("error", f"{type(exc).__name__}: {exc}", exc)

@@ -1,6 +1,6 @@
 """Grading and the suite on a real Dask LocalCluster (worker processes): same results, nothing lost or doubled."""
 
-import functools
+import csv
 import json
 import os
 import re
@@ -21,7 +21,7 @@ from gradverify.errors import InputError  # noqa: E402
 from gradverify.grading import batch  # noqa: E402
 from gradverify.grading.files import SubmissionError  # noqa: E402
 from gradverify.grading.limits import Limits  # noqa: E402
-from gradverify.grading.remote import grade_on_cluster, pack, unpack  # noqa: E402
+from gradverify.grading.remote import pack, unpack  # noqa: E402
 from gradverify.profiles import get_profile  # noqa: E402
 
 CORPUS = Path(__file__).parent / "submissions" / "ex4"
@@ -123,25 +123,31 @@ def test_a_packed_name_that_would_leave_its_folder_is_refused(tmp_path):
 
 # ---- grading on the cluster -------------------------------------------------------------------
 
-OPTIONS = batch.BatchOptions(examples=5, seed=0)
+TIMINGS = ("seconds", "slowest_call", "cost_probe", "execution_time", "reproduce")  # reproduce: the path reproduce.py ran at
 
 
-def _grade_one(path, settings, options=OPTIONS):
-    return batch._grade_one((str(path), Path(path).stem, "ex4", settings, options, options.seed))
+def _same_everywhere(text: str) -> str:
+    """What differs between any two runs of one batch, local or not: the sandbox's temporary folder, measured durations."""
+    text = re.sub(r"gradverify-sandbox-\w+", "gradverify-sandbox-X", text)
+    return re.sub(r"\d+(\.\d+)?(e-?\d+)? ?(ms|s|µs)\b", "T", text)
 
 
-def _job(settings, options, path):
-    return _grade_one(path, settings, options)
+def _comparable(data) -> str:
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k not in TIMINGS}
+    return _same_everywhere(json.dumps(data, sort_keys=True, default=str))
 
 
-def _items(subs, settings):
-    return [(s.path.stem, s.path, None, functools.partial(_job, settings, OPTIONS)) for s in subs]
-
-
-def _comparable(grade: dict) -> str:
-    """A grade without what differs between any two runs: timings and the sandbox's temporary path."""
-    kept = {k: v for k, v in grade.items() if k not in ("seconds", "slowest_call", "cost_probe", "reproduce")}  # reproduce.py: the path it ran at
-    return re.sub(r"gradverify-sandbox-\w+", "gradverify-sandbox-X", json.dumps(kept, sort_keys=True, default=str))
+def _outputs(out: Path) -> dict[str, str]:
+    """Every file a batch wrote, comparable: the gradebook without its timing columns, each JSON without timings."""
+    found = {}
+    rows = list(csv.DictReader((out / "gradebook.csv").open(encoding="utf-8")))
+    found["gradebook.csv"] = _comparable([{k: v for k, v in r.items() if k not in ("seconds", "slowest_call_ms")} for r in rows])
+    for f in sorted(out.glob("*/*.json")):
+        found[f"{f.parent.name}/{f.name}"] = _comparable(json.loads(f.read_text(encoding="utf-8")))
+    for f in sorted(out.glob("*/feedback.md")):
+        found[f"{f.parent.name}/{f.name}"] = _same_everywhere(f.read_text(encoding="utf-8"))
+    return found
 
 
 def _batch(tmp_path, names, extra=None):
@@ -154,41 +160,33 @@ def _batch(tmp_path, names, extra=None):
     return batch.discover([folder])
 
 
+@pytest.mark.slow
 def test_a_batch_graded_on_two_workers_equals_the_same_batch_graded_here(cluster, tmp_path):
     subs = _batch(tmp_path, SOME)
+    two = tmp_path / "batch" / "two_modules"  # refused by the copy rules (no code): not shipped, its row made here as locally
+    two.mkdir()
+    (two / "a.txt").write_text("")
+    subs = batch.discover([tmp_path / "batch"])
     prof = get_profile("ex4")
-    settings = prof.resolve({})
-    here = {s.path.stem: _grade_one(s.path, settings) for s in subs}
-    there = list(grade_on_cluster(cluster, _items(subs, settings)))
-    assert sorted(tag for tag, _ in there) == sorted(s.path.stem for s in subs)  # each once
-    for name, grade in there:
-        assert grade["path"] == str(tmp_path / "batch" / f"{name}.py")  # the client's path, not the worker's
-        assert grade["isolation"], name  # the sandbox ran on the worker and says how it was isolated
-        assert _comparable(grade) == _comparable(here[name]), name
-    verdicts = {name: g["verdict"] for name, g in there}
+    here = batch.grade_batch(subs, prof, prof.resolve({}), tmp_path / "here", jobs=2, examples=5, seed=7)
+    there = batch.grade_batch(subs, prof, prof.resolve({}), tmp_path / "there", examples=5, seed=7, cluster=cluster)
+    assert [g.submission for g in there] == [g.submission for g in here] == [s.name for s in subs]
+    assert _outputs(tmp_path / "there") == _outputs(tmp_path / "here")  # row for row, file for file
+    verdicts = {g.submission.rsplit("-", 1)[0]: str(g.verdict) for g in there}
     assert verdicts["correct_reference"] == "pass" and verdicts["bug_sign_flipped"] == "fail"
-
-
-def test_a_submission_the_copy_rules_refuse_gets_the_row_it_gets_here(cluster, tmp_path):
-    folder = tmp_path / "two_modules"
-    folder.mkdir()
-    (folder / "a.txt").write_text("")
-    prof = get_profile("ex4")
-    settings = prof.resolve({})
-    subs = [batch.Submission("two_modules", folder)]
-    ((name, grade),) = grade_on_cluster(cluster, _items(subs, settings))
-    here = _grade_one(folder, settings)
-    assert grade["verdict"] == "error" and "holds no top-level .py file or notebook" in grade["checks"][0]["message"]
-    assert _comparable(grade) == _comparable(here)
+    assert verdicts["two_modules"] == "error"
+    for g in there:
+        assert g.path == str(next(s.path for s in subs if s.name == g.submission))  # the client's path, not the worker's
+        assert g.verdict == "error" or "isolation" in g.isolation  # each says how its sandbox, on its worker, was isolated
 
 
 def _pids(cluster) -> dict[str, int]:
     return cluster.run_everywhere(os.getpid)
 
 
-def _kill_when_processing(cluster, predicate, times: int, deadline: float) -> list[str]:
-    """SIGKILL the worker processing a task for which ``predicate(key)`` holds, ``times`` times."""
-    killed: list[str] = []
+def _kill_when_processing(cluster, key_of, times: int, deadline: float, killed: list) -> None:
+    """SIGKILL the worker processing the task ``key_of()`` names, ``times`` times (each time a new worker)."""
+    seen_pids: set[int] = set()
     while len(killed) < times and time.monotonic() < deadline:
         try:
             processing = cluster.client.processing()
@@ -196,49 +194,103 @@ def _kill_when_processing(cluster, predicate, times: int, deadline: float) -> li
         except Exception:  # a worker is restarting
             time.sleep(0.1)
             continue
+        key = key_of()
         for addr, keys in processing.items():
-            if any(predicate(k) for k in keys) and addr in pids and addr not in killed:
+            if key is not None and key in keys and addr in pids and pids[addr] not in seen_pids:
+                time.sleep(0.3)  # mid-task: the submission is being graded
                 os.kill(pids[addr], signal.SIGKILL)
+                seen_pids.add(pids[addr])
                 killed.append(addr)
-                time.sleep(1.0)  # let the scheduler see the death before looking again
                 break
         else:
             time.sleep(0.05)
-    return killed
 
 
-SLOW_TO_LOAD = "import time\ntime.sleep(2.5)\n" + (CORPUS / "correct_reference.py").read_text()
+class _Keys:
+    """Learns which task grades which submission (the keys the client gives its tasks)."""
+
+    def __init__(self, cluster):
+        self.cluster, self.keys, self.original = cluster, {}, cluster.client.submit
+
+    def __enter__(self):
+        def submit(fn, *args, key=None, **kw):
+            future = self.original(fn, *args, key=key, **kw)
+            self.keys[args[0].name.removesuffix(".py")] = future.key
+            return future
+
+        self.cluster.client.submit = submit
+        return self
+
+    def __exit__(self, *exc):
+        self.cluster.client.submit = self.original
+
+
+SLOW_TO_LOAD = "import time\ntime.sleep(3)\n" + (CORPUS / "correct_reference.py").read_text()
+
+
+def _kill_during(cluster, name: str, times: int, grade):
+    killed: list = []
+    with _Keys(cluster) as keys:
+        killer = threading.Thread(target=_kill_when_processing,
+                                  args=(cluster, lambda: keys.keys.get(name), times, time.monotonic() + 120, killed))
+        killer.start()
+        try:
+            result = grade()
+        finally:
+            killer.join()
+    return killed, result
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(cluster, tmp_path):
+def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(tmp_path):
+    cluster = connect("local:2")  # its own: its workers are killed
     subs = _batch(tmp_path, SOME[:3], {"slow_loader": SLOW_TO_LOAD})
     prof = get_profile("ex4")
-    settings = prof.resolve({})
-    keys: dict[str, str] = {}
-    original = cluster.client.submit
+    out = tmp_path / "out"
+    with cluster:
+        killed, grades = _kill_during(cluster, "slow_loader", 1, lambda: batch.grade_batch(
+            subs, prof, prof.resolve({}), out, examples=5, seed=7, cluster=cluster))
+    assert len(killed) == 1, "the worker grading slow_loader should have been killed mid-task"
+    rows = list(csv.DictReader((out / "gradebook.csv").open(encoding="utf-8")))
+    assert sorted(r["submission"] for r in rows) == sorted(s.name for s in subs)  # nothing lost, nothing twice
+    assert sorted(p.parent.name for p in out.glob("*/feedback.json")) == sorted(s.name for s in subs)
+    slow = next(g for g in grades if g.submission.startswith("slow_loader"))
+    assert slow.verdict == "pass" and slow.score == 100  # retried on another worker, graded whole
+    assert not any(g.verdict == "grader-error" for g in grades)
 
-    def submit(fn, *args, key=None, **kw):  # learn which task grades which submission
-        future = original(fn, *args, key=key, **kw)
-        keys[args[0].name.removesuffix(".py")] = future.key
-        return future
 
-    cluster.client.submit = submit
-    try:
-        killer = threading.Thread(target=lambda: killed.extend(_kill_when_processing(
-            cluster, lambda k: k == keys.get("slow_loader"), 1, time.monotonic() + 60)))
-        killed: list[str] = []
-        killer.start()
-        graded = list(grade_on_cluster(cluster, _items(subs, settings)))
-        killer.join()
-    finally:
-        cluster.client.submit = original
-    assert len(killed) == 1, "the worker grading slow_loader should have been killed once"
-    assert sorted(name for name, _ in graded) == sorted(s.path.stem for s in subs)  # nothing lost, nothing twice
-    grades = dict(graded)
-    assert all(isinstance(g, dict) for g in grades.values()), grades
-    assert grades["slow_loader"]["verdict"] == "pass" and grades["slow_loader"]["score"] == 100  # retried elsewhere, whole
-    cluster.client.wait_for_workers(2, timeout=60)
+@pytest.mark.slow
+def test_a_submission_whose_worker_dies_twice_is_a_grader_error_row_and_a_rerun_grades_it(tmp_path):
+    subs = _batch(tmp_path, SOME[:2], {"doomed": SLOW_TO_LOAD})
+    prof = get_profile("ex4")
+    out = tmp_path / "out"
+    with connect("local:2") as cluster:  # its own: its workers are killed
+        killed, grades = _kill_during(cluster, "doomed", 2, lambda: batch.grade_batch(
+            subs, prof, prof.resolve({}), out, examples=5, seed=7, cluster=cluster))
+    assert len(killed) == 2
+    by_name = {g.submission.rsplit("-", 1)[0]: g for g in grades}
+    assert by_name["doomed"].verdict == "grader-error" and by_name["doomed"].score == 0
+    assert "died" in by_name["doomed"].incident and "on the cluster" in by_name["doomed"].incident
+    assert {str(g.verdict) for n, g in by_name.items() if n != "doomed"} == {"pass", "fail"}  # the batch went on
+    with connect("local:2") as cluster:
+        again = batch.grade_batch(subs, prof, prof.resolve({}), out, examples=5, seed=7, cluster=cluster)
+    assert {g.submission.rsplit("-", 1)[0]: str(g.verdict) for g in again}["doomed"] == "pass"  # graded again, alone
+    rows = list(csv.DictReader((out / "gradebook.csv").open(encoding="utf-8")))
+    assert len(rows) == len(subs) and not any(r["verdict"] == "grader-error" for r in rows)
+
+
+@pytest.mark.slow
+def test_the_grade_command_on_a_local_cluster(tmp_path, capsys):
+    from gradverify.cli import main
+
+    subs = [str(CORPUS / f"{n}.py") for n in ("correct_reference", "bug_sign_flipped")]
+    code = main(["grade", *subs, "--assignment", "ex4", "--out", str(tmp_path / "out"), "--examples", "5",
+                 "--scheduler", "local:2"])
+    out = capsys.readouterr().out
+    assert code == 1 and "a local cluster: 2 worker(s)" in out and "1 of 2 passed" in out
+    assert re.search(r"sandbox  \w+ isolation \(.*\) on tcp://127\.0\.0\.1:\d+", out)  # each worker's sandbox, before
+    assert "sandbox  2 submission(s) graded under" in out  # and each submission's, after
+    assert main(["grade", *subs, "--assignment", "ex4", "--scheduler", "local:0"]) == 2
 
 
 def _die(_):
@@ -249,13 +301,13 @@ def _square(x):
     return x * x
 
 
-def test_a_task_that_kills_its_worker_twice_is_given_up_and_the_others_finish(cluster):
+def test_a_task_that_kills_its_worker_twice_is_given_up_and_the_others_finish():
     tasks = [(i, _die if i == 3 else _square, (i,)) for i in range(8)]
-    out = dict(cluster.stream(tasks, name="test"))
+    with connect("local:2") as cluster:  # its own: its workers die
+        out = dict(cluster.stream(tasks, name="test"))
     assert sorted(out) == list(range(8))
     assert isinstance(out[3], Lost) and out[3].kind == "worker-died" and "died" in out[3].detail
     assert all(out[i] == i * i for i in range(8) if i != 3)
-    cluster.client.wait_for_workers(2, timeout=60)
 
 
 def test_a_task_that_raises_comes_back_as_lost_with_its_error(cluster):
@@ -341,3 +393,62 @@ def test_the_suite_command_on_a_local_cluster_prints_the_same_failure_and_reprod
 
     assert lines(there, "reproduce: gradverify verify 1-3") == lines(here, "reproduce: gradverify verify 1-3") != []
     assert lines(there, "FAIL:") == lines(here, "FAIL:") != []
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_dask(*args, env=None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})}, start_new_session=True)
+
+
+@pytest.mark.slow
+def test_an_existing_scheduler_by_address_and_losing_it_mid_batch_keeps_what_is_done(tmp_path, capsys):
+    from gradverify.cli import main
+
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    policy = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}  # the README's scheduler command
+    scheduler = _start_dask("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard", env=policy)
+    workers = _start_dask("worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard")
+    try:
+        with connect(address, timeout=60) as c:
+            c.client.wait_for_workers(2, timeout=60)
+            assert "the scheduler at tcp://127.0.0.1" in c.describe() and "dies 2 time(s)" in c.describe()
+        subs = _batch(tmp_path, SOME[:4])
+        prof = get_profile("ex4")
+        out = tmp_path / "out"
+
+        def lose_the_scheduler(done, total, grade, resumed):
+            if done == 1:
+                os.killpg(scheduler.pid, signal.SIGKILL)
+
+        with connect(address) as c, pytest.raises(InputError, match="Lost the connection to the Dask scheduler"):
+            batch.grade_batch(subs, prof, prof.resolve({}), out, examples=5, seed=7, cluster=c, progress=lose_the_scheduler)
+        done = {p.parent.name for p in out.glob("*/feedback.json")}
+        assert 1 <= len(done) < len(subs)  # what was done before the loss is kept
+        scheduler.wait()
+        os.killpg(workers.pid, signal.SIGKILL)  # workers whose scheduler died shut down; start a new cluster
+        workers.wait()
+        scheduler = _start_dask("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard", env=policy)
+        workers = _start_dask("worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard")
+        with connect(address, timeout=60) as c:
+            c.client.wait_for_workers(2, timeout=60)
+        code = main(["grade", str(tmp_path / "batch"), "--assignment", "ex4", "--out", str(out), "--examples", "5",
+                     "--seed", "7", "--scheduler", address])
+        printed = capsys.readouterr().out
+        assert code == 1 and f"{len(done)} already graded (resumed)" in printed  # the rest graded by address, once
+        rows = list(csv.DictReader((out / "gradebook.csv").open(encoding="utf-8")))
+        assert sorted(r["submission"] for r in rows) == sorted(s.name for s in subs)
+    finally:
+        for proc in (workers, scheduler):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()

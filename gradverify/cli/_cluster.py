@@ -24,4 +24,6 @@ def open_cluster(args):
     print(f"cluster  connecting to {args.scheduler} …", file=sys.stderr, flush=True)
     cluster = connect(args.scheduler)
     print(f"cluster  {cluster.describe()}", flush=True)
+    if not cluster.workers():
+        print("cluster  no workers yet: the tasks wait until some join (Ctrl-C stops; what is done is kept)", flush=True)
     return cluster

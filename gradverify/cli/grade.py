@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gradverify.cli._cluster import add_scheduler_option, open_cluster
 from gradverify.cli._common import Progress, table
 from gradverify.cli._problem import parse_settings
 from gradverify.errors import InputError
@@ -45,6 +46,7 @@ def register(sub) -> None:
     p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None,
                    help="also write a class report (default DIR: <out>/report) and, for every failing submission, "
                         "<out>/<name>/report/report.html with heatmaps of where its gradient is wrong")
+    add_scheduler_option(p, "each submission as one task (instead of --jobs)")
     p.set_defaults(handler=run)
 
 
@@ -67,29 +69,38 @@ def run(args) -> int:
     allowed = resolve((*profile.packages, *args.packages))
     from gradverify.grading.sandbox import detect_isolation
 
-    isolation = detect_isolation()
-    print(f"grading  {len(subs)} submission(s) with the {profile.name} profile"
-          + (f" ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else ""), flush=True)
-    print(f"sandbox  {isolation}", flush=True)
-    print(f"imports  {allowed}" + ("" if pinned else "; conventions detected per submission"), flush=True)
-    for note in isolation.notes:
-        print(f"         note: {note}", flush=True)
-    bar = Progress("grading", delay=0.0)
-    resumed = []
+    with open_cluster(args) as cluster:
+        print(f"grading  {len(subs)} submission(s) with the {profile.name} profile"
+              + (f" ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else ""), flush=True)
+        # the sandbox runs where the grading runs: here, or on every worker of the cluster
+        found = {"this machine": detect_isolation()} if cluster is None else cluster.run_everywhere(detect_isolation)
+        for where, isolation in sorted(found.items(), key=lambda kv: str(kv[1])):
+            print(f"sandbox  {isolation}" + (f" on {where}" if cluster is not None else ""), flush=True)
+            for note in isolation.notes:
+                print(f"         note: {note}", flush=True)
+        print(f"imports  {allowed}" + ("" if pinned else "; conventions detected per submission"), flush=True)
+        bar = Progress("grading", delay=0.0)
+        resumed = []
 
-    def progress(done, total, grade, was_done):
-        if was_done:
-            resumed.append(grade.submission)
-        bar(done, total)
+        def progress(done, total, grade, was_done):
+            if was_done:
+                resumed.append(grade.submission)
+            bar(done, total)
 
-    grades = grade_batch(subs, profile, settings, args.out, jobs=args.jobs, examples=args.examples, seed=args.seed,
-                         saturating=args.saturating, call_timeout=args.timeout, budget=args.budget,
-                         report=args.report is not None, entry=args.entry, pinned=tuple(pinned), packages=tuple(args.packages),
-                         progress=progress)
-    bar.close()
+        grades = grade_batch(subs, profile, settings, args.out, jobs=args.jobs, examples=args.examples, seed=args.seed,
+                             saturating=args.saturating, call_timeout=args.timeout, budget=args.budget,
+                             report=args.report is not None, entry=args.entry, pinned=tuple(pinned), packages=tuple(args.packages),
+                             progress=progress, cluster=cluster)
+        bar.close()
     rows = [[g.submission, str(g.verdict), f"{g.score:g}/{g.max_score:g}", one_line(_headline(g), 90)] for g in grades]
     print()
     print(table(["submission", "verdict", "score", "diagnosis / first failed check"], rows, align="llrl"))
+    if args.scheduler:  # each grade records the isolation of the sandbox that ran it, on whichever worker
+        from collections import Counter
+
+        print()
+        for summary, n in Counter(g.isolation for g in grades if g.isolation).most_common():
+            print(f"sandbox  {n} submission(s) graded under {summary}")
     n_pass = sum(g.verdict == "pass" for g in grades)
     out = Path(args.out)
     graded = sum(g.verdict != "grader-error" for g in grades)

@@ -35,6 +35,7 @@ import math
 import multiprocessing
 import os
 import re
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
@@ -53,6 +54,12 @@ from gradverify.grading.text import clean
 from gradverify.profiles import Profile, get_profile
 
 __all__ = ["Submission", "BatchOptions", "discover", "grade_batch", "grader_error", "output_name", "CLASS_NAMES"]
+
+# The gradebook is rewritten whole: after every result, a batch of 10,000 would write it 10,000
+# times at up to 10,000 rows (bench/RESULTS.md, section 7). At most every 2 s, and at the end, it
+# costs a fixed share of the time instead. Nothing depends on it mid-batch: each submission's
+# feedback.json is what marks it done, and a resumed batch rewrites the gradebook from them.
+GRADEBOOK_EVERY = 2.0
 
 CLASS_NAMES = frozenset({"gradebook.csv", "report", ".gradverify", ".gradverify.lock"})
 _STATE = ".gradverify"
@@ -214,7 +221,7 @@ def _grade_one(args: tuple) -> dict:
     """In a process of the pool: grade one submission and return it as a dict (never raises)."""
     path, name, profile_name, settings, options, seed = args
     try:
-        profile = get_profile(profile_name)
+        profile = get_profile(profile_name) if isinstance(profile_name, str) else profile_name  # a Profile on a cluster
         entry = options.entry if Path(path).is_dir() else None
         grade = grade_submission(path, profile, settings, examples=options.examples, seed=seed, limits=options.limits(),
                                  entry=entry, saturating=options.saturating, report=options.report,
@@ -294,12 +301,15 @@ def _batch_seed(out: Path, seed: int | None) -> int:
 def grade_batch(submissions: list[Submission], profile: Profile | str, settings: dict, out: str | Path, *, jobs: int = 2,
                 examples: int = 20, seed: int | None = None, saturating: bool = False, call_timeout: float = 10.0,
                 budget: float = 120.0, report: bool = False, entry: str | None = None, pinned: tuple[str, ...] = (),
-                packages: tuple[str, ...] = (), progress: Callable[[int, int, Grade, bool], None] | None = None) -> list[Grade]:
+                packages: tuple[str, ...] = (), progress: Callable[[int, int, Grade, bool], None] | None = None,
+                cluster=None) -> list[Grade]:
     """Grade ``submissions`` into ``out``, ``jobs`` at a time, skipping those already done.
 
     The options are those of ``BatchOptions``. ``progress(done, total, grade, resumed)`` is called
     after each submission. Returns the grades in the order of ``submissions``, one per
-    submission, whatever happened.
+    submission, whatever happened. With ``cluster`` (a connected ``gradverify.cluster.Cluster``)
+    each submission is graded as one task on a Dask worker instead of in a local pool (``jobs``
+    is then unused); this process still writes everything, so resume and the lock are unchanged.
 
     Raises:
         InputError: another batch holds ``out``.
@@ -312,12 +322,13 @@ def grade_batch(submissions: list[Submission], profile: Profile | str, settings:
     out.mkdir(parents=True, exist_ok=True)
     lock = _Lock(out)
     try:
-        return _run(submissions, prof, settings, out, options, jobs, progress)
+        return _run(submissions, prof, settings, out, options, jobs, progress, cluster)
     finally:
         lock.release()
 
 
-def _run(submissions, prof: Profile, settings: dict, out: Path, options: BatchOptions, jobs: int, progress) -> list[Grade]:
+def _run(submissions, prof: Profile, settings: dict, out: Path, options: BatchOptions, jobs: int, progress,
+         cluster=None) -> list[Grade]:
     for stale in out.glob("**/.*.tmp"):  # half-written temporaries of a run that was killed
         stale.unlink(missing_ok=True)
     sweep_stale_roots()  # and the sandbox folders it left behind
@@ -335,13 +346,20 @@ def _run(submissions, prof: Profile, settings: dict, out: Path, options: BatchOp
         if progress:
             progress(len(grades), len(submissions), done, True)
 
+    written = [0.0]  # when the gradebook was last rewritten
+
     def record(s: Submission, grade: Grade) -> None:
         grades[s.name] = _write(out, s, grade, prof, settings, options, seed)
-        write_atomic(out / "gradebook.csv", gradebook_csv(list(grades.values()), seed=seed))
+        if time.monotonic() - written[0] >= GRADEBOOK_EVERY:
+            write_atomic(out / "gradebook.csv", gradebook_csv(list(grades.values()), seed=seed))
+            written[0] = time.monotonic()
         if progress:
             progress(len(grades), len(submissions), grades[s.name], False)
 
-    _pool(todo, prof, settings, options, seed, max(1, jobs), record)
+    if cluster is None:
+        _pool(todo, prof, settings, options, seed, max(1, jobs), record)
+    else:
+        _on_cluster(cluster, todo, prof, settings, options, seed, record)
     write_atomic(out / "gradebook.csv", gradebook_csv(list(grades.values()), seed=seed))
     return [grades[s.name] for s in submissions]
 
@@ -370,6 +388,25 @@ def _pool(todo: list[Submission], prof: Profile, settings: dict, options: BatchO
             record(broken[0], grader_error(broken[0], prof, "", "the grading process died (killed, or out of memory)"))
         elif broken:  # alone, each in a pool of its own: the one that breaks it is found
             rounds += [([s], 1) for s in broken]
+
+
+def _grade_at(name: str, prof: Profile, settings: dict, options: BatchOptions, seed: int, path: str) -> dict:
+    return _grade_one((path, name, prof, settings, options, seed))
+
+
+def _on_cluster(cluster, todo: list[Submission], prof: Profile, settings: dict, options: BatchOptions, seed: int, record) -> None:
+    """Grade ``todo`` on a Dask cluster, one task per submission (``grading/remote.py``); record each as it arrives."""
+    import functools
+
+    from gradverify.grading.remote import grade_on_cluster
+
+    jobs = ((s, s.path, options.entry, functools.partial(_grade_at, s.name, prof, settings, options, seed)) for s in todo)
+    for s, data in grade_on_cluster(cluster, jobs, limits=options.limits()):
+        if not isinstance(data, dict):  # the cluster gave the task up (its worker died every time), or it raised
+            data = {"grader_error": f"on the cluster: {data.detail}"}
+        elif "grader_error" not in data:
+            data["path"] = clean(str(s.path), 2000)  # where the client has it, as a local run says (not the worker's copy)
+        record(s, _grade_from(data, s, prof))
 
 
 def _grade_from(data: dict, s: Submission, prof: Profile) -> Grade:

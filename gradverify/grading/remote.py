@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from gradverify.grading.files import SubmissionError, snapshot
+from gradverify.grading.files import SubmissionError, snapshot, sweep_stale_roots
 from gradverify.grading.limits import Limits
 
 __all__ = ["Packed", "pack", "unpack", "grade_packed", "grade_on_cluster"]
@@ -70,16 +70,16 @@ def pack(path: str | os.PathLike, *, entry: str | None = None, limits: Limits = 
     with tempfile.TemporaryDirectory(prefix="gradverify-pack-") as tmp:
         work = Path(tmp) / "work"
         work.mkdir()
-        snapshot(src, work, entry=entry, limits=limits)  # the sandbox's own rules and caps
-        files, dirs = [], []
+        snapshot(src, work, entry=entry, limits=limits)  # the sandbox's own copy rules and caps
+        contents, dirs = [], []
         for dirpath, dirnames, filenames in os.walk(work):
             rel = Path(dirpath).relative_to(work)
             dirnames.sort()
             dirs += [(rel / d).as_posix() for d in dirnames]
-            files += [((rel / f).as_posix(), (Path(dirpath) / f).read_bytes()) for f in sorted(filenames)]
+            contents += [((rel / f).as_posix(), (Path(dirpath) / f).read_bytes()) for f in sorted(filenames)]
     if src.is_dir():
-        return Packed(src.name, True, tuple(files), tuple(dirs))
-    return Packed(src.name, False, tuple(files))
+        return Packed(src.name, True, tuple(contents), tuple(dirs))
+    return Packed(src.name, False, tuple(contents))
 
 
 def _safe_parts(relative: str) -> tuple[str, ...]:
@@ -116,8 +116,21 @@ def grade_packed(packed: Packed, job: Callable[[str], dict]) -> dict:
     The folder is deleted afterwards, whatever happened.
     """
     with _ONE_AT_A_TIME, tempfile.TemporaryDirectory(prefix="gradverify-task-") as tmp:
-        _quiet_random_warning()
+        _first_task_here()
         return job(str(unpack(packed, tmp)))
+
+
+_STARTED = False
+
+
+def _first_task_here() -> None:
+    """Once per worker process: clear what killed workers left on this machine, quiet a false warning."""
+    global _STARTED
+    if _STARTED:
+        return
+    _STARTED = True
+    sweep_stale_roots()  # sandbox folders whose grader died (only those: their owners are checked)
+    _quiet_random_warning()
 
 
 def _quiet_random_warning() -> None:
@@ -141,7 +154,8 @@ def grade_on_cluster(cluster, items: Iterable[tuple[object, Path, str | None, Ca
             Read lazily, so a submission is read only when it is about to be sent.
         limits: the size cap of what is sent.
 
-    Each tag is yielded exactly once. The grade's ``path`` is the client's path, not the worker's.
+    Each tag is yielded exactly once. The job sees the worker's copy of the submission: a path in
+    what it returns is the worker's, for the caller to replace.
     """
     refused: list[tuple[object, Path, Callable[[str], dict]]] = []
 
@@ -152,11 +166,9 @@ def grade_on_cluster(cluster, items: Iterable[tuple[object, Path, str | None, Ca
             except (SubmissionError, OSError):
                 refused.append((tag, path, job))  # refused by the copy rules: see the module's docstring
                 continue
-            yield (tag, path), grade_packed, (packed, job)
+            yield tag, grade_packed, (packed, job)
 
-    for (tag, path), outcome in cluster.stream(tasks(), name="grade"):
-        if isinstance(outcome, dict):
-            outcome["path"] = str(path)
+    for tag, outcome in cluster.stream(tasks(), name="grade"):
         yield tag, outcome
     for tag, path, job in refused:
         yield tag, job(str(path))
