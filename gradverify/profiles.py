@@ -39,7 +39,7 @@ import numpy as np
 
 from gradverify.callforms import EX4_FORMS, TWO_LAYER_FORMS, CallForm, ex4_args, two_layer_args
 from gradverify.errors import CandidateError, InputError, SpecError
-from gradverify.params import Layout, flatten, unflatten
+from gradverify.params import Layout, unflatten
 from gradverify.problems import debug_problem
 from gradverify.spec import Network, Problem
 
@@ -465,7 +465,7 @@ def load_profile(path: str | Path) -> Profile:
         value = data.get(key, getattr(base, key))
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value) or (
                 allowed is not None and not set(value) <= allowed):
-            raise SpecError(f"Bad {key} in {path}", expected=f"a list of names" + (f" among {', '.join(sorted(allowed))}" if allowed else ""),
+            raise SpecError(f"Bad {key} in {path}", expected="a list of names" + (f" among {', '.join(sorted(allowed))}" if allowed else ""),
                             received=repr(value))
         lists[key] = tuple(value)
     if "target" in data and "targets" not in data:

@@ -183,6 +183,15 @@ def test_the_grade_command_prints_a_table_and_sets_the_exit_code(tmp_path, capsy
     assert main(["grade", str(tmp_path / "nothing.py"), "--assignment", "ex4"]) == 2
 
 
+def _field(stat: Path, index: int) -> str | None:
+    """A field of /proc/PID/stat after the command name (0: state, 1: ppid, 2: process group)."""
+    try:
+        text = stat.read_text()
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2:].split()[index]
+
+
 @pytest.mark.slow
 def test_a_batch_killed_midway_resumes_without_loss_or_duplicates(tmp_path):
     import os
@@ -195,11 +204,12 @@ def test_a_batch_killed_midway_resumes_without_loss_or_duplicates(tmp_path):
     shutil.copytree(CORPUS / "ex4", batch)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "gradverify", "grade", str(batch), "--assignment", "ex4", "--out", str(out), "--examples", "5", "--jobs", "2"]
-    owned = {p.name for p in Path("/tmp").glob("gradverify-sandbox-*")}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.glob("*/feedback.json"))) < 4:
         time.sleep(0.2)
+    group = [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat")
+             if _field(p, 2) == str(proc.pid)]  # the grader and its pool processes (their process group)
     os.killpg(proc.pid, signal.SIGKILL)  # the grader and its pool, mid-batch
     proc.wait()
     done_before = {p.parent.name for p in out.glob("*/feedback.json")}
@@ -210,17 +220,14 @@ def test_a_batch_killed_midway_resumes_without_loss_or_duplicates(tmp_path):
     rows = list(csv.DictReader((out / "gradebook.csv").open()))
     assert sorted(Path(r["path"]).stem for r in rows) == sorted(p.stem for p in batch.glob("*.py"))  # each once
     assert not list(out.glob("**/.*.tmp"))  # torn temporaries of the killed run are cleaned up
-    from gradverify.grading.files import _process_start
-
-    def orphaned(root: Path) -> bool:  # graders running at the same time (other tests) keep theirs
+    def owner(root: Path) -> int | None:
         try:
-            pid, start = (root / "owner").read_text().split()
-        except (OSError, ValueError):
-            return False
-        return _process_start(int(pid)) != start
+            return int((root / "owner").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
-    left = {p.name for p in Path("/tmp").glob("gradverify-sandbox-*") if orphaned(p)} - owned
-    assert not left, "the killed grader's sandbox folders were not swept"
+    left = {p.name for p in Path("/tmp").glob("gradverify-sandbox-*") if owner(p) in group}
+    assert group and not left, "the killed grader's sandbox folders were not swept"
     for p in out.glob("*/feedback.json"):
         json.loads(p.read_text())  # every file whole
 
