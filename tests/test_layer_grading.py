@@ -84,7 +84,8 @@ def graded(tmp_path_factory):
     out = tmp_path_factory.mktemp("graded")
     subs = discover([*sorted(p for p in root.iterdir()), EXTRA / "skeleton_layers.py"], entry=_ENTRY)
     prof = get_profile("layers-api")
-    grades = grade_batch(subs, prof, prof.resolve({}), out, jobs=2, examples=3, seed=7, call_timeout=3.0, entry=_ENTRY)
+    grades = grade_batch(subs, prof, prof.resolve({}), out, jobs=2, examples=3, seed=7, call_timeout=3.0, entry=_ENTRY,
+                         report=True)
     return out, {Path(g.path).stem: g for g in grades}, groups
 
 
@@ -131,7 +132,7 @@ def test_hostile_and_broken_functions_fail_their_own_item_only(graded):
         "sigmoid": "did not finish in time",
         "affine": "dw is not an array of numbers (got a str of length 3)",
         "max_pool": "dx is not an array of numbers (got a dict of length 1)",
-        "conv": "conv_forward_naive returned an ndarray, expected (out, cache)",
+        "conv": "conv_forward_naive returned a value of type ndarray, expected (out, cache)",
         "svm_loss": "The loss is off",
         "rnn_step": "cannot be graded",
         "temporal_affine": "temporal_affine_backward raised an exception",
@@ -142,7 +143,7 @@ def test_hostile_and_broken_functions_fail_their_own_item_only(graded):
         assert words in checks[name].message, (name, checks[name].message)
     assert "not implemented yet" in checks["relu"].details and "not implemented yet" not in checks["relu"].message
     assert "layernorm" not in checks and "lstm_step" not in checks  # not attempted: excluded, and said so
-    said = checks[list(checks)[-1]].message
+    said = " ".join(g.notes)
     assert "layernorm (layernorm_forward is a stub: it returns None)" in said and "lstm_step (there is no function lstm_step_forward)" in said
     assert "wrote into their input arrays" in checks["batchnorm"].message and checks["batchnorm"].passed
     assert checks["dropout"].passed and checks["lstm"].passed
@@ -155,7 +156,7 @@ def test_a_skeleton_is_graded_on_the_layers_it_implements(graded):
     g = grades["skeleton_layers"]
     assert g.verdict == "pass" and g.score == g.max_score == 20.0
     assert [c.name for c in g.checks] == ["affine", "relu"]
-    said = g.checks[-1].message
+    said = " ".join(g.notes)
     for stub in ("batchnorm (batchnorm_forward is a stub", "dropout (dropout_forward is a stub: AttributeError",
                  "conv (conv_forward_naive is a stub: it returns None", "max_pool (max_pool_forward_naive is a stub: NotImplementedError",
                  "svm_loss (svm_loss is a stub", "lstm (there is no function lstm_forward)"):
@@ -171,6 +172,11 @@ def test_the_batch_writes_feedback_gradescope_and_gradebook_and_resumes(graded):
     assert tests["relu"]["score"] == 0 and tests["dropout"]["score"] == 10 and results["score"] == grades["hostile"].score
     md = (folder / "feedback.md").read_text()
     assert "| relu | 0 / 10 | FAILED |" in md and "not implemented yet" in md
+    assert "Not attempted, so not graded" in md and "Not attempted, so not graded" in tests["How your file was read"]["output"]
+    bugs = next(out.glob("bugs_0-*"))
+    page = (bugs / "report" / "report.html").read_text()
+    assert "<img src=\"data:image/png;base64," in page and "transpose" in page  # the first failing item: affine's dw
+    assert "report/report.html" in (bugs / "feedback.md").read_text()
     book = (out / "gradebook.csv").read_text()
     assert "bugs_0" in book and "affine" in book
     before = (folder / "feedback.json").read_text()
@@ -178,7 +184,7 @@ def test_the_batch_writes_feedback_gradescope_and_gradebook_and_resumes(graded):
     resumed = []
     prof = get_profile("layers-api")
     again = grade_batch(subs, prof, prof.resolve({}), out, jobs=2, examples=3, seed=7, call_timeout=3.0, entry=_ENTRY,
-                        progress=lambda done, total, grade, was_done: resumed.append(was_done))
+                        report=True, progress=lambda done, total, grade, was_done: resumed.append(was_done))
     assert all(resumed) and len(again) == len(grades)  # nothing graded twice
     assert (folder / "feedback.json").read_text() == before
 
@@ -213,3 +219,14 @@ def test_bad_profiles_and_settings_are_refused_with_what_to_do(tmp_path):
     assert function_names(ITEMS["conv"], "conv").backward == "conv_backward"
     with pytest.raises(SpecError):
         function_names(ITEMS["conv"], "os.system")
+
+
+def test_the_grade_command_grades_a_layers_file_and_counts_what_is_not_attempted(tmp_path, capsys):
+    out = tmp_path / "graded"
+    argv = ["grade", str(EXTRA / "skeleton_layers.py"), "--assignment", "layers-api", "--set", "missing=zero", "--out", str(out),
+            "--examples", "2", "--seed", "3"]
+    assert main(argv) == 1  # 19 layers not attempted, each worth 0 of its 10
+    said = capsys.readouterr().out
+    assert "layers-api profile (missing=zero, inputs=note)" in said and "20/210" in said
+    feedback = json.loads(next(out.glob("skeleton_layers-*/feedback.json")).read_text())
+    assert [c["name"] for c in feedback["checks"]] == list(ITEMS) and feedback["score"] == 20

@@ -168,7 +168,7 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
         from gradverify.grading.layer_grader import grade_layer_submission
 
         return grade_layer_submission(path, profile, settings, examples=examples, seed=seed, limits=limits, entry=entry,
-                                      report=report)
+                                      report=report, packages=packages)
     g = _Grading(Path(path), profile, settings)
     cases = cases_for(profile, settings, seed)
     calibrate = [(cases.small.problem.network.sizes, cases.small.problem.m),

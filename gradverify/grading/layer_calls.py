@@ -192,8 +192,7 @@ def _form_words(forward: str, form: object, outputs: tuple[str, ...]) -> str:
     if not (isinstance(form, list) and len(form) == 2 and isinstance(form[0], str) and type(form[1]) is int):
         return f"{forward} did not return {expected}"
     kind, length = clean(form[0], 60), form[1]
-    article = "an" if kind[:1].lower() in "aeiou" else "a"
-    got = "None" if kind == "NoneType" else f"{article} {kind} of {length}" if length >= 0 else f"{article} {kind}"
+    got = "None" if kind == "NoneType" else f"a {kind} of {length}" if length >= 0 else f"a value of type {kind}"
     return f"{forward} returned {got}, expected {expected}"
 
 

@@ -36,6 +36,7 @@ from gradverify.grading.layer_calls import LayerCalls, Outcome, try_case
 from gradverify.grading.layer_cases import fixed_cases, generated_cases
 from gradverify.grading.layer_profile import LayerItem, LayerProfile
 from gradverify.grading.limits import Limits
+from gradverify.grading.packages import blocked_import
 from gradverify.grading.protocol import Chain
 from gradverify.grading.runner import describe_failure
 from gradverify.grading.sandbox import Sandbox
@@ -60,7 +61,8 @@ class _Item:
 
 
 def grade_layer_submission(path: str | Path, profile: LayerProfile, settings: dict, *, examples: int = 20, seed: int = 0,
-                           limits: Limits = Limits(), entry: str | None = None, report: bool = False, **_options) -> Grade:
+                           limits: Limits = Limits(), entry: str | None = None, report: bool = False,
+                           packages: tuple[str, ...] = ()) -> Grade:
     """Grade a layers.py with one rubric item per layer. Never raises for anything the student did.
 
     Args:
@@ -71,6 +73,7 @@ def grade_layer_submission(path: str | Path, profile: LayerProfile, settings: di
         limits: the sandbox's limits (``budget_seconds``: all the submission's calls together).
         entry: for a folder of several modules, the file to import.
         report: also build a report document of the first failing item's case.
+        packages: distributions allowed besides the profile's own (``--allow-package``).
 
     Returns:
         The ``Grade``; ``error`` when the file does not load or attempts no layer at all.
@@ -79,11 +82,14 @@ def grade_layer_submission(path: str | Path, profile: LayerProfile, settings: di
     path = Path(path)
     name = path.stem if path.suffix == ".py" else path.name
     base = dict(submission=clean(name, 200), path=clean(str(path), 2000), profile=profile.name, settings=dict(settings))
-    with Sandbox(path, entry=entry, limits=limits) as sb:
+    with Sandbox(path, entry=entry, limits=limits, targets=profile.names, packages=(*profile.packages, *packages)) as sb:
         load = sb.start()
         isolation = str(sb.isolation)
         digest = sb.fingerprint or fingerprint(path, entry=entry, limits=limits)
         calls = LayerCalls(sb)
+        info = sb.load_info
+        base.update(entry=clean(info.entry, 255), notes=[clean(n, 2000) for n in info.notes[:20]]
+                    + [clean(f"Skipped while loading: {e}", 2000) for e in info.cell_errors[:10]])
         if load.kind == "setup":  # not the student's doing
             checks = [_check(i, profile, False, "Not graded: the grader could not grade this submission (not your fault).")
                       for i in profile.items]
@@ -91,6 +97,8 @@ def grade_layer_submission(path: str | Path, profile: LayerProfile, settings: di
                          isolation=isolation, fingerprint=digest, incident=clean(f"not graded: {load.error}", 2000))
         if not load.ok:
             what, details = describe_failure(load, "your layers")
+            blocked = blocked_import(info.missing_module, sb.packages) if info.missing_module else None
+            what = f"the submission did not load: {blocked}" if blocked else what
             checks = [_check(i, profile, False, what[:1].upper() + what[1:] + ".", details if k == 0 else "")
                       for k, i in enumerate(profile.items)]
             return Grade(**base, verdict=Verdict.ERROR, score=0.0, max_score=_total(profile), checks=checks, isolation=isolation,
@@ -129,15 +137,16 @@ def _grade(base: dict, profile: LayerProfile, settings: dict, results: list[_Ite
         verdict = Verdict.ERROR
     else:
         verdict = Verdict.PASS if all(c.passed for c in checks) else Verdict.FAIL
-    if skipped and checks:
-        checks[-1].message += ("\n\nNot attempted, so not graded (the profile counts only the layers you define): "
-                               + "; ".join(f"{r.item.name} ({r.not_attempted})" for r in skipped) + ".")
+    if skipped and attempted:
+        base["notes"] = [*base.get("notes", []), "Not attempted, so not graded (this profile counts only the layers you "
+                         "define): " + "; ".join(f"{r.item.name} ({r.not_attempted})" for r in skipped) + "."]
     report_doc = None
-    first = next((r.report for r in results if r.report is not None), None)
+    first = next((r for r in results if r.report is not None), None)
     if report and first is not None:
         from gradverify.layers.report import layer_document
 
-        report_doc = layer_document(first[0], command=first[1])
+        report_doc = layer_document(first.report[0], command=first.report[1])
+        first.check.message += "\nA picture of where it is wrong (a heatmap per array): report/report.html."
     return Grade(**base, verdict=verdict, score=round(sum(c.points for c in checks), 2), max_score=float(sum(c.max_points for c in checks)),
                  checks=checks, diagnosis=[f for r in results for f in r.findings], isolation=isolation,
                  stdout=clean("".join(calls.stdout)[-20_000:]), seconds=seconds, slowest_call=calls.slowest, calls=calls.calls,

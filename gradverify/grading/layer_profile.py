@@ -37,12 +37,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gradverify.errors import SpecError
+from gradverify.profiles import SCIENTIFIC_PACKAGES
 from gradverify.layers.catalogue import LAYERS
 
 __all__ = ["LayerItem", "LayerProfile", "LAYERS_API", "ITEMS", "DEFAULT_POINTS", "load_layer_profile", "function_names"]
 
 DEFAULT_POINTS = 10.0
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_PACKAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,13 @@ class LayerProfile:
     rubric: dict  # item name -> points, in item order
     settings: dict = field(default_factory=lambda: {"missing": "exclude", "inputs": "note"})
     choices: dict = field(default_factory=lambda: {"missing": ("exclude", "zero"), "inputs": ("note", "fail")})
+    packages: tuple[str, ...] = SCIENTIFIC_PACKAGES  # distributions a submission may import (where installed)
     source: str = ""  # the TOML file it came from
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The forward names: a folder's entry file is the one that defines one of them."""
+        return tuple(dict.fromkeys(i.forward for i in self.items))
 
     @property
     def target(self) -> str:
@@ -143,13 +151,14 @@ def load_layer_profile(path: str | Path, data: dict) -> LayerProfile:
     """A TOML profile with ``base = "layers-api"`` (``data`` is the parsed file).
 
     Keys: ``base``, ``name``, ``items`` (the rubric items, in order), ``[settings]``, ``[rubric]``
-    (points per item) and ``[functions]`` (other function names per item).
+    (points per item), ``[functions]`` (other function names per item) and ``packages`` (the
+    distributions a submission may import; default numpy, scipy, pandas, scikit-learn, matplotlib).
 
     Raises:
         SpecError: an unknown key, item, setting or function name, or points that are not ≥ 0.
     """
     path = Path(path)
-    known = {"base", "name", "items", "settings", "rubric", "functions"}
+    known = {"base", "name", "items", "settings", "rubric", "functions", "packages"}
     if set(data) - known:
         raise SpecError(f"The profile {path} has keys a layers-api profile does not know", expected="keys among " + ", ".join(sorted(known)),
                         received=", ".join(sorted(set(data) - known)))
@@ -170,5 +179,10 @@ def load_layer_profile(path: str | Path, data: dict) -> LayerProfile:
             raise SpecError(f"Bad rubric entry {n} = {points!r} in {path}", expected="points ≥ 0")
         rubric[n] = float(points)
     settings = LAYERS_API.resolve(tables["settings"])
-    return LayerProfile(str(data.get("name", path.stem)), LAYERS_API.description, items, rubric, settings, source=str(path.resolve()))
+    packages = data.get("packages", list(LAYERS_API.packages))
+    if not isinstance(packages, list) or not all(isinstance(p, str) and _PACKAGE.match(p) for p in packages):
+        raise SpecError(f"Bad packages in {path}", expected="a list of distribution names, e.g. [\"numpy\", \"scipy\"]",
+                        received=repr(packages))
+    return LayerProfile(str(data.get("name", path.stem)), LAYERS_API.description, items, rubric, settings,
+                        packages=tuple(packages), source=str(path.resolve()))
 
