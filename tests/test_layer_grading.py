@@ -82,7 +82,8 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
     groups = _build(root)
     out = tmp_path_factory.mktemp("graded")
-    subs = discover([*sorted(p for p in root.iterdir()), EXTRA / "skeleton_layers.py"], entry=_ENTRY)
+    subs = discover([*sorted(p for p in root.iterdir()), EXTRA / "skeleton_layers.py", EXTRA / "older_style_layers.py"],
+                    entry=_ENTRY)
     prof = get_profile("layers-api")
     grades = grade_batch(subs, prof, prof.resolve({}), out, jobs=2, examples=3, seed=7, call_timeout=3.0, entry=_ENTRY,
                          report=True)
@@ -142,12 +143,13 @@ def test_hostile_and_broken_functions_fail_their_own_item_only(graded):
     for name, words in expected.items():
         assert words in checks[name].message, (name, checks[name].message)
     assert "not implemented yet" in checks["relu"].details and "not implemented yet" not in checks["relu"].message
-    assert "layernorm" not in checks and "lstm_step" not in checks  # not attempted: excluded, and said so
+    assert not {"layernorm", "lstm_step", "batchnorm_alt"} & set(checks)  # not attempted: excluded, and said so
     said = " ".join(g.notes)
     assert "layernorm (layernorm_forward is a stub: it returns None)" in said and "lstm_step (there is no function lstm_step_forward)" in said
     assert "wrote into their input arrays" in checks["batchnorm"].message and checks["batchnorm"].passed
     assert checks["dropout"].passed and checks["lstm"].passed
-    assert g.max_score == 10 * (len(ITEMS) - 2) and g.score == 10 * (len(ITEMS) - 2 - len(expected))
+    assert "batchnorm_alt (there is no function batchnorm_backward_alt)" in said
+    assert g.max_score == 10 * (len(ITEMS) - 3) and g.score == 10 * (len(ITEMS) - 3 - len(expected))
 
 
 @pytest.mark.slow
@@ -161,6 +163,19 @@ def test_a_skeleton_is_graded_on_the_layers_it_implements(graded):
                  "conv (conv_forward_naive is a stub: it returns None", "max_pool (max_pool_forward_naive is a stub: NotImplementedError",
                  "svm_loss (svm_loss is a stub", "lstm (there is no function lstm_forward)"):
         assert stub in said, stub
+
+
+@pytest.mark.slow
+def test_older_habits_are_graded_for_what_they_are(graded):
+    _, grades, _ = graded
+    checks = _checks(grades["older_style_layers"])
+    assert set(checks) == {"relu", "dropout", "conv", "softmax_loss"}
+    assert checks["relu"].passed and checks["dropout"].passed
+    assert "reads p as the drop probability" in checks["dropout"].message
+    conv = checks["conv"]
+    assert not conv.passed and "pad=0" in conv.message and "dx has shape (2, 2, 0, 0)" in conv.message
+    softmax = checks["softmax_loss"]
+    assert not softmax.passed and "The loss is off" in softmax.message and "backward pass is right" in softmax.message
 
 
 @pytest.mark.slow
@@ -230,3 +245,55 @@ def test_the_grade_command_grades_a_layers_file_and_counts_what_is_not_attempted
     assert "layers-api profile (missing=zero, inputs=note)" in said and "20/210" in said
     feedback = json.loads(next(out.glob("skeleton_layers-*/feedback.json")).read_text())
     assert [c["name"] for c in feedback["checks"]] == list(ITEMS) and feedback["score"] == 20
+
+
+_OPAQUE = '''
+import numpy as np
+
+def relu_forward(x):
+    return np.maximum(x, 0), (lambda: x, object())      # a cache no pipe can carry
+
+def relu_backward(dout, cache):
+    x = cache[0]()
+    return dout * (x > 0)
+
+def tanh_forward(x):
+    return np.tanh(x)                                   # no cache
+
+def tanh_backward(dout, cache):
+    raise ValueError("never reached")
+
+def sigmoid_forward(x):
+    out = 1 / (1 + np.exp(-x))
+    return out, out
+
+def sigmoid_backward(dout, cache):
+    raise ZeroDivisionError("in the backward")
+'''
+
+
+def test_the_pair_runs_in_the_worker_so_any_cache_works_and_a_backward_failure_is_reported_cleanly(tmp_path):
+    import numpy as np
+
+    from gradverify.grading.protocol import Chain
+    from gradverify.grading.sandbox import Sandbox
+
+    path = tmp_path / "layers.py"
+    path.write_text(_OPAQUE)
+    x, dout = np.array([[-1.0, 2.0]]), np.array([[3.0, 4.0]])
+    with Sandbox(path) as sb:
+        assert sb.start().ok
+        res = sb.call("relu_forward", (x,), chain=Chain("relu_backward", (dout,), 1))
+        assert res.ok and res.value["form"] is None
+        assert np.array_equal(res.value["head"][0], [[0.0, 2.0]]) and np.array_equal(res.value["tail"], [[0.0, 4.0]])
+        alone = sb.call("relu_forward", (x,), chain=Chain(None, (), 1))
+        assert alone.ok and alone.value["tail"] is None and len(alone.value["head"]) == 1
+        res = sb.call("tanh_forward", (x,), chain=Chain("tanh_backward", (dout,), 1))
+        assert res.ok and res.value == {"head": None, "tail": None, "form": ["ndarray", -1]}
+        res = sb.call("sigmoid_forward", (x,), chain=Chain("sigmoid_backward", (dout,), 1))
+        assert res.kind == "exception" and "in the backward" in res.error  # not a protocol error: the worker lives on
+        res = sb.call("sigmoid_forward", (x,), chain=Chain("no_such_backward", (dout,), 1))
+        assert res.kind == "target" and "no_such_backward" in res.error
+        assert sb.call("relu_forward", (x,), chain=Chain(None, (), 1)).ok and sb.restarts == 0
+        with pytest.raises(ValueError):
+            sb.call("relu_forward", (x,), chain=Chain("os.system(1)", (), 1))

@@ -13,6 +13,10 @@ Modules, from the bottom up:
   conventions, per submission), ``checks`` (one function per rubric item; ``robustness`` for the
   advisory ``classes_absent``), ``grader`` (``grade_submission`` and the ``Grade`` record),
   ``reproducer`` (``reproduce.py``, the graded call made again);
+- a ``layers.py`` of CS231n's forward/backward pairs (``--assignment layers-api``), one rubric item
+  per layer: ``layer_profile`` (items, points, names), ``layer_cases`` (fixed and generated
+  cases), ``layer_calls`` (the pair run in the worker, judged by ``gradverify.layers``),
+  ``layer_grader`` (the ``Grade``);
 - many submissions: ``batch`` (discovery, parallel runs, resume) and ``feedback`` (what students
   and instructors read).
 """

@@ -159,8 +159,10 @@ def _grade_item(calls: LayerCalls, profile: LayerProfile, settings: dict, item: 
     """Every fixed case, then the generated ones; the first failing case ends the item."""
     result = _Item(item)
     cases = fixed_cases(item.layer)
+    passed = []
     for k, (fc, case) in enumerate(cases):
         out = try_case(calls, item, case, forward_only=fc.forward_only)
+        passed.append(out)
         if k == 0:
             result.not_attempted = _not_attempted(calls, item, out)
             if result.not_attempted:
@@ -171,7 +173,7 @@ def _grade_item(calls: LayerCalls, profile: LayerProfile, settings: dict, item: 
     if shrunk is not None:
         case, out = shrunk
         return _failed(result, profile, item, "a generated case (the smallest failing one found)", case, out, calls)
-    notes = _notes(item, settings, calls, out)
+    notes = _notes(item, settings, calls, passed)
     if item.name in calls.wrote and settings["inputs"] == "fail":
         result.check = _check(item, profile, False, f"{item.functions}: right on every case, but {_WROTE}" + notes)
         return result
@@ -189,12 +191,13 @@ _WROTE = ("they wrote into their input arrays (x, a parameter or dout, perhaps t
           "passed read-only, and the case was run again with copies. Copy before changing an array in place.")
 
 
-def _notes(item: LayerItem, settings: dict, calls: LayerCalls, out: Outcome) -> str:
-    notes = []
-    if item.name in calls.wrote and settings["inputs"] == "note":
-        notes.append("Note: " + _WROTE)
-    if out.comparison is not None:
-        notes += ["Note: " + n.removeprefix("yours: ") + "." for n in out.comparison.notes if n.startswith("yours: ")][:2]
+def _notes(item: LayerItem, settings: dict, calls: LayerCalls, outcomes: list[Outcome]) -> str:
+    """What a passing item's message adds: a write into its inputs, what the judge read into its answers
+    (a db of shape (1, M), dropout's drop-probability convention)."""
+    notes = ["Note: " + _WROTE] if item.name in calls.wrote and settings["inputs"] == "note" else []
+    said = [n.removeprefix("yours: ") for out in outcomes if out.comparison is not None for n in out.comparison.notes
+            if n.startswith("yours: ") and "mask was read" not in n]
+    notes += ["Note: " + n + "." for n in dict.fromkeys(said)][:3]
     return "".join("\n" + n for n in notes)
 
 
@@ -259,6 +262,8 @@ def _not_attempted(calls: LayerCalls, item: LayerItem, out: Outcome) -> str:
     alone = _forward_alone(calls, item, out)
     if alone is not None and alone.kind == "target":
         return f"there is no function {fwd}"
+    if res.kind == "target" and item.shares_forward:  # the forward is another item's: this one is its backward
+        return f"there is no function {bwd}"
     if _not_implemented(alone):
         return f"{fwd} is a stub: {_first_line(alone)}"
     if alone is not None and alone.ok and _stub(alone):

@@ -56,12 +56,15 @@ class LayerItem:
         layer: the catalogue layer it is judged as.
         forward: the forward's name (a loss's only function).
         backward: the backward's name; None for a loss, which returns ``(loss, dx)`` at once.
+        shares_forward: the forward belongs to another item (``batchnorm_alt``): the item is
+            attempted only when its backward exists.
     """
 
     name: str
     layer: str
     forward: str
     backward: str | None
+    shares_forward: bool = False
 
     @property
     def functions(self) -> str:
@@ -70,7 +73,7 @@ class LayerItem:
 
 
 ITEMS: dict[str, LayerItem] = {name: LayerItem(name, name, *spec.api) for name, spec in LAYERS.items()}
-ITEMS["batchnorm_alt"] = LayerItem("batchnorm_alt", "batchnorm", "batchnorm_forward", "batchnorm_backward_alt")
+ITEMS["batchnorm_alt"] = LayerItem("batchnorm_alt", "batchnorm", "batchnorm_forward", "batchnorm_backward_alt", shares_forward=True)
 
 
 def function_names(item: LayerItem, given: str) -> LayerItem:
