@@ -297,3 +297,14 @@ def test_the_pair_runs_in_the_worker_so_any_cache_works_and_a_backward_failure_i
         assert sb.call("relu_forward", (x,), chain=Chain(None, (), 1)).ok and sb.restarts == 0
         with pytest.raises(ValueError):
             sb.call("relu_forward", (x,), chain=Chain("os.system(1)", (), 1))
+
+
+def test_a_file_that_does_not_load_fails_every_item_and_says_why_once(tmp_path):
+    path = tmp_path / "layers.py"
+    path.write_text("import numpy as np\n\ndef affine_forward(x, w, b):\n    return x @ w + b, None\n\nraise RuntimeError('half done')\n")
+    prof = get_profile("layers-api")
+    g = grade_submission(path, prof, prof.resolve({}), examples=1)
+    assert g.verdict == "error" and g.score == 0 and g.max_score == 10 * len(ITEMS)
+    first, *rest = g.checks
+    assert "did not load" in first.message and "half done" in first.details
+    assert all("the first item says why" in c.message and not c.details for c in rest)

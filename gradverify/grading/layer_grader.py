@@ -99,7 +99,8 @@ def grade_layer_submission(path: str | Path, profile: LayerProfile, settings: di
             what, details = describe_failure(load, "your layers")
             blocked = blocked_import(info.missing_module, sb.packages) if info.missing_module else None
             what = f"the submission did not load: {blocked}" if blocked else what
-            checks = [_check(i, profile, False, what[:1].upper() + what[1:] + ".", details if k == 0 else "")
+            checks = [_check(i, profile, False, what[:1].upper() + what[1:] + "." if k == 0 else
+                             "Not graded: the submission did not load (the first item says why).", details if k == 0 else "")
                       for k, i in enumerate(profile.items)]
             return Grade(**base, verdict=Verdict.ERROR, score=0.0, max_score=_total(profile), checks=checks, isolation=isolation,
                          fingerprint=digest, stdout=clean(load.stdout[-20_000:]), seconds=time.perf_counter() - started)
