@@ -421,13 +421,23 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+LAYERS_API_NAME = "layers-api"  # CS231n's forward/backward pairs, one rubric item per layer: grading.layer_profile
+
+
 def get_profile(name: str) -> Profile:
-    """A built-in profile by name, or a user-written one from a ``.toml`` path."""
+    """A built-in profile by name, or a user-written one from a ``.toml`` path.
+
+    ``layers-api`` (and a TOML profile based on it) is a ``grading.layer_profile.LayerProfile``.
+    """
     if name in PROFILES:
         return PROFILES[name]
+    if name == LAYERS_API_NAME:  # the modular layer API: a profile of its own kind (grading.layer_profile)
+        from gradverify.grading.layer_profile import LAYERS_API
+
+        return LAYERS_API
     if name.endswith(".toml"):
         return load_profile(name)
-    raise SpecError(f"Unknown assignment profile {name!r}", expected="one of " + ", ".join(PROFILES) + ", or a .toml file",
+    raise SpecError(f"Unknown assignment profile {name!r}", expected="one of " + ", ".join([*PROFILES, LAYERS_API_NAME]) + ", or a .toml file",
                     received=repr(name), fix="pick a built-in profile or write a TOML profile with base = \"ex4\"")
 
 
@@ -447,6 +457,10 @@ def load_profile(path: str | Path) -> Profile:
         raise SpecError(f"Cannot read the profile {path}", received=str(exc), fix="check the path") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"The profile {path} is not valid TOML", received=str(exc), fix="fix the TOML syntax") from None
+    if data.get("base") == LAYERS_API_NAME:
+        from gradverify.grading.layer_profile import load_layer_profile
+
+        return load_layer_profile(path, data)
     known = {"base", "name", "target", "targets", "settings", "conventions", "packages", "all_classes", "rubric", "max_width",
              "max_depth"}
     if set(data) - known or data.get("base") not in PROFILES:

@@ -8,7 +8,7 @@ from gradverify.cli._cluster import add_scheduler_option, open_cluster
 from gradverify.cli._common import Progress, table
 from gradverify.cli._problem import parse_settings
 from gradverify.errors import InputError
-from gradverify.profiles import PROFILES, get_profile
+from gradverify.profiles import LAYERS_API_NAME, PROFILES, get_profile
 
 HELP = "grade untrusted student gradient code against the exact oracle (sandboxed)"
 
@@ -22,16 +22,19 @@ def register(sub) -> None:
     p.add_argument("submissions", nargs="+", metavar="SUBMISSION",
                    help="a .py or .ipynb file, a student's folder (several modules: the file defining the function is found), "
                         "or a class folder (each file and each subfolder is one submission)")
-    p.add_argument("--assignment", required=True, metavar="PROFILE", help=f"{', '.join(n for n in PROFILES if n != 'native')}, or a .toml profile")
+    p.add_argument("--assignment", required=True, metavar="PROFILE",
+                   help=f"{', '.join(n for n in PROFILES if n != 'native')}, {LAYERS_API_NAME} (a layers.py of CS231n's "
+                        "forward/backward pairs, one rubric item per layer), or a .toml profile")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                   help="pin a profile setting, e.g. unroll_order=F, label_base=1, reg_scale=0.5, form=thetas (repeatable); "
+                   help="pin a profile setting, e.g. unroll_order=F, label_base=1, reg_scale=0.5, form=thetas, missing=zero (repeatable); "
                         "without it every convention is detected per submission")
     p.add_argument("--allow-package", dest="packages", action="append", default=[], metavar="NAME",
                    help="let submissions import this installed distribution too (repeatable); ex4 and two-layer-relu "
                         "already allow numpy, scipy, pandas, scikit-learn and matplotlib")
     p.add_argument("--out", default="graded", metavar="DIR", help="output folder (default ./graded)")
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="submissions graded in parallel (default 2)")
-    p.add_argument("--examples", type=int, default=20, metavar="N", help="generated cases per submission (default 20)")
+    p.add_argument("--examples", type=int, default=20, metavar="N",
+                   help=f"generated cases per submission (per layer with {LAYERS_API_NAME}; default 20)")
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="the batch's seed (hidden variants, generated cases, the timing network); default: a fresh secret one, "
                         "reused when the same --out is resumed, and recorded for the instructor in gradebook.csv")

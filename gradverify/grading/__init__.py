@@ -17,6 +17,10 @@ Modules, from the bottom up:
   ``classes_absent``), ``timing`` (a numerical gradient told by its cost), ``grader``
   (``grade_submission`` and the ``Grade`` record), ``reproducer`` (``reproduce.py``, the graded
   call made again);
+- a ``layers.py`` of CS231n's forward/backward pairs (``--assignment layers-api``), one rubric item
+  per layer: ``layer_profile`` (items, points, names), ``layer_cases`` (fixed and generated
+  cases), ``layer_calls`` (the pair run in the worker, judged by ``gradverify.layers``),
+  ``layer_grader`` (the ``Grade``);
 - many submissions: ``batch`` (discovery, safe names, parallel runs, resume, the lock),
   ``text`` (student text made valid and escaped) and ``feedback`` (what students and
   instructors read); ``remote`` grades on a cluster.

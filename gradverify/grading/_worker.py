@@ -20,6 +20,9 @@ into them (numpy raises "assignment destination is read-only"), and the grader, 
 same sealed file, knows its inputs are untouched without asking. Everything the student's code
 does happens in this process, so the student can forge anything the worker sends: the grader
 trusts nothing it receives (``frames.py`` and ``protocol.py`` validate it all).
+
+A call may carry a ``chain`` (``protocol.Chain``): a forward/backward pair of the modular layer
+API, completed here because its cache cannot cross the pipe (``_chain``).
 """
 
 from __future__ import annotations
@@ -223,17 +226,18 @@ def _call(module, channel: _Channel, request: dict, per_call_cpu: int) -> dict:
     reply = dict(_EMPTY_REPLY)
     cage = sys.modules["_gv_cage"]
     try:  # the worker's own work, before the student's code runs: a failure here is a protocol error
-        parts = [request["args"], request["kwargs"], request["attrs"]]
+        parts = [request["args"], request["kwargs"], request["attrs"], request.get("chain")]
         if request["segment"]:
             buffer = channel.segment()
             parts = channel.frames.resolve_segments(parts, buffer, writable=request["writable"])
-        args, kwargs, attrs = parts
+        args, kwargs, attrs, chain = parts
     except Exception as exc:
         return dict(reply, kind="unsupported", error=f"the worker could not read the arguments: {_describe(exc)}")
     cage.arm_cpu_limit(per_call_cpu)
     try:
         function, _ = _resolve(module, request["target"], attrs, request.get("init"))
-        reply["value"] = function(*args, **kwargs)
+        value = function(*args, **kwargs)
+        reply["value"] = value if chain is None else _chain(module, value, chain)
     except _TargetError as exc:
         reply.update(kind="target", error=str(exc))
     except BaseException as exc:  # SystemExit and KeyboardInterrupt are the student's too
@@ -242,6 +246,24 @@ def _call(module, channel: _Channel, request: dict, per_call_cpu: int) -> dict:
         cage.arm_cpu_limit(None)
         _flush()
     return reply
+
+
+def _chain(module, value, chain: dict) -> dict:
+    """Finish a forward/backward pair in this process: ``value`` is the forward's ``(out…, cache)``.
+
+    The cache is the student's own object (anything at all), so it never crosses the pipe: the
+    reply holds the outputs before it (``head``) and what ``chain["target"]`` returned when called
+    with ``chain["args"]`` and the cache (``tail``; None when there is no target), or, when the
+    forward did not return ``keep`` outputs and a cache, its type and length (``form``).
+    """
+    keep = chain["keep"]
+    if not isinstance(value, (tuple, list)) or len(value) != keep + 1:
+        return {"head": None, "tail": None, "form": [type(value).__name__, len(value) if isinstance(value, (tuple, list)) else -1]}
+    *head, cache = value
+    if chain["target"] is None:
+        return {"head": head, "tail": None, "form": None}
+    function, _ = _resolve(module, chain["target"], None)
+    return {"head": head, "tail": function(*chain["args"], cache), "form": None}
 
 
 def _flush() -> None:

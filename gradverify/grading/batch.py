@@ -239,9 +239,7 @@ def _grade_one(args: tuple) -> dict:
 def _write_outputs(out: Path, grade: Grade) -> None:
     folder = out / grade.submission
     if grade.report_doc is not None:  # the picture of the failing case, beside the feedback
-        from gradverify.report import write_report
-
-        write_report(grade.report_doc, folder / "report")
+        _write_report(grade.report_doc, folder / "report")
         grade.report_doc = None  # feedback.json stays small; the document is report/report.json
         if grade.failing_case is not None:
             grade.failing_case["report"] = "report/report.html"
@@ -253,6 +251,20 @@ def _write_outputs(out: Path, grade: Grade) -> None:
     write_atomic(folder / "feedback.md", feedback_markdown(grade))
     write_atomic(folder / "results.json", json.dumps(gradescope_results(grade), indent=1))
     write_atomic(folder / "feedback.json", json.dumps(grade.to_dict(), indent=1, default=str))  # last: marks it done
+
+
+def _write_report(doc: dict, folder: Path) -> None:
+    """A failing case's report.json/.md/.html: a network's (``report``) or a layer's (``layers.report``)."""
+    if doc.get("kind") == "layer":
+        from gradverify.layers.report import render_document
+
+        texts = {f"report.{fmt}": render_document(doc, fmt) for fmt in ("json", "md", "html")}  # all rendered, then written
+        for name, text in texts.items():
+            write_atomic(folder / name, text)
+        return
+    from gradverify.report import write_report
+
+    write_report(doc, folder)
 
 
 def _load_done(out: Path, sub: Submission, key: str) -> Grade | None:

@@ -100,6 +100,9 @@ def gradescope_results(g: Grade) -> dict:
     if g.diagnosis:
         tests.append({"name": "Diagnosis", "score": 0, "max_score": 0, "status": "failed", "output_format": "text",
                       "output": "\n".join(clean(d.message) for d in g.diagnosis[:3]), "visibility": "visible"})
+    if g.notes:  # how the file was read: Python 2 prints, notebook cells, layers not attempted
+        tests.append({"name": "How your file was read", "score": 0, "max_score": 0, "output_format": "text",
+                      "output": "\n".join(clean(n) for n in g.notes[:12]), "visibility": "visible"})
     if g.stdout:
         tests.append({"name": "Your program's output", "score": 0, "max_score": 0, "output_format": "text",
                       "output": clean(g.stdout[-5000:]), "visibility": "hidden"})

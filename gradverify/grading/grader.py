@@ -146,7 +146,8 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
 
     Args:
         path: the submission (a .py file, or a folder holding one).
-        profile, settings: how to call it (``profile.resolve(...)`` gives the settings).
+        profile, settings: how to call it (``profile.resolve(...)`` gives the settings); a
+            ``layer_profile.LayerProfile`` is graded by ``layer_grader`` (one item per layer).
         examples: how many Hypothesis-generated cases to try (the first failure is shrunk).
         seed: the batch's secret seed: the hidden variants, the generated cases and the large
             network are drawn from it; every submission of a batch sees the same ones.
@@ -163,6 +164,11 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
         The ``Grade``; its verdict is ``error`` when the submission could not be graded at all.
         ``fingerprint`` is the digest of the copy that was graded.
     """
+    if not isinstance(profile, Profile):  # the modular layer API (layers-api): one rubric item per layer
+        from gradverify.grading.layer_grader import grade_layer_submission
+
+        return grade_layer_submission(path, profile, settings, examples=examples, seed=seed, limits=limits, entry=entry,
+                                      report=report, packages=packages)
     g = _Grading(Path(path), profile, settings)
     cases = cases_for(profile, settings, seed)
     calibrate = [(cases.small.problem.network.sizes, cases.small.problem.m),

@@ -20,7 +20,7 @@ from typing import Literal, get_args
 
 from gradverify.grading import frames
 
-__all__ = ["KINDS", "Kind", "CallResult", "Request", "request", "check_reply", "check_caged", "ready_result", "failure",
+__all__ = ["KINDS", "Kind", "CallResult", "Request", "Chain", "request", "check_reply", "check_caged", "ready_result", "failure",
            "LoadInfo", "load_info",
            "text", "unbounded_caps"]
 
@@ -70,6 +70,30 @@ class CallResult:
     @property
     def ok(self) -> bool:
         return self.kind == "ok"
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A second call made in the worker on the first call's last return value: a forward/backward pair.
+
+    The modular layer API returns ``(out…, cache)`` from a forward and takes the cache back in its
+    backward. A cache is whatever the student put in it, so it never crosses the pipe: the worker
+    calls ``target(*args, cache)`` itself and replies ``{"head": [out…], "tail": what that returned,
+    "form": None}``, or ``{"head": None, "tail": None, "form": [type name, length or -1]}`` when the
+    forward did not return ``keep`` outputs and a cache. Both are the student's values, to be checked.
+
+    Attributes:
+        target: the backward's name; None returns the outputs only (the forward alone).
+        args: the arguments before the cache (the upstream gradients).
+        keep: how many outputs precede the cache.
+    """
+
+    target: str | None
+    args: tuple = ()
+    keep: int = 1
+
+    def message(self) -> dict:
+        return {"target": self.target, "args": list(self.args), "keep": int(self.keep)}
 
 
 @dataclass

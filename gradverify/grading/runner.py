@@ -27,11 +27,16 @@ from gradverify.grading.sandbox import Sandbox
 from gradverify.profiles import Profile, ResultError
 from gradverify.spec import Problem
 
-__all__ = ["Runner", "StudentError", "describe_failure", "same_value"]
+__all__ = ["Runner", "StudentError", "describe_failure", "same_value", "wrote_inputs"]
 
 # numpy's words when a read-only array is written: item or slice assignment, ufunc out=, in-place
 # methods, setflags, resize. Student text, but faking it only costs the student.
 _WROTE_INPUTS = re.compile(r"(destination|output array|array) is read-only|cannot set WRITEABLE flag|does not own its data")
+
+
+def wrote_inputs(res: CallResult) -> bool:
+    """Whether a call failed because the submission wrote into its read-only inputs."""
+    return res.kind == "exception" and bool(_WROTE_INPUTS.search(res.error or ""))
 
 
 class StudentError(CandidateError):

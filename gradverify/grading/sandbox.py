@@ -48,8 +48,8 @@ from gradverify.grading.isolation import Isolation, Plan, UidLease, detect, dete
 from gradverify.grading.limits import Limits
 from gradverify.grading.process import MARKER, Worker, kill_marked
 from gradverify.grading.packages import resolve
-from gradverify.grading.protocol import (KINDS, CallResult, LoadInfo, check_caged, check_reply, failure, load_info, ready_result,
-                                         request, text)
+from gradverify.grading.protocol import (KINDS, CallResult, Chain, LoadInfo, check_caged, check_reply, failure, load_info,
+                                         ready_result, request, text)
 
 __all__ = ["Limits", "Isolation", "CallResult", "Sandbox", "detect_isolation", "KINDS"]
 
@@ -157,6 +157,7 @@ class Sandbox:
         init: tuple | list | None = None,
         writable: bool = False,
         timeout: float | None = None,
+        chain: Chain | None = None,
     ) -> CallResult:
         """Call ``target`` in the submission and return what happened (never raises for it).
 
@@ -174,6 +175,8 @@ class Sandbox:
                 views of the sealed file (for a second try after it wrote into its inputs).
             timeout: wall-clock seconds for this call (default ``limits.call_timeout``); never
                 more than what is left of the budget.
+            chain: a backward to call in the worker on the call's cache (``protocol.Chain``):
+                ``value`` is then ``{"head", "tail", "form"}``.
 
         Raises:
             ValueError: a malformed target or timeout, or the sandbox is closed.
@@ -181,10 +184,14 @@ class Sandbox:
         """
         self._check_open()
         timeout = self._check_call(target, args, kwargs, attrs, timeout)
+        if chain is not None and (not isinstance(chain, Chain) or (chain.target is not None and not _TARGET.match(chain.target))):
+            raise ValueError(f"chain must be a protocol.Chain naming a function, got {chain!r}")
         call_id = secrets.token_hex(8)
         message = {"op": "call", "id": call_id, "target": target, "args": list(args), "kwargs": dict(kwargs or {}),
                    "attrs": None if attrs is None else dict(attrs), "writable": bool(writable),
                    "init": None if init is None else [int(n) for n in init]}
+        if chain is not None:
+            message["chain"] = chain.message()
         try:
             req = request(message, sealed=sealed_inputs() and not writable)
         except frames.UnsupportedValue as exc:

@@ -273,8 +273,8 @@ _SOURCES: dict[str, Callable[..., SourceResult]] = {
 
 
 def gather_layer(case: LayerCase, sources: Sequence[str] = SOURCE_NAMES, *, candidates: Mapping[str, Pair] | None = None,
-                 progress: Callable[[str, int, int], None] | None = None,
-                 options: Mapping[str, dict] | None = None) -> tuple[LayerCase, dict[str, SourceResult], list[str]]:
+                 progress: Callable[[str, int, int], None] | None = None, options: Mapping[str, dict] | None = None,
+                 known: Mapping[str, SourceResult] | None = None) -> tuple[LayerCase, dict[str, SourceResult], list[str]]:
     """Compute the requested sources and candidates on ``case``.
 
     Args:
@@ -282,6 +282,8 @@ def gather_layer(case: LayerCase, sources: Sequence[str] = SOURCE_NAMES, *, cand
         candidates: ``{label: Pair}`` (see ``candidate.resolve_pair``).
         progress: ``progress(source, done, total)``.
         options: per-source keyword options, e.g. ``{"exact": {"digits": 40}, "numeric": {"method": "central"}}``.
+        known: sources already gathered on this very case (as returned here), used instead of
+            computing them again: the exact source of a case many candidates are judged on.
 
     Returns:
         (the case actually used — dropout reads the mask off a candidate's forward —, the sources, notes).
@@ -302,7 +304,7 @@ def gather_layer(case: LayerCase, sources: Sequence[str] = SOURCE_NAMES, *, cand
     out: dict[str, SourceResult] = {}
     for name in sorted(set(sources), key=SOURCE_NAMES.index):  # the referee first
         cb = (lambda done, total, _n=name: progress(_n, done, total)) if progress else None
-        out[name] = _SOURCES[name](case, progress=cb, **options.get(name, {}))
+        out[name] = known[name] if known and name in known else _SOURCES[name](case, progress=cb, **options.get(name, {}))
     for label, pair in (candidates or {}).items():
         out[label] = _pair_source(case, pair, kind_detail=f"candidate {' / '.join(n for n in pair.names if n)}")
     return case, _budgets(case, out), notes
@@ -366,7 +368,8 @@ def judge_layer(case: LayerCase, sources: Mapping[str, SourceResult], *, notes: 
 
 
 def compare_layer(case: LayerCase, sources: Sequence[str] = SOURCE_NAMES, *, candidates: Mapping[str, Pair] | None = None,
-                  progress=None, options: Mapping[str, dict] | None = None) -> LayerComparison:
+                  progress=None, options: Mapping[str, dict] | None = None,
+                  known: Mapping[str, SourceResult] | None = None) -> LayerComparison:
     """Gather the sources on ``case`` and judge them (see ``gather_layer`` for the arguments)."""
-    used, gathered, notes = gather_layer(case, sources, candidates=candidates, progress=progress, options=options)
+    used, gathered, notes = gather_layer(case, sources, candidates=candidates, progress=progress, options=options, known=known)
     return judge_layer(used, gathered, notes=notes)
