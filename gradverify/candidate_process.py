@@ -41,13 +41,17 @@ import numpy as np
 
 from gradverify.errors import CandidateError, GradverifyError, InputError, SpecError
 
-__all__ = ["CandidateProcess", "CallOutput", "Opaque", "DEFAULT_TIMEOUT", "plain"]
+__all__ = ["CandidateProcess", "CandidateTimeout", "CallOutput", "Opaque", "DEFAULT_TIMEOUT", "plain"]
 
 #: seconds one call (or loading the candidate) may take before the child is stopped
 DEFAULT_TIMEOUT = 60.0
 _OUTPUT_LIMIT = 20_000  # characters of stdout / stderr kept per call
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _HEADER = struct.Struct("<Q")
+
+
+class CandidateTimeout(CandidateError):
+    """A candidate ran past its time limit and was stopped (still the candidate's failure)."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ def _recv(fd: int, deadline: float | None = None, tick: Callable[[], None] | Non
 
 
 def _where(tb) -> str:
-    frames = [f for f in traceback.extract_tb(tb) if _PACKAGE_DIR not in f.filename]
+    frames = [f for f in traceback.extract_tb(tb) if _PACKAGE_DIR not in f.filename and not f.filename.startswith("<frozen")]
     return "; ".join(f"{f.filename}:{f.lineno} in {f.name}" for f in frames[-3:])
 
 
@@ -312,7 +316,7 @@ class CandidateProcess:
             reply = _recv(rep_r, time.monotonic() + self.timeout)
         except TimeoutError:
             self._kill()
-            raise CandidateError(f"Loading the candidate {self.label!r} did not finish within {self.timeout:g} s",
+            raise CandidateTimeout(f"Loading the candidate {self.label!r} did not finish within {self.timeout:g} s",
                                  received="no answer from the import", fix="check what the file does at import time, or raise --timeout") from None
         self._collect(0)
         if reply is None:
@@ -378,7 +382,7 @@ class CandidateProcess:
         except TimeoutError:
             self._kill()
             self._collect(self.calls)
-            raise CandidateError(f"The candidate {self.label!r} did not return within {self.timeout:g} s and was stopped",
+            raise CandidateTimeout(f"The candidate {self.label!r} did not return within {self.timeout:g} s and was stopped",
                                  expected=f"a result within {self.timeout:g} s (--timeout)", received=self._tail() or "no output",
                                  fix="check for an endless loop or a wait for input; raise --timeout if it is just slow") from None
         except (BrokenPipeError, ConnectionResetError):
@@ -415,9 +419,10 @@ class CandidateProcess:
             cls = SpecError if failure[1] == "SpecError" else InputError
             return cls(failure[2], expected=failure[3], received=failure[4], fix=failure[5])
         if kind == "exit":
+            fix = ("the file is imported, not run: keep sys.exit out of its top level (e.g. under if __name__ == '__main__':)"
+                   if "loaded" in when else "return (J, grads) instead of exiting")
             return CandidateError(f"The candidate {self.label!r} called sys.exit({failure[1]}) {when}",
-                                  received=f"at {failure[2]}" if failure[2] else self._tail() or "no output",
-                                  fix="return (J, grads) instead of exiting")
+                                  received=f"at {failure[2]}" if failure[2] else self._tail() or "no output", fix=fix)
         where = failure[3] or "(no frame outside gradverify)"
         return CandidateError(f"The candidate {self.label!r} raised {failure[1]}: {failure[2]}" + (f" {when}" if "loaded" in when else ""),
                               received=f"the call failed at {where}",

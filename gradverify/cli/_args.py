@@ -100,13 +100,17 @@ def seed(option: str = "--seed") -> Callable[[str], int]:
     return integer(option, lo=0, hi=SEED_MAX, fix="seeds are non-negative; any value in the range gives its own reproducible draw")
 
 
+def _a(kind: str) -> str:
+    return ("an " if kind[:1].lower() in "aeio." else "a ") + kind
+
+
 def _regular_file(option: str, path: Path, kind: str, fix: str) -> Path:
     if not path.exists():
         raise _fail(option, f"No such {kind}: {path}", expected=f"an existing {kind}", received=str(path), fix=fix)
     if path.is_dir():
-        raise _fail(option, f"{path} is a folder, not a {kind}", expected=f"a {kind}", received=f"the folder {path}", fix=fix)
+        raise _fail(option, f"{path} is a folder, not {_a(kind)}", expected=_a(kind), received=f"the folder {path}", fix=fix)
     if not path.is_file():
-        raise _fail(option, f"{path} is not a regular file", expected=f"a {kind}", received=f"{path} (a device, pipe or socket)", fix=fix)
+        raise _fail(option, f"{path} is not a regular file", expected=_a(kind), received=f"{path} (a device, pipe or socket)", fix=fix)
     if not os.access(path, os.R_OK):
         raise _fail(option, f"{path} cannot be read", expected=f"a readable {kind}", received=f"{path} without read permission",
                     fix="check the file's permissions")
@@ -119,7 +123,7 @@ def in_file(option: str, kind: str, *, suffixes: tuple[str, ...] = (), fix: str 
     def parse(text: str) -> Path:
         path = Path(text)
         if suffixes and path.suffix.lower() not in suffixes:
-            raise _fail(option, f"{option} expects a {kind}", expected=f"a file ending in {' or '.join(suffixes)}",
+            raise _fail(option, f"{option} expects {_a(kind)}", expected=f"a file ending in {' or '.join(suffixes)}",
                         received=str(path), fix=fix or f"give the {kind}'s path")
         return _regular_file(option, path, kind, fix or f"check the {option} path")
 

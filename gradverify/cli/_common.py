@@ -125,12 +125,14 @@ class Progress:
             self.stream.write(f"\r{self.label} [{bar:<30}] {done}/{total} {elapsed:5.1f}s{eta.replace(', ~', ' eta ')}")
             self.stream.flush()
             self.drawn = True
+            _last_line[0] = now
         elif now - self.last_line >= self.interval:
             self.last_line = now
             unit = f" {self.unit}" if self.unit else ""
             self.stream.write(f"gradverify: {self.label.strip()} {done:,}/{total:,}{unit} ({100 * frac:.0f} %), "
                               f"{_seconds(elapsed)} elapsed{eta}\n")
             self.stream.flush()
+            _last_line[0] = now
 
     def tick(self, note: str = "still running") -> None:
         """For steps without a count (a candidate's call): a line every ``interval`` seconds, off a terminal too."""
@@ -144,6 +146,7 @@ class Progress:
         else:
             self.stream.write(f"gradverify: {self.label.strip()} {note}, {_seconds(now - self.start)} elapsed\n")
         self.stream.flush()
+        _last_line[0] = now
 
     def close(self) -> None:
         if self.drawn:
@@ -154,3 +157,50 @@ class Progress:
 
 def _seconds(s: float) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+_last_line = [0.0]  # when the last progress line was written (a heartbeat stays quiet right after one)
+
+
+class Heartbeat:
+    """A line on stderr every ``interval`` seconds while a long run gives no other sign of life.
+
+    Works on a terminal and off one (a CI log): driven by ``SIGALRM`` in the main thread, it writes
+    with ``os.write`` (no Python I/O lock, so it cannot collide with a line being printed), and only
+    when no progress line was written in the last ``interval`` seconds. A forked child inherits no
+    timer. A no-op outside the main thread or where ``SIGALRM`` does not exist.
+    """
+
+    def __init__(self, what: str, *, interval: float = 5.0, estimate: float | None = None):
+        self.what, self.interval, self.estimate = what, interval, estimate
+        self.start = time.monotonic()
+        self._old = None
+
+    def _beat(self, signum, frame) -> None:
+        now = time.monotonic()
+        if now - _last_line[0] < self.interval * 0.9:
+            return
+        _last_line[0] = now
+        elapsed = now - self.start
+        est = f" (estimated {_seconds(self.estimate)} in all)" if self.estimate else ""
+        try:
+            os.write(2, f"gradverify: {self.what} still running, {_seconds(elapsed)} elapsed{est}\n".encode())
+        except OSError:
+            pass
+
+    def __enter__(self) -> Heartbeat:
+        import signal
+        import threading
+
+        if hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGALRM, self._beat)
+            signal.setitimer(signal.ITIMER_REAL, self.interval, self.interval)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._old is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._old)
+            self._old = None

@@ -44,7 +44,7 @@ def add_problem_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed(), default=None, help="random seed for --init random, 0 to 2^32-1 (default 0)")
     p.add_argument("--scale", type=number("--scale", lo=0, lo_open=True, hi=1e6), default=None,
                    help="parameter scale for --init random, > 0; 30 or more saturates units (default 1)")
-    p.add_argument("--npz", type=in_file("--npz", "npz file"), metavar="FILE",
+    p.add_argument("--npz", type=in_file("--npz", ".npz file"), metavar="FILE",
                    help="your own parameters and data: W1, b1, … (Wk of shape (n_k, n_{k-1})), X (m, n0), and Y (m, n_L) or y (labels 0..K-1)")
 
 
@@ -62,7 +62,8 @@ def add_candidate_options(p: argparse.ArgumentParser, *, timeout_help: str = "")
 # ---- the network and the problem ----------------------------------------------------------------
 
 def _is_spec_file(text: str) -> bool:
-    return text.lower().endswith((".toml", ".json")) or "/" in text or Path(text).is_file()
+    """A spec file: named .toml/.json, or an existing path (a compact spec like 4-8-2/softmax is neither)."""
+    return text.lower().endswith((".toml", ".json")) or Path(text).exists()
 
 
 def network_from_args(args) -> tuple[Network, bool]:
@@ -97,7 +98,7 @@ def _check_combinations(args) -> None:
     if args.init != "random":
         clash = [f"--{name}" for name in ("seed", "scale") if getattr(args, name) is not None]
         if clash:
-            raise InputError(f"{' and '.join(clash)} only apply to --init random",
+            raise InputError(f"{' and '.join(clash)} appl{'y' if len(clash) > 1 else 'ies'} only to --init random",
                              expected="--init random with --seed/--scale", received=f"{' '.join(clash)} with --init {args.init or 'debug'}",
                              fix="add --init random (or drop " + " ".join(clash) + ")")
 
