@@ -86,7 +86,7 @@ def networks(*, min_depth: int = 1, max_depth: int = 3, min_width: int = 1, max_
         lam_st = st.just(float(lam))
 
     @st.composite
-    def build(draw) -> Network:
+    def gradverify_networks(draw) -> Network:
         depth = draw(st.integers(min_depth, max_depth))
         output = draw(st.sampled_from(outputs))
         sizes = [draw(st.integers(min_width, max_width)) for _ in range(depth + 1)]
@@ -97,7 +97,7 @@ def networks(*, min_depth: int = 1, max_depth: int = 3, min_width: int = 1, max_
                       reg_bias=draw(st.booleans()) if reg_bias is None else reg_bias)
         return net
 
-    strategy = build()
+    strategy = gradverify_networks()
     if max_params is not None:
         strategy = strategy.filter(lambda n: n.n_params <= max_params)
     return strategy
@@ -153,7 +153,7 @@ def problems(network: Network | st.SearchStrategy[Network] | None = None, *, min
         raise InvalidArgument(f"scale={scale!r} must be a positive number, a strategy, or None.")
 
     @st.composite
-    def build(draw) -> Problem:
+    def gradverify_problems(draw) -> Problem:
         net = draw(net_st)
         m = draw(st.integers(min_m, max_m))
         s = draw(scale_st)
@@ -162,7 +162,7 @@ def problems(network: Network | st.SearchStrategy[Network] | None = None, *, min
         _note_reproduce(problem)
         return problem
 
-    strategy = build()
+    strategy = gradverify_problems()
     if avoid_kinks:
         strategy = strategy.filter(lambda p: _clear_of_kinks(p, kink_margin))
     return strategy

@@ -27,7 +27,7 @@ from gradverify.spec import Problem
 if TYPE_CHECKING:
     from gradverify.strategies import Family
 
-__all__ = ["SuiteRecord", "SuiteResult", "run_suite", "check_candidate", "candidate_process", "reproduce_command"]
+__all__ = ["SuiteRecord", "SuiteResult", "run_suite", "check_candidate", "reproduce_command"]
 
 
 @dataclass(frozen=True)
@@ -179,30 +179,6 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
     return result
 
 
-def candidate_process(fn: Callable, *, profile: str | Profile = "native", settings_: dict | None = None,
-                      timeout: float = 10.0, separate: bool = True):
-    """``fn`` (called as ``profile`` says; native: ``fn(network, params, X, Y) -> (J, grads)``) as
-    ``fn(problem)`` for ``compare``, run in its own forked process (see ``candidate_process``).
-
-    Returns ``(call, process)``: close the process when done.
-    """
-    from gradverify.candidate_process import CandidateProcess
-    from gradverify.profiles import PROFILES, invoke_local
-
-    prof = get_profile(profile) if isinstance(profile, str) else profile
-    resolved = prof.resolve(settings_)
-    target = resolved.get("target", prof.target)
-    namespace = {target.split(".")[0]: fn}
-
-    def load() -> Callable:
-        return lambda problem: invoke_local(namespace, prof.call_for(problem, resolved))
-
-    proc = CandidateProcess(load, label=getattr(fn, "__name__", "candidate"), timeout=timeout, separate=separate)
-    if prof.read is PROFILES["native"].read:
-        return proc, proc
-    return (lambda problem: prof.read(problem, resolved, proc(problem))), proc
-
-
 def check_candidate(fn: Callable, *, profile: str = "native", settings_: dict | None = None, family: Family | None = None,
                     examples: int = 50, seed: int = 0, max_params: int = 60, timeout: float = 10.0,
                     separate: bool = True) -> SuiteResult:
@@ -223,7 +199,9 @@ def check_candidate(fn: Callable, *, profile: str = "native", settings_: dict | 
         GradientMismatchError: a case failed; the message has the smallest failing case, the
             values, the diagnosis and the command that reproduces it.
     """
-    call, proc = candidate_process(fn, profile=profile, settings_=settings_, timeout=timeout, separate=separate)
+    from gradverify.candidates import apart
+
+    call, proc = apart(fn, profile=profile, settings_=settings_, timeout=timeout, separate=separate)
     try:
         res = run_suite(call, profile=profile, settings_=settings_, examples=examples, seed=seed, max_params=max_params, family=family)
     finally:
