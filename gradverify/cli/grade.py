@@ -21,16 +21,18 @@ def register(sub) -> None:
     p.add_argument("--assignment", required=True, metavar="PROFILE", help=f"{', '.join(n for n in PROFILES if n != 'native')}, or a .toml profile")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="profile setting, e.g. unroll_order=F, label_base=1, reg_scale=0.5 (repeatable)")
-    p.add_argument("--out", default="graded", metavar="DIR", help="output folder (default ./graded)")
+    from gradverify.cli._args import out_dir, seed
+
+    p.add_argument("--out", default="graded", metavar="DIR", type=out_dir("--out"), help="output folder (default ./graded)")
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="submissions graded in parallel (default 2)")
     p.add_argument("--examples", type=int, default=20, metavar="N", help="generated cases per submission (default 20)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the generated cases; every submission sees the same ones")
+    p.add_argument("--seed", type=seed(), default=0, help="seed of the generated cases; every submission sees the same ones")
     p.add_argument("--entry", metavar="FILE.py", help="for submissions of several files: the module to import "
                    "(a folder holding it is one submission; its siblings are importable)")
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                    help="wall-clock limit of one call of the student's function (default 10); the worker is killed after it")
     p.add_argument("--saturating", action="store_true", help="also generate saturated units (strict: the textbook log(σ) overflows there)")
-    p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None,
+    p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None, type=out_dir("--report"),
                    help="also write a class report (default DIR: <out>/report) and, for every failing submission, "
                         "<out>/<name>/report/report.html with heatmaps of where its gradient is wrong")
     p.set_defaults(handler=run)
