@@ -183,6 +183,9 @@ def _child(load: Callable[[], Callable], requests: int, replies: int, out_fd: in
         sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="replace", line_buffering=True)
         sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="replace", line_buffering=True)
         sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
+        import faulthandler
+
+        faulthandler.enable(file=sys.stderr, all_threads=False)  # a crash in C says where, into the captured stderr
         try:
             fn = load()
         except BaseException as exc:  # noqa: BLE001 - anything at import is the candidate's (or a user error), reported
@@ -448,7 +451,9 @@ class CandidateProcess:
         if not self.outputs:
             return ""
         last = self.outputs[-1]
-        text = (last.stderr or last.stdout).strip().splitlines()
+        text = [line for line in (last.stderr or last.stdout).splitlines() if line.strip()]
+        if any("Fatal Python error" in line for line in text):  # faulthandler: the error and the candidate's frame
+            text = [line.strip() for line in text if "Fatal Python error" in line or (line.strip().startswith("File") and "gradverify" not in line)][:3]
         return "its last output: " + " | ".join(text[-3:])[-400:] if text else ""
 
 

@@ -74,7 +74,9 @@ def _describe(value: object) -> str:
 
 def _as_array(value: object, what: str, name: str) -> np.ndarray:
     """``value`` as a real float64 array, or the candidate's clear failure."""
-    if value is None or isinstance(value, (str, bytes, dict)):
+    from gradverify.candidate_process import Opaque
+
+    if value is None or isinstance(value, (str, bytes, dict, Opaque)):
         raise CandidateError(f"The candidate {name!r} returned {_describe(value)} as {what}",
                              expected="numbers (a numpy array)", received=_describe(value), fix=f"return {what} as a numpy array")
     try:
