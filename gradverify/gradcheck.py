@@ -16,9 +16,10 @@ What it does better than those:
   analytic gradient is *measured* the same way (ECnoise: its values at nine nearby points).
   A partial passes when |analytic − numeric| ≤ both bars; the ratio says by how much it fails.
 - **complex step where the function is analytic**: if ``f`` accepts complex input, Im f(x + ih·eₚ)/h
-  (h = 1e-20: no cancellation, no step to tune) is tried and kept only if it agrees with central
-  differences within their bars everywhere — a function using ``abs``, ``max`` or ``.real`` is
-  detected and checked by central differences instead, with a note saying so;
+  (h = 1e-20: no step to tune) is tried and kept only if it agrees with central differences within
+  their bars everywhere — a function using ``abs``, ``max`` or ``.real`` is detected and checked by
+  central differences instead, with a note saying so. Its own error bar is measured too: the
+  spread of the partial taken at xₚ and xₚ ± 4 ulps;
 - **names**: every element is named after its input (``W[1,2]``; for a vector output
   ``y[3] / W[1,2]``), taken from the dict keys or ``f``'s own parameter names;
 - **probes** for large inputs: signed random directional derivatives over all elements, bisected
@@ -294,13 +295,14 @@ def gradcheck(f: Callable, inputs, *, df: Callable | None = None, method: str = 
         verdict = _complex_agrees(cs, rows)
         if verdict is None:
             used = "complex-step"
-            rows = [(prefix, a, c, 8 * EPS * np.abs(c) + na, na) for (prefix, a, _, _, na), c in zip(rows, cs)]
+            rows = [(prefix, a, c, 2 * spread + 8 * EPS * np.abs(c), na)
+                    for (prefix, a, _, _, na), c, spread in zip(rows, cs[0], cs[1])]
         elif method == "complex-step":
             raise InputError("Complex step cannot check this function", expected="a function analytic in its inputs (no abs, max, "
                              "comparisons or .real on them)", received=verdict, fix='use method="central" (or "auto")')
         else:
             notes.append(f"complex step not used: {verdict}; central differences instead")
-    return _judge(rows, elem, used, calls[0] + (0 if used == "central" else P), rtol, notes)
+    return _judge(rows, elem, used, calls[0] + (0 if used == "central" else 3 * P), rtol, notes)
 
 
 def assert_gradcheck(f: Callable, inputs, *, df: Callable | None = None, **options) -> GradcheckResult:
@@ -342,36 +344,51 @@ def _analytic_noise(jac_at: Callable, theta: np.ndarray, jac: np.ndarray, rng, n
     return np.maximum(3 * sigma, 4 * EPS * np.abs(jac))
 
 
-def _complex_step(f, arrays, names, as_dict, sizes, theta, cotangents) -> list[np.ndarray] | str:
-    """Im f(θ + ih·eₚ)/h for every p (one complex evaluation each), contracted with each cotangent; or why not."""
-    P = theta.size
-    cols = []
-    for p in range(P):
-        vec = theta.astype(np.complex128)
-        vec[p] += 1j * _COMPLEX_STEP
-        parts = np.split(vec, np.cumsum(sizes)[:-1])
+def _complex_step(f, arrays, names, as_dict, sizes, theta, cotangents) -> tuple[list[np.ndarray], list[np.ndarray]] | str:
+    """Im f(θ + ih·eₚ)/h for every p, contracted with each cotangent, with its error bar; or why not.
+
+    The complex step has no subtraction of nearby values of f, but the imaginary parts inside f can
+    still cancel (x² − 2e8·x near x = 1e8): its rounding is measured, not assumed. Each partial is
+    also taken at θₚ ± 4 ulps; the spread of the three (rounding, plus the partial's change over an
+    input's own last digits) is its error bar, with 8 ulps of the value as a floor.
+    """
+    offset = np.cumsum(sizes)[:-1]
+
+    def column(vec: np.ndarray) -> np.ndarray | str:
+        parts = [q.reshape(a.shape) for q, a in zip(np.split(vec, offset), arrays)]
         try:
-            out = f(**dict(zip(names, [q.reshape(a.shape) for q, a in zip(parts, arrays)]))) if as_dict else \
-                f(*[q.reshape(a.shape) for q, a in zip(parts, arrays)])
-            if isinstance(out, tuple) and len(out) == 2:
-                out = out[0]
-            arr = np.asarray(out)
+            out = f(**dict(zip(names, parts))) if as_dict else f(*parts)
+            arr = np.asarray(out[0] if isinstance(out, tuple) and len(out) == 2 else out)
         except Exception as exc:  # noqa: BLE001 - any failure on complex input means: not usable here
             return f"f does not accept complex input ({type(exc).__name__}: {str(exc)[:120]})"
         if arr.dtype.kind != "c":
             return "f drops the imaginary part (its value is real for complex input: .real, abs or a float conversion)"
-        cols.append(arr.imag.reshape(-1) / _COMPLEX_STEP)
-    J = np.stack(cols, axis=1)
-    return [u @ J for u in cotangents]
+        return arr.imag.reshape(-1) / _COMPLEX_STEP
+
+    cols, spread = [], []
+    for p in range(theta.size):
+        eta = 4 * np.spacing(abs(theta[p])) if theta[p] else 4 * np.finfo(np.float64).tiny
+        got = []
+        for shift in (0.0, eta, -eta):
+            vec = theta.astype(np.complex128)
+            vec[p] += shift + 1j * _COMPLEX_STEP
+            col = column(vec)
+            if isinstance(col, str):
+                return col
+            got.append(col)
+        cols.append(got[0])
+        spread.append(np.maximum(np.abs(got[1] - got[0]), np.abs(got[2] - got[0])))
+    J, S = np.stack(cols, axis=1), np.stack(spread, axis=1)
+    return [u @ J for u in cotangents], [np.abs(u) @ S for u in cotangents]
 
 
 def _complex_agrees(cs, rows) -> str | None:
     """None when the complex step agrees with central differences within their error bars everywhere; else why not."""
     if isinstance(cs, str):
         return cs
-    for c, (prefix, analytic, central, err, na) in zip(cs, rows):
+    for c, spread, (prefix, analytic, central, err, na) in zip(cs[0], cs[1], rows):
         gap = np.abs(c - central)
-        bad = np.flatnonzero(gap > err + 8 * EPS * np.abs(c))
+        bad = np.flatnonzero(gap > err + 2 * spread + 8 * EPS * np.abs(c))
         if bad.size:
             return (f"it disagrees with central differences at {bad.size} entr{'y' if bad.size == 1 else 'ies'} beyond their error bar "
                     "(f is not analytic there: abs, max, a comparison or .real on the inputs?)")

@@ -45,10 +45,16 @@ def sample_indices(problem: Problem, n: int, *, seed: int = 0) -> np.ndarray:
     sizes = np.array([math.prod(s) for _, s in shapes])
     P = int(sizes.sum())
     n = min(int(n), P)
-    floor = np.minimum(sizes, max(2, n // (2 * len(sizes))))
-    rest = max(0, n - int(floor.sum()))
-    extra = np.minimum(sizes - floor, np.floor(rest * sizes / P).astype(int))
-    counts = floor + extra
+    counts = np.minimum(sizes, max(2, n // (2 * len(sizes))))
+    while counts.sum() > n:  # more arrays than the sample can give two each: one each, the largest first
+        counts[int(np.argmax(counts))] -= 1
+    share = (n - counts.sum()) * sizes / P
+    counts = np.minimum(sizes, counts + np.floor(share).astype(int))
+    order = np.argsort(-(share - np.floor(share)), kind="stable")
+    while counts.sum() < n:  # the rounding remainder, to the arrays with the largest fractional share and room left
+        for a in order:
+            if counts.sum() < n and counts[a] < sizes[a]:
+                counts[a] += 1
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     chosen = [start + rng.choice(size, size=count, replace=False) for start, size, count in zip(starts, sizes, counts) if count]
     return np.sort(np.concatenate(chosen)).astype(np.int64)
