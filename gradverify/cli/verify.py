@@ -166,7 +166,8 @@ def run(args) -> int:
     if args.report is not None:
         from gradverify.cli.report import write_comparison_report
 
-        paths = write_comparison_report(comp, args.report, command=args.command_line, probes=probes)
+        paths = write_comparison_report(comp, args.report, command=args.command_line, probes=probes,
+                                        values_file=str(values_path) if values_path else None)
         (emit if args.json != "-" else lambda text: print(text, file=sys.stderr))("report: " + ", ".join(str(p) for p in paths))
     return 0 if ok else 1
 
