@@ -1,7 +1,10 @@
 """A pytest plugin for tests that use gradverify: no spurious Hypothesis deadlines, and how to reproduce.
 
-Installed with gradverify (the ``pytest11`` entry point), it does two things, both only for the
-Hypothesis tests that draw from ``gradverify.strategies`` (or carry ``@pytest.mark.gradverify``):
+Opt in with ``pytest_plugins = ["gradverify.pytest_plugin"]`` in a ``conftest.py`` (or a test module
+at the root of the tests), or ``pytest -p gradverify.pytest_plugin``. It is not registered as an
+automatic ``pytest11`` entry point on purpose: pytest would then rewrite the asserts of every module
+of the gradverify distribution on import. It does two things, both only for the Hypothesis tests
+that draw from ``gradverify.strategies`` (or carry ``@pytest.mark.gradverify``):
 
 - **deadline**: Hypothesis fails a test whose example takes longer than 200 ms. A gradient check
   against the exact oracle takes longer on its first call (SymPy warms up) and on larger networks,
