@@ -311,11 +311,20 @@ def main(argv: list[str] | None = None) -> int:
 
     raw["load_end"] = os.getloadavg()
     raw["seconds"] = time.perf_counter() - t_start
-    Path(args.out).write_text(render(raw))
+    Path(args.out).write_text(render(raw) + kept_sections(Path(args.out)))
     if args.json:
         Path(args.json).write_text(json.dumps(raw, indent=1, default=str))
     log(f"wrote {args.out} in {raw['seconds']:.0f} s")
     return 0
+
+
+def kept_sections(path: Path) -> str:
+    """The sections other scripts write into the file between their own markers (bench_layers.py, bench_distributed.py), kept as they are."""
+    import re
+
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    blocks = re.finditer(r"<!-- ?([\w-]+): ?begin ?-->.*?<!-- ?\1: ?end ?-->", text, flags=re.S)  # <!-- name:begin --> or <!-- name: begin -->
+    return "".join("\n" + b.group(0) + "\n" for b in blocks)
 
 
 def symbolic_cases(quick: bool) -> list[dict]:

@@ -12,6 +12,7 @@ and reported with the exact expected values and how to reproduce it.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -93,10 +94,33 @@ def _strategy(profile: Profile | None, settings_: dict, family: Family):
     return problems(nets, max_m=family.max_m, saturating=family.saturating)
 
 
+@dataclass(frozen=True)
+class Judged:
+    """One case judged: the comparison, or the error of a candidate that crashed on it; and the seconds it took."""
+
+    comparison: Comparison | None
+    error: str
+    seconds: float
+
+
+def judge_case(problem: Problem, *, sources: Sequence[str], candidates: dict | None) -> Judged:
+    """Compare ``sources`` (and ``candidates``) on ``problem``; a candidate that raises fails the case, anything else is ours."""
+    from gradverify.candidate_process import CandidateTimeout
+
+    t = time.perf_counter()
+    try:
+        comp = compare(problem, sources, candidates=candidates, options=_ORACLE)
+    except CandidateTimeout:
+        raise  # every further case would wait as long: run_suite stops the search
+    except CandidateError as exc:
+        return Judged(None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t)
+    return Judged(comp, "", time.perf_counter() - t)
+
+
 def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: str | Profile | None = None,
               settings_: dict | None = None, examples: int = 100, seed: int = 0, max_params: int = 60,
-              saturating: bool = True, family: Family | None = None,
-              progress: Callable[[int, int], None] | None = None) -> SuiteResult:
+              saturating: bool = True, family: Family | None = None, progress: Callable[[int, int], None] | None = None,
+              cluster=None) -> SuiteResult:
     """Check over ``examples`` random architectures; shrink the first failure.
 
     Args:
@@ -110,6 +134,9 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
         family: the ``strategies.Family`` to draw from (activations, outputs, regularization
             convention, bias regularization, saturation, maximum sizes).
         progress: ``progress(done, total)``.
+        cluster: a connected ``gradverify.cluster.Cluster``: the cases are judged there as tasks
+            (the search and its shrinking stay here, and find the same case). A candidate must
+            then travel to the workers (``gradverify.suite_remote.FileCandidate``).
 
     A candidate that runs past its time limit (a ``CandidateTimeout``) ends the search at once:
     the case is reported without shrinking.
@@ -123,35 +150,39 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
     result = SuiteResult(seed=seed, examples=examples, family=family.describe())
     sources: Sequence[str] = ("exact",) if candidate else ("exact", "backprop", "numeric")
     cands = {"candidate": candidate} if candidate else None
-    errors: dict[int, str] = {}
+    judge = functools.partial(judge_case, sources=sources, candidates=cands)
     t0 = time.perf_counter()
-
-    def fails(problem: Problem) -> bool:
-        t = time.perf_counter()
-        try:
-            comp = compare(problem, sources, candidates=cands, options=_ORACLE)
-        except CandidateTimeout as exc:
-            raise _Stop(exc, problem) from None
-        except CandidateError as exc:  # a candidate that crashes on this case fails it (anything else is ours)
-            errors[id(problem)] = f"{type(exc).__name__}: {exc}"
-            rec = SuiteRecord(problem.network.compact, problem.network.n_params, problem.m, str(problem.origin), "error", float("inf"),
-                              time.perf_counter() - t, errors[id(problem)])
-        else:
-            worst = max((float(v.ratio[v.worst]) for v in comp.verdicts.values() if v.worst >= 0), default=0.0)
-            rec = SuiteRecord(problem.network.compact, problem.network.n_params, problem.m, str(problem.origin), comp.verdict, worst,
-                              time.perf_counter() - t)
-        result.records.append(rec)
-        if progress:
-            progress(min(len(result.records), examples), examples)
-        return rec.verdict != "pass"
 
     from hypothesis import HealthCheck, Phase, find, settings
     from hypothesis.errors import Flaky, NoSuchExample, Unsatisfiable
 
     hs = settings(max_examples=examples, database=None, deadline=None, derandomize=False,
                   suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
+    strategy = _strategy(prof, settings_, family)
+    if cluster is not None:  # the same search; every case it will draw judged on the cluster first
+        from gradverify.suite_remote import ClusterJudge
+
+        judge = ClusterJudge(cluster, judge, candidate=candidate is not None)
+        judge.prefetch(strategy, hs, seed, progress)
+
+    def fails(problem: Problem) -> bool:
+        try:
+            j = judge(problem)
+        except CandidateTimeout as exc:
+            raise _Stop(exc, problem) from None
+        net = problem.network
+        if j.comparison is None:  # the candidate crashed on this case: it fails it
+            rec = SuiteRecord(net.compact, net.n_params, problem.m, str(problem.origin), "error", float("inf"), j.seconds, j.error)
+        else:
+            worst = max((float(v.ratio[v.worst]) for v in j.comparison.verdicts.values() if v.worst >= 0), default=0.0)
+            rec = SuiteRecord(net.compact, net.n_params, problem.m, str(problem.origin), j.comparison.verdict, worst, j.seconds)
+        result.records.append(rec)
+        if progress and cluster is None:  # on a cluster, the prefetch reports progress
+            progress(min(len(result.records), examples), examples)
+        return rec.verdict != "pass"
+
     try:
-        minimal = find(_strategy(prof, settings_, family), fails, settings=hs, random=random.Random(seed))
+        minimal = find(strategy, fails, settings=hs, random=random.Random(seed))
     except _Stop as stop:
         result.minimal = stop.problem
         result.records.append(SuiteRecord(stop.problem.network.compact, stop.problem.network.n_params, stop.problem.m,
@@ -172,9 +203,12 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
     if minimal is not None:
         result.minimal = minimal
         try:
-            result.failure = compare(minimal, sources, candidates=cands, options=_ORACLE)
-        except CandidateError as exc:
-            result.failure_error = f"{type(exc).__name__}: {exc} on {minimal!r}"
+            j = judge(minimal)
+        except CandidateTimeout as exc:
+            j = Judged(None, f"{type(exc).__name__}: {exc}", 0.0)
+        result.failure = j.comparison
+        if j.comparison is None:
+            result.failure_error = f"{j.error} on {minimal!r}"
     result.seconds = time.perf_counter() - t0
     return result
 

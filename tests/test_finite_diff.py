@@ -18,6 +18,7 @@ import pytest
 from gradverify import finite_diff, forward
 from gradverify.errors import InputError
 from gradverify.finite_diff import numeric_gradient, numeric_gradient_of, probe_check, step_curve
+from gradverify.finite_diff.blackbox import evaluation_noise
 from gradverify.params import flatten, scalar_names, unflatten
 from gradverify.problems import debug_problem, random_problem
 from gradverify.spec import make_problem, parse_spec
@@ -54,9 +55,9 @@ def _mp_cost(problem, vec) -> mpmath.mpf:
         else:
             total += mpmath.fsum((ak - yk) ** 2 for ak, yk in zip(a, y)) / 2
     penalty = mpmath.mpf(0)
-    if net.lam > 0:
-        c = mpmath.mpf(net.reg_coefficient(m))
-        penalty = c * mpmath.fsum(v * v for name, _ in net.param_shapes if net.is_regularized(name)
+    if net.lam > 0:   # read from the raw fields here too: the reference shares no reading with gradverify
+        c = {"lambda/2m": mpmath.mpf(net.lam) / (2 * m), "lambda": mpmath.mpf(net.lam), "lambda/2": mpmath.mpf(net.lam) / 2}[net.reg]
+        penalty = c * mpmath.fsum(v * v for name in params if name[0] == "W" or net.reg_bias
                                   for v in params[name].reshape(-1))
     return total / m + penalty
 
@@ -121,7 +122,7 @@ def test_complex_step_is_accurate_to_a_few_ulps_of_the_terms_it_sums():
     # per component 1e-14 relative to the size of the terms: where ∂J/∂θ is a data part and a
     # penalty part λ/m·θ that cancel, float64 cannot hold the small difference any better
     net = debug().network
-    pen = np.concatenate([(net.lam / debug().m) * debug().params[n].reshape(-1) * net.is_regularized(n)
+    pen = np.concatenate([(net.lam / debug().m) * debug().params[n].reshape(-1) * (net.lam > 0 and (n[0] == "W" or net.reg_bias))
                           for n, _ in net.param_shapes])
     assert np.all(err <= 1e-14 * (np.abs(ref) + 2 * np.abs(pen)))
     assert _rel(result.flat(), ref)[np.abs(ref) > 1e-3].max() <= 2e-14
@@ -211,7 +212,7 @@ def test_the_fast_path_equals_a_plain_loop_over_forward_cost(spec):
     net = prob.network
     theta = flatten(prob.params, net)
     J = lambda th: float(forward.cost(net, unflatten(th, net), prob.X, prob.Y))  # noqa: E731
-    noise, _ = finite_diff._evaluation_noise(J, theta, J(theta), None)
+    noise, _ = evaluation_noise(J, theta, J(theta), None)
     assert np.all(np.abs(fast.flat() - slow) <= fast.flat("errors") + noise / steps)
     if "relu" not in spec:
         cs = numeric_gradient(prob, method="complex-step")
@@ -274,6 +275,57 @@ def test_kinks_are_not_flagged_away_from_them():
         result = numeric_gradient(prob, method=method)
         assert result.n_kinks == 0 and result.one_sided is None
         assert np.all(np.abs(result.flat() - mp_gradient(prob)) <= result.flat("errors"))
+
+
+# ---- independence: the penalty is this side's own reading of the spec ------------------------------
+
+@pytest.mark.parametrize("reg, reg_bias", [("lambda/2m", False), ("lambda", True), ("lambda/2", False)])
+def test_the_penalty_reading_agrees_with_the_specs_own_in_every_convention(reg, reg_bias):
+    net = parse_spec("3-4-2", lam=1.5, reg=reg, reg_bias=reg_bias)
+    assert forward.penalized_arrays(net) == {n for n, _ in net.param_shapes if net.is_regularized(n)}
+    assert forward.penalty_coefficient(net, 7) == net.reg_coefficient(7)
+    assert forward.penalized_arrays(net.with_(lam=0.0)) == frozenset()
+
+
+def test_finite_differences_do_not_use_the_networks_shared_reading_of_the_penalty(monkeypatch):
+    """A wrong ``Network.is_regularized``/``reg_coefficient`` changes nothing on this side."""
+    from gradverify.spec import Network
+
+    probs = [_problem("3-4-2:tanh", lam=2.0), _problem("3-4-2:relu/softmax", lam=0.5, reg_bias=True)]
+    before = [(float(forward.cost(p.network, p.params, p.X, p.Y)),
+               {meth: numeric_gradient(p, method=meth) for meth in ("auto", "richardson")},
+               probe_check(p, mp_gradient(p), k=3)) for p in probs]
+    monkeypatch.setattr(Network, "is_regularized", lambda self, name: self.lam > 0)        # biases too
+    monkeypatch.setattr(Network, "reg_coefficient", lambda self, m: 10.0 * self.lam)
+    assert probs[0].network.is_regularized("b1") and probs[0].network.reg_coefficient(4) == 20.0
+    for prob, (cost, grads, probes) in zip(probs, before):
+        assert float(forward.cost(prob.network, prob.params, prob.X, prob.Y)) == cost
+        for meth, grad in grads.items():
+            again = numeric_gradient(prob, method=meth)
+            np.testing.assert_array_equal(again.flat(), grad.flat())
+            np.testing.assert_array_equal(again.flat("errors"), grad.flat("errors"))
+        assert probe_check(prob, mp_gradient(prob), k=3).passed and probes.passed
+        curve = step_curve(prob, "b1[0]")
+        assert curve.reference == step_curve(prob, "b1[0]").reference
+
+
+def test_a_wrong_penalty_reading_on_this_side_is_caught_by_the_comparison_naming_numeric(monkeypatch):
+    """Plant the issue's bug (biases penalized whenever λ > 0) in this side's own reading only:
+    the comparison itself must fail and name the finite-difference source, not pass on a constant."""
+    from gradverify.compare import compare
+
+    assert compare(debug_problem()).verdict == "pass"
+    monkeypatch.setattr(forward, "penalized_arrays",
+                        lambda net: frozenset(f"{k}{i}" for i in range(1, len(net.sizes)) for k in "Wb") if net.lam > 0 else frozenset())
+    comp = compare(debug_problem())
+    assert comp.verdict == "fail" and comp.wrong == ["numeric"]
+    off = [comp.names[i] for i in np.flatnonzero(comp.verdicts["numeric"].status == "off")]
+    assert off and all(name.startswith("b") for name in off)
+    assert comp.verdicts["backprop"].ok and comp.summary().startswith("FAIL: numeric is wrong at")
+    # the planted reading moves the cost this side evaluates by (λ/2m)·Σb²
+    prob = debug_problem()
+    extra = 3.0 / (2 * prob.m) * sum(float(prob.params[f"b{k}"] @ prob.params[f"b{k}"]) for k in (1, 2))
+    assert float(forward.cost(prob.network, prob.params, prob.X, prob.Y)) == pytest.approx(2.146360 + extra, abs=1e-6)
 
 
 # ---- random probes ----------------------------------------------------------------------------
@@ -412,10 +464,11 @@ def test_bad_calls_raise_input_errors_that_say_what_to_do():
 
 
 def test_the_public_api_is_exactly_all():
-    public = {name for name in vars(finite_diff) if not name.startswith("_")}
-    imported = {"annotations", "math", "re", "time", "Callable", "Sequence", "dataclass", "field", "np",
-                "forward", "InputError", "flatten", "scalar_names", "unflatten", "Network", "Problem", "EPS"}
-    assert public - imported == set(finite_diff.__all__)
+    import types
+
+    public = {name for name, value in vars(finite_diff).items()
+              if not name.startswith("_") and not isinstance(value, types.ModuleType) and name != "annotations"}
+    assert public == set(finite_diff.__all__)
 
 
 # ---- the big one --------------------------------------------------------------------------------

@@ -54,17 +54,22 @@ def _side_modules(prefixes: tuple[str, ...]) -> dict[str, Path]:
 # The three gradient sources, each a set of module prefixes, and what each may never import. A shared
 # derivative (or a shared reading of the spec's facts) would let a shared bug agree with itself.
 SIDES = {
-    "symbolic": ("gradverify.symbolic",),
-    "backprop": ("gradverify.backprop",),
-    "finite differences": ("gradverify.finite_diff", "gradverify.forward"),
+    "symbolic": ("gradverify.symbolic", "gradverify.layers.exact"),
+    "backprop": ("gradverify.backprop", "gradverify.layers.engine"),
+    "finite differences": ("gradverify.finite_diff", "gradverify.forward", "gradverify.layers.forward", "gradverify.layers.numeric"),
 }
+# What judges, diagnoses (bug models hold hand-written derivatives) or calls the sources: no source may import it.
+_LAYER_JUDGING = {"gradverify.layers.judge", "gradverify.layers.diagnose", "gradverify.layers.mutants", "gradverify.layers.candidate",
+                  "gradverify.layers.suite"}
 FORBIDDEN = {
     "symbolic": {"gradverify.backprop", "gradverify.finite_diff", "gradverify.forward", "gradverify.functions",
-                 "gradverify.compare", "gradverify.diagnose"},
+                 "gradverify.compare", "gradverify.diagnose", "gradverify.layers.engine", "gradverify.layers.forward",
+                 "gradverify.layers.numeric"} | _LAYER_JUDGING,
     "backprop": {"sympy", "symengine", "mpmath", "gmpy2", "flint", "gradverify.symbolic", "gradverify.finite_diff",
-                 "gradverify.forward", "gradverify.functions", "gradverify.compare", "gradverify.diagnose"},
+                 "gradverify.forward", "gradverify.functions", "gradverify.compare", "gradverify.diagnose", "gradverify.layers.exact",
+                 "gradverify.layers.forward", "gradverify.layers.numeric"} | _LAYER_JUDGING,
     "finite differences": {"sympy", "symengine", "mpmath", "flint", "gradverify.backprop", "gradverify.symbolic",
-                           "gradverify.compare", "gradverify.diagnose"},
+                           "gradverify.compare", "gradverify.diagnose", "gradverify.layers.exact", "gradverify.layers.engine"} | _LAYER_JUDGING,
 }
 
 
@@ -83,7 +88,7 @@ def test_the_three_gradient_sources_never_import_each_other(side):
 HIGHER = ("gradverify.cli", "gradverify.grading", "gradverify.report", "gradverify.suite")
 LOWER = ("gradverify.errors", "gradverify.spec", "gradverify.params", "gradverify.problems", "gradverify.functions",
          "gradverify.forward", "gradverify.backprop", "gradverify.finite_diff", "gradverify.symbolic",
-         "gradverify.compare", "gradverify.diagnose")
+         "gradverify.compare", "gradverify.diagnose", "gradverify.layers")
 
 
 @pytest.mark.parametrize("prefix", LOWER)
@@ -106,7 +111,10 @@ def test_only_the_cli_prints():
     assert not offenders
 
 
-@pytest.mark.parametrize("module", ["spec", "params", "problems", "compare", "diagnose", "strategies", "profiles", "suite", "symbolic", "finite_diff", "backprop", "errors"])
+@pytest.mark.parametrize("module", ["spec", "params", "problems", "compare", "diagnose", "strategies", "profiles", "suite", "symbolic", "finite_diff", "backprop", "errors",
+                                    "layers", "layers.catalogue", "layers.case", "layers.exact", "layers.engine", "layers.forward",
+                                    "layers.numeric", "layers.judge", "layers.diagnose", "layers.mutants", "layers.candidate",
+                                    "layers.strategies", "layers.suite"])
 def test_every_name_in_all_exists(module):
     mod = importlib.import_module(f"gradverify.{module}")
     assert mod.__all__, f"gradverify.{module} has an empty __all__"

@@ -32,6 +32,7 @@ from gradverify.symbolic import (
 
 ACTS = ("sigmoid", "tanh", "relu", "softplus", "identity")
 OUTS = ("sigmoid", "softmax", "identity")
+MODES = ("full", "scalable", "batched")
 REGS = ((0.0, "lambda/2m", False), (1.5, "lambda/2m", False), (0.7, "lambda", True), (2.0, "lambda/2", False))
 
 
@@ -118,14 +119,14 @@ def _worst_relative(xs, ys):
 
 # ---- the classic debug network ---------------------------------------------------------------
 
-@pytest.mark.parametrize("mode", ["full", "scalable"])
+@pytest.mark.parametrize("mode", MODES)
 def test_debug_network_cost_is_2_100951_without_regularization(mode):
     result = exact_gradient(debug_problem(debug_network(lam=0.0)), mode=mode)
     assert round(result.cost, 6) == 2.100951
     assert result.mode == mode
 
 
-@pytest.mark.parametrize("mode", ["full", "scalable"])
+@pytest.mark.parametrize("mode", MODES)
 def test_debug_network_cost_is_2_146360_with_lambda_3(mode):
     result = exact_gradient(debug_problem(debug_network(lam=3.0)), mode=mode)
     assert round(result.cost, 6) == 2.146360
@@ -150,32 +151,50 @@ def test_oracle_cost_matches_the_float64_forward_cost_on_every_combination():
 
 @pytest.mark.parametrize("act,out,reg", list(itertools.product(ACTS, OUTS, REGS)),
                          ids=lambda v: v if isinstance(v, str) else f"lam{v[0]}-{v[1]}-bias{v[2]}")
-def test_full_and_scalable_modes_agree_to_1e_25_on_every_combination(act, out, reg):
+def test_batched_scalable_and_full_modes_agree_digit_for_digit_on_every_combination(act, out, reg):
     lam, convention, reg_bias = reg
     problem = random_problem(parse_spec(f"3-4-2:{act}/{out}", lam=lam, reg=convention, reg_bias=reg_bias), m=3, seed=1)
-    full = exact_gradient(problem, mode="full")
-    scalable = exact_gradient(problem, mode="scalable")
-    assert (full.mode, scalable.mode) == ("full", "scalable")
-    assert _worst_relative([full.cost_exact], [scalable.cost_exact]) <= 1e-25
-    assert _worst_relative(_flat_exact(full), _flat_exact(scalable)) <= 1e-25
+    results = [exact_gradient(problem, mode=mode) for mode in MODES]
+    assert [r.mode for r in results] == list(MODES)
+    for a, b in itertools.combinations(results, 2):
+        _assert_same_digits(a, b)
+
+
+
+def _assert_same_digits(a: ExactGradient, b: ExactGradient, digits: int = 30):
+    """Both certify ``digits`` digits of every value, and their balls overlap: the same digits."""
+    assert min(a.digits, b.digits) >= digits, (a.notes, b.notes)
+    assert abs(a.cost_exact - b.cost_exact) <= a.cost_radius + b.cost_radius
+    assert _worst_relative([a.cost_exact], [b.cost_exact]) <= 10.0 ** -digits
+    for name in a.grads:
+        for x, y, rx, ry in zip(a.grads_exact[name].reshape(-1), b.grads_exact[name].reshape(-1),
+                                a.grads_radius[name].reshape(-1), b.grads_radius[name].reshape(-1), strict=True):
+            assert abs(x - y) <= rx + ry, (name, x, y)
+    assert _worst_relative(_flat_exact(a), _flat_exact(b)) <= 10.0 ** -digits
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(strategies.problems(strategies.networks(max_params=40), max_m=4, saturating=True, avoid_kinks=False))
-def test_full_and_scalable_modes_agree_on_random_architectures_including_saturated_ones(problem):
-    full = exact_gradient(problem, mode="full")
-    scalable = exact_gradient(problem, mode="scalable")
-    assert min(full.digits, scalable.digits) >= 30, (full.notes, scalable.notes)
-    assert full.kinks == scalable.kinks
-    # values below 2^-1100 (saturated margins of thousands) are settled as 0.0 in float64 but
-    # may not be resolved to full precision; the notes say so. Everything else: 25 digits.
-    tiny = mpmath.mpf(2) ** -1100
-    if max(abs(full.cost_exact), abs(scalable.cost_exact)) > tiny:
-        assert _worst_relative([full.cost_exact], [scalable.cost_exact]) <= 1e-25
-    a, b = _flat_exact(full), _flat_exact(scalable)
-    big = [i for i in range(len(a)) if max(abs(a[i]), abs(b[i])) > tiny]
-    assert _worst_relative([a[i] for i in big], [b[i] for i in big]) <= 1e-25, (full.notes, scalable.notes)
-    assert np.array_equal(full.flat(), scalable.flat()) or _worst_relative(list(full.flat()), list(scalable.flat())) <= 1e-15
+def test_the_three_modes_agree_on_random_architectures_including_saturated_ones(problem):
+    results = [exact_gradient(problem, mode=mode) for mode in MODES]
+    full = results[0]
+    for other in results[1:]:
+        assert full.kinks == other.kinks
+        assert all(np.array_equal(full.grads_range[n], other.grads_range[n]) for n in full.grads)
+        # values settled below 2^-1100 (saturated margins of thousands) are 0.0 in float64 but
+        # may not be certified to full precision; everything else: 30 certified digits, balls overlap
+        tiny = mpmath.mpf(2) ** -1100
+        assert min(full.digits, other.digits) >= 30, (full.notes, other.notes)
+        if max(abs(full.cost_exact), abs(other.cost_exact)) > tiny:
+            assert abs(full.cost_exact - other.cost_exact) <= full.cost_radius + other.cost_radius
+            assert _worst_relative([full.cost_exact], [other.cost_exact]) <= 1e-30
+        a, b = _flat_exact(full), _flat_exact(other)
+        ra = np.concatenate([r.reshape(-1) for r in full.grads_radius.values()])
+        rb = np.concatenate([r.reshape(-1) for r in other.grads_radius.values()])
+        big = [i for i in range(len(a)) if max(abs(a[i]), abs(b[i])) > tiny]
+        assert all(abs(a[i] - b[i]) <= ra[i] + rb[i] for i in big), other.mode
+        assert _worst_relative([a[i] for i in big], [b[i] for i in big]) <= 1e-30, (full.notes, other.notes)
+        assert np.array_equal(full.flat(), other.flat()) or _worst_relative(list(full.flat()), list(other.flat())) <= 1e-15
 
 
 @pytest.mark.parametrize("spec,lam,reg,reg_bias", [
@@ -188,7 +207,7 @@ def test_full_and_scalable_modes_agree_on_random_architectures_including_saturat
 def test_oracle_agrees_with_an_independent_60_digit_mpmath_derivative(spec, lam, reg, reg_bias):
     problem = random_problem(parse_spec(spec, lam=lam, reg=reg, reg_bias=reg_bias), m=3, seed=3)
     cost, grads = _mp_gradient(problem)
-    for mode in ("full", "scalable"):
+    for mode in MODES:
         result = exact_gradient(problem, mode=mode)
         with mpmath.workdps(60):
             assert _worst_relative([result.cost_exact], [cost]) <= 1e-25
@@ -216,6 +235,25 @@ def test_the_full_vs_scalable_cross_check_catches_a_planted_wrong_local_derivati
     broken = exact_gradient(problem, mode="scalable")
     assert _worst_relative(full.grads_exact["W1"].reshape(-1), broken.grads_exact["W1"].reshape(-1)) > 0.1
     assert _worst_relative(full.grads_exact["W2"].reshape(-1), broken.grads_exact["W2"].reshape(-1)) <= 1e-25
+
+
+def test_the_cross_check_catches_a_planted_wrong_template_derivative_in_batched_mode(monkeypatch):
+    from gradverify.symbolic import templates
+    problem = random_problem(parse_spec("3-4-2:tanh", lam=1.0), m=3, seed=1)
+    full = exact_gradient(problem, mode="full")
+    original = templates._derive_vjp
+
+    def halved_for_activations(t, base):  # a wrong f'(z) in the activation template: half the right one
+        vjp = original(t, base)
+        return templates.Vjp(vjp.expr / 2, vjp.axes) if t.name == "tanh" else vjp
+
+    monkeypatch.setattr(templates, "_derive_vjp", halved_for_activations)
+    monkeypatch.setattr(templates.activation("tanh"), "_vjps", {})
+    broken = exact_gradient(problem, mode="batched")
+    assert _worst_relative(full.grads_exact["W1"].reshape(-1), broken.grads_exact["W1"].reshape(-1)) > 0.1
+    assert _worst_relative(full.grads_exact["W2"].reshape(-1), broken.grads_exact["W2"].reshape(-1)) <= 1e-30
+    monkeypatch.undo()
+    templates.activation("tanh")._vjps.clear()  # derive the right one again for later tests
 
 
 def test_full_precision_results_carry_at_least_30_verified_digits():
@@ -252,7 +290,7 @@ def test_saturated_units_at_plus_minus_700_stay_finite_and_accurate(hidden, outp
     problem = make_problem(net, params, X, np.array([[1.0, 0.0], [0.0, 1.0]]))
     # 400 digits resolve e^-700 ≈ 1e-304 against J ≈ 700
     cost, grads = _mp_gradient(problem, dps=400)
-    for mode in ("full", "scalable"):
+    for mode in MODES:
         result = exact_gradient(problem, mode=mode)
         assert np.isfinite(result.cost) and all(np.isfinite(g).all() for g in result.grads.values())
         with mpmath.workdps(400):
@@ -284,7 +322,7 @@ def test_on_large_problems_a_cancelled_partial_is_chased_by_doubling_the_precisi
     assert result.grads_range["W1"][0].tolist() == [symbolic.Range.UNDERFLOW] * 2
 
 
-@pytest.mark.parametrize("mode", ["full", "scalable"])
+@pytest.mark.parametrize("mode", MODES)
 def test_a_relu_pre_activation_exactly_at_zero_is_reported_as_a_kink(mode):
     net = parse_spec("2-2-1:relu/identity")
     params = {"W1": np.array([[0.5, -0.5], [1.0, 2.0]]), "b1": np.array([0.0, 0.1]),
@@ -311,7 +349,7 @@ def _kink_problem(spec="2-2-1:relu/identity"):
     return make_problem(net, params, X, np.array([[1.0], [0.0]]))
 
 
-@pytest.mark.parametrize("mode", ["full", "scalable"])
+@pytest.mark.parametrize("mode", MODES)
 def test_kink_intervals_hold_both_one_sided_derivatives_of_an_independent_reference(mode):
     problem = _kink_problem()
     result = exact_gradient(problem, mode=mode)
@@ -333,26 +371,27 @@ def test_kink_intervals_hold_both_one_sided_derivatives_of_an_independent_refere
     assert result.grads["b1"][0] == pytest.approx(float(left[names.index("b1[0]")]), rel=1e-15)
 
 
-def test_kink_intervals_agree_between_full_and_scalable_modes():
+def test_kink_intervals_of_chained_kinks_hold_the_one_sided_derivatives_in_every_mode():
     net = parse_spec("2-2-2-1:relu,relu/identity", lam=0.5)
     params = {"W1": np.array([[0.5, -0.5], [1.0, 2.0]]), "b1": np.array([0.0, 0.125]),
               "W2": np.array([[1.0, -0.5], [0.25, 1.0]]), "b2": np.array([1.5625, 0.0]),
               "W3": np.array([[1.5, -1.0]]), "b3": np.array([0.2])}
     # a1[0] of example 0 and a2[0] of both examples are exactly 0: kinks in two layers
     problem = make_problem(net, params, np.array([[1.0, 1.0], [2.0, 1.0]]), np.array([[1.0], [0.0]]))
-    full, scalable = exact_gradient(problem, mode="full"), exact_gradient(problem, mode="scalable")
-    assert full.kinks == scalable.kinks and len(full.kinks) == 3
+    full, scalable, batched = (exact_gradient(problem, mode=mode) for mode in MODES)
+    assert full.kinks == scalable.kinks == batched.kinks and len(full.kinks) == 3
     _, right = _mp_gradient(problem, direction=1)
     _, left = _mp_gradient(problem, direction=-1)
-    for result in (full, scalable):
+    for result in (full, scalable, batched):
         lo = np.concatenate([result.kink_lo[n].reshape(-1) for n in result.grads])
         hi = np.concatenate([result.kink_hi[n].reshape(-1) for n in result.grads])
         assert all(lo[i] - 1e-20 <= v <= hi[i] + 1e-20 for i in range(len(lo)) for v in (left[i], right[i]))
         assert np.all(lo <= result.flat()) and np.all(result.flat() <= hi)
     # chained kinks make interval arithmetic depend on the order of evaluation (each mode's
     # enclosure is valid, not identical); where one kink reaches a partial the two agree
-    np.testing.assert_allclose(full.kink_lo["W3"], scalable.kink_lo["W3"], rtol=1e-7)
-    np.testing.assert_allclose(full.kink_hi["b2"], scalable.kink_hi["b2"], rtol=1e-7, atol=1e-7)
+    for other in (scalable, batched):
+        np.testing.assert_allclose(full.kink_lo["W3"], other.kink_lo["W3"], rtol=1e-7)
+        np.testing.assert_allclose(full.kink_hi["b2"], other.kink_hi["b2"], rtol=1e-7, atol=1e-7)
 
 
 def test_without_a_kink_there_are_no_kink_intervals():
@@ -498,20 +537,21 @@ def test_partial_expression_refuses_a_network_too_large_to_read():
 
 # ---- modes, limits, progress, validation -------------------------------------------------------
 
-def test_auto_mode_picks_full_for_small_and_scalable_for_large_networks():
+def test_auto_mode_picks_full_for_small_and_batched_for_large_networks():
     assert exact_gradient(debug_problem()).mode == "full"
     big = random_problem(parse_spec("40-40-10"), m=5)
-    assert exact_gradient(big).mode == "scalable"
+    result = exact_gradient(big)
+    assert (result.mode, result.backend) == ("batched", "sympy")
 
 
-def test_full_mode_beyond_the_limit_falls_back_to_scalable_with_a_note():
+def test_full_mode_beyond_the_limit_falls_back_to_batched_with_a_note():
     problem = random_problem(parse_spec("10-12-3"), m=2, seed=0)
     result = exact_gradient(problem, mode="full", backend="sympy")  # P = 171: P²·m > 25,000
-    assert result.mode == "scalable"
-    assert any("full mode was asked for" in n and "scalable" in n for n in result.notes)
+    assert result.mode == "batched"
+    assert any("full mode was asked for" in n and "batched" in n for n in result.notes)
 
 
-@pytest.mark.parametrize("mode", ["full", "scalable"])
+@pytest.mark.parametrize("mode", MODES)
 def test_progress_is_reported_monotonically_up_to_the_total(mode):
     calls = []
     exact_gradient(debug_problem(), mode=mode, progress=lambda done, total: calls.append((done, total)))
@@ -563,15 +603,15 @@ def test_scalable_mode_on_400_25_10_agrees_with_forward_cost_differences():
 @pytest.mark.slow
 def test_the_pure_sympy_backend_still_handles_a_mid_sized_network():
     problem = random_problem(parse_spec("20-10-3:tanh/softmax", lam=1.0), m=10, seed=0)
-    a = exact_gradient(problem, backend="sympy")
+    a = exact_gradient(problem, backend="sympy", mode="scalable")
     b = exact_gradient(problem, backend="symengine", mode="scalable")
-    assert a.mode == "scalable" and _worst_relative(_flat_exact(a), _flat_exact(b)) <= 1e-30
+    assert a.backend == "sympy" and _worst_relative(_flat_exact(a), _flat_exact(b)) <= 1e-30
 
 
 @pytest.mark.slow
 def test_scalable_mode_handles_784_128_10_with_a_hundred_thousand_parameters():
     problem = random_problem(parse_spec("784-128-10", lam=1.0), m=2, seed=1)
-    result = exact_gradient(problem)
+    result = exact_gradient(problem, mode="scalable")
     assert result.mode == "scalable" and result.digits >= 30
     assert sum(g.size for g in result.grads.values()) == 101_770
     assert result.cost == pytest.approx(forward_cost(problem.network, problem.params, problem.X, problem.Y), rel=1e-13)
@@ -579,3 +619,24 @@ def test_scalable_mode_handles_784_128_10_with_a_hundred_thousand_parameters():
     params["W1"][5, 300] += 1e-30j
     estimate = forward_cost(problem.network, params, problem.X, problem.Y).imag / 1e-30
     assert result.grads["W1"][5, 300] == pytest.approx(estimate, rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.slow
+def test_batched_and_scalable_modes_agree_digit_for_digit_on_all_of_784_128_10():
+    problem = random_problem(parse_spec("784-128-10", lam=1.0), m=2, seed=3)
+    batched, scalable = exact_gradient(problem, mode="batched"), exact_gradient(problem, mode="scalable")
+    _assert_same_digits(batched, scalable)
+
+
+@pytest.mark.slow
+def test_batched_mode_at_the_exercises_full_data_size_certifies_every_partial():
+    # 400-25-10 with m = 5000: bench/bench_oracle.py times it; here only what it answers
+    problem = random_problem(parse_spec("400-25-10", lam=1.0), m=5000, seed=0)
+    result = exact_gradient(problem, mode="auto")
+    assert result.mode == "batched" and result.digits >= 30
+    assert all((d >= 30).all() for d in result.grads_digits.values()) and result.cost_digits >= 30
+    assert result.cost == pytest.approx(forward_cost(problem.network, problem.params, problem.X, problem.Y), rel=1e-13)
+    params = {k: v.astype(complex) for k, v in problem.params.items()}
+    params["W1"][7, 123] += 1e-30j  # complex step on the float64 forward: an independent spot check
+    estimate = forward_cost(problem.network, params, problem.X, problem.Y).imag / 1e-30
+    assert result.grads["W1"][7, 123] == pytest.approx(estimate, rel=1e-9, abs=1e-15)

@@ -24,7 +24,7 @@ __all__ = ["main", "entrypoint"]
 
 # Subcommand modules, in the order `gradverify --help` lists them. A module that is missing
 # (a partial install) is skipped rather than breaking every other command.
-_COMMANDS = ("verify", "suite", "grade", "report", "graph")
+_COMMANDS = ("verify", "suite", "grade", "report", "graph", "layer")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -222,6 +222,32 @@ def _import_file(path: Path) -> dict:
     return vars(module)
 
 
+def load_module(path: Path, what: str = "candidate") -> dict:
+    """Import a trusted Python file in this process and return its namespace (``gradverify layer``'s way;
+    ``verify`` and ``suite`` run candidates in a process of their own instead, see ``candidate_from_args``).
+
+    Raises:
+        InputError: no such file, or not a ``.py`` file.
+        CandidateError: the file raised (or exited) while importing.
+    """
+    from gradverify.errors import CandidateError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"No such {what} file: {path}", expected="an existing FILE.py", received=str(path),
+                         fix="give FILE.py:FUNCTION with an existing file")
+    if path.suffix != ".py":
+        raise InputError(f"The {what} must be a Python source file", expected="a file ending in .py", received=str(path),
+                         fix="rename or copy the file to NAME.py")
+    try:
+        return _import_file(path)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit at import included: the file's failure, not ours
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise CandidateError(f"The {what} file {path} raised {type(exc).__name__} while importing", received=str(exc)[:500],
+                             fix="run it with python to see the traceback") from None
+
+
 def _resolve(namespace: dict, target: str, path: Path) -> None:
     """The target must exist before any call: a missing name is the user's error (exit 2), not the candidate's."""
     head, _, method = target.partition(".")

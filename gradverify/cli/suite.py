@@ -12,6 +12,7 @@ import argparse
 import numpy as np
 
 from gradverify.cli._args import integer, out_dir, seed
+from gradverify.cli._cluster import add_scheduler_option, open_cluster
 from gradverify.cli._common import Progress, emit, table, terminal_width
 from gradverify.cli._problem import add_candidate_options, candidate_from_args, profile_from_args
 from gradverify.cli.verify import _show_output, render
@@ -63,6 +64,7 @@ def register(sub) -> None:
     family.add_argument("--max-m", type=integer("--max-m", lo=1, hi=1000), default=6, metavar="M", help="largest batch (default 6)")
     p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None, type=out_dir("--report"),
                    help="also write report.json/md/html (default reports/suite-seed<seed>)")
+    add_scheduler_option(p, "the cases")
     p.set_defaults(handler=run)
 
 
@@ -94,8 +96,15 @@ def run(args) -> int:
     cand = candidate_from_args(args, profile, settings, timeout=args.timeout if args.timeout is not None else 10.0)
     label = cand.text if cand else None
     try:
-        res = run_suite(cand.fn if cand else None, profile=profile, settings_=settings, examples=args.examples, seed=args.seed,
-                        family=family, progress=bar)
+        with open_cluster(args) as cluster:
+            candidate = cand.fn if cand else None
+            if cluster is not None and cand is not None:  # the candidate travels to the workers as its source
+                from gradverify.suite_remote import FileCandidate
+
+                path, target, _ = args.candidate
+                candidate = FileCandidate(str(path), target, profile, settings)
+            res = run_suite(candidate, profile=profile, settings_=settings, examples=args.examples, seed=args.seed,
+                            family=family, progress=bar, cluster=cluster)
     finally:
         bar.close()
         if cand:

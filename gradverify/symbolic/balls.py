@@ -79,16 +79,23 @@ _UNION = np.frompyfunc(lambda a, b: a.union(b), 2, 1)
 
 
 def certified_digits(x: arb) -> float:
-    """Significant decimal digits the ball certifies: −log₁₀(rad / min|x|).
+    """Significant decimal digits the ball certifies: a lower bound on −log₁₀(rad / min|x|).
 
     ``inf`` for an exact value (radius 0, including an exact 0); 0 when the ball contains 0.
+    Arb's ``rel_accuracy_bits`` is −(top bit of rad − top bit of mid + 1), so rad/|mid| < 2^-bits;
+    relative to the smallest |x| in the ball, min|x| = |mid| − rad, one more factor 1 − 2^-bits.
     """
     if x.is_exact():
         return math.inf
     if x.contains(0):
         return 0.0
-    with precision(64):
-        return max(0.0, float((x.abs_lower() / x.rad()).log()) / math.log(10))
+    bits = x.rel_accuracy_bits()
+    if bits < 2:
+        return 0.0
+    return max(0.0, bits * _LOG10_2 + math.log10(1 - 2.0 ** -bits))
+
+
+_LOG10_2 = math.log10(2)
 
 
 def float_radius(x: arb) -> float:
@@ -114,7 +121,7 @@ def classify_range(x: arb) -> tuple[float, Range]:
     """The float64 rounding of the ball's midpoint, and which ``Range`` it falls in."""
     if x.is_zero():
         return 0.0, Range.ZERO
-    f = float(x.mid())
+    f = float(x)  # the midpoint, rounded to nearest
     if math.isinf(f):
         return f, Range.OVERFLOW
     if f == 0.0:

@@ -11,6 +11,7 @@ import numpy as np
 from gradverify.errors import InputError
 from gradverify.spec import Problem
 from gradverify.symbolic.backend import Backend, backend as make_backend
+from gradverify.symbolic.batched import batched_evaluator
 from gradverify.symbolic.balls import (
     NEGLIGIBLE_BITS,
     Range,
@@ -33,7 +34,7 @@ __all__ = ["FULL_MODE_LIMIT", "MODES", "exact_gradient"]
 #: allowed, while P²·m stays at or below this bound for the backend (≈ 5–10 s on one core,
 #: bench/bench_symbolic.py); beyond it ``exact_gradient`` falls back with a note.
 FULL_MODE_LIMIT = {"symengine": 8_000_000, "sympy": 25_000}
-MODES = ("auto", "full", "scalable")
+MODES = ("auto", "full", "scalable", "batched")
 _CHASE_LIMIT = 20_000  # P·m up to which a cancelled value jumps at once to the settling precision
 
 
@@ -80,8 +81,9 @@ def exact_gradient(problem: Problem, *, mode: str = "auto", digits: int = 30, ba
     if ev.conditions.boundaries:
         tracker.grow(per_pass)
         hull = run(ev.bits, True)
+    # batched mode's templates are indexed sums, which only SymPy differentiates
     return _assemble(problem, ev, verdict, hull, digits, notes,
-                     mode=chosen, backend=be.name, seconds_since=start)
+                     mode=chosen, backend="sympy" if chosen == "batched" else be.name, seconds_since=start)
 
 
 def _validate(problem, mode, digits) -> None:
@@ -99,11 +101,11 @@ def _choose_mode(problem: Problem, mode: str, be: Backend, notes: list[str]) -> 
     P = problem.network.n_params
     work, limit = P * P * problem.m, FULL_MODE_LIMIT[be.name]
     if mode == "auto":
-        return "full" if work <= limit else "scalable"
+        return "full" if work <= limit else "batched"
     if mode == "full" and work > limit:
         notes.append(f"full mode was asked for, but {P} parameters and {problem.m} examples (P²·m = {work:,}) exceed "
-                     f"FULL_MODE_LIMIT[{be.name!r}] = {limit:,} and would take too long; used scalable mode")
-        return "scalable"
+                     f"FULL_MODE_LIMIT[{be.name!r}] = {limit:,} and would take too long; used batched mode")
+        return "batched"
     return mode
 
 
@@ -111,6 +113,8 @@ def _evaluator(problem: Problem, mode: str, be: Backend, tracker: Progress):
     if mode == "full":
         tracker.grow(problem.network.n_params)  # the differentiations
         return full_evaluator(problem, be, tracker)
+    if mode == "batched":
+        return batched_evaluator(problem, tracker)
     return scalable_evaluator(problem, be, tracker)
 
 

@@ -1,0 +1,134 @@
+"""What the error bars of the structured path are made of: per-example derivative sizes, the
+truncation bound of central differences, and the round-off scales of every estimator.
+
+Examples are independent, so along a parameter θₚ of unit i in layer ℓ (input column u) the cost
+is J(θ + t·eₚ) = Σᵣ ψᵣ,ᵢ(aᵣᵢ + t·uᵣ) + const, where ψᵣ,ᵢ is example r's cost as a function of its
+pre-activation a⁽ℓ⁾[r, i] alone. One stencil of four points per (example, unit) gives every
+|ψ′|, |ψ″| and |ψ‴| of a layer, and from them the bounds of every parameter of that layer, with
+no extra evaluation per parameter. These sizes only scale error bars; they are never estimates
+anyone checks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gradverify.finite_diff.kernels import ACT, elementwise_rows
+from gradverify.finite_diff.policy import EPS, POLICY
+
+if TYPE_CHECKING:
+    from gradverify.finite_diff.engine import Engine
+
+__all__ = ["ErrorModel"]
+
+_OFFSETS = np.array([-2.0, -1.0, 1.0, 2.0])
+
+
+class ErrorModel:
+    """The sizes behind the error bars of one ``Engine`` (computed lazily, once per layer)."""
+
+    def __init__(self, engine: Engine):
+        self.eng = engine
+        self._rows: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._extra: dict[int, float] = {}
+
+    # ---- per-example derivatives ----------------------------------------------------------
+
+    def row_derivatives(self, layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(|ψ′|, |ψ‴|, |ψ″|) / m for every row r and unit i of layer ``layer``.
+
+        J‴ = Σᵣ ψ‴·uᵣ³ along a parameter with input column u, so the truncation error of every
+        such parameter is bounded by h²/6 · Σᵣ |ψ‴ᵣ,ᵢ|·|uᵣ|³. ψ‴ comes from a third difference with
+        step δ = eps^(1/5)·max(|a|, 1) (kept inside a ReLU unit's linear piece); ψ′ and ψ″
+        (sensitivities for the round-off models) from the same points.
+        """
+        if layer in self._rows:
+            return self._rows[layer]
+        eng = self.eng
+        A = eng.A[layer]
+        m, n = A.shape
+        delta = POLICY["richardson_step"] * np.maximum(np.abs(A), 1.0)
+        if layer in eng.relu_layers:
+            delta = np.minimum(delta, np.maximum(np.abs(A) / 3, 1e-8))   # |a| < 3e−8: the entry is kinked anyway
+        first, third, second = np.empty((m, n)), np.empty((m, n)), np.empty((m, n))
+        width = max([eng.W[k].shape[0] for k in range(layer, eng.L + 1)])
+        chunk = max(1, POLICY["chunk_elements"] // (4 * m * width))
+        for lo in range(0, n, chunk):
+            cols = slice(lo, min(n, lo + chunk))
+            d = delta[:, cols]
+            vals = self._stencil_values(layer, cols, A[:, cols, None] + d[..., None] * _OFFSETS)
+            third[:, cols] = np.abs(vals[..., 3] - 2 * vals[..., 2] + 2 * vals[..., 1] - vals[..., 0]) / (2 * d ** 3) / m
+            first[:, cols] = np.abs(8 * (vals[..., 2] - vals[..., 1]) - (vals[..., 3] - vals[..., 0])) / (12 * d) / m
+            second[:, cols] = np.abs(vals[..., 3] - vals[..., 2] - vals[..., 1] + vals[..., 0]) / (3 * d ** 2) / m
+        self._rows[layer] = (first, third, second)
+        return self._rows[layer]
+
+    def _stencil_values(self, layer: int, cols: slice, a_new: np.ndarray) -> np.ndarray:
+        """(m, c, 4): example r's cost with only its pre-activation a⁽ˡᵃʸᵉʳ⁾[r, i] (i in ``cols``)
+        replaced by the stencil values ``a_new``."""
+        eng = self.eng
+        A = eng.A[layer]
+        if layer == eng.L:
+            if eng.separable:
+                return elementwise_rows(eng.net.output, a_new[..., None], eng.Y[:, cols, None, None])
+            Z = np.broadcast_to(A[:, None, None, :], a_new.shape + (A.shape[1],)).copy()
+            idx = np.arange(cols.start, cols.stop)
+            Z[:, np.arange(len(idx)), :, idx] = np.moveaxis(a_new, 1, 0)
+            return elementwise_rows(eng.net.output, Z, eng.Y[:, None, None, :])
+        dH = ACT[eng.acts[layer - 1]](a_new) - eng.H[layer][:, cols, None]   # (m, c, 4)
+        Z = eng.A[layer + 1][:, None, None, :] + dH[..., None] * eng.W[layer + 1][:, cols].T[None, :, None, :]
+        for k in range(layer + 1, eng.L):
+            Z = ACT[eng.acts[k - 1]](Z) @ eng.W[k + 1].T + eng.b[k + 1]
+        return elementwise_rows(eng.net.output, Z, eng.Y[:, None, None, :])
+
+    # ---- bounds built from them -----------------------------------------------------------
+
+    def truncation_bound(self, layer: int) -> np.ndarray:
+        """(n_out, n_in + 1): Σᵣ |ψ‴_{r,i}|·|uᵣ|³ for every weight (u = h⁽ˡ⁻¹⁾[:, j]) and the bias (u = 1)."""
+        T3 = self.row_derivatives(layer)[1]
+        return np.column_stack([T3.T @ np.abs(self.eng.H[layer - 1]) ** 3, T3.sum(axis=0)])
+
+    def complex_rounding(self, layer: int) -> np.ndarray:
+        """(n_out, n_in + 1): 2·eps·Σᵣ |ψ″ᵣᵢ|·|uᵣ|·Rᵣᵢ, what the rounding of the real part of
+        a⁽ˡ⁾[r, i] (size Rᵣᵢ = |a| + Σⱼ|Wᵢⱼ·hᵣⱼ| + |bᵢ|) changes a complex-step derivative by:
+        where ∂J/∂a = Σ terms that cancel across examples, |est| says nothing about it."""
+        eng = self.eng
+        second = self.row_derivatives(layer)[2]
+        Hprev = np.abs(eng.H[layer - 1])
+        R = np.abs(eng.A[layer]) + Hprev @ np.abs(eng.W[layer]).T + np.abs(eng.b[layer])
+        G = second * R
+        return 2 * EPS * np.column_stack([G.T @ Hprev, G.sum(axis=0)])
+
+    def condition(self, layer: int) -> float:
+        """Relative condition of a complex-step derivative through layers ``layer``..L: depth + Σ max|a⁽ᵏ⁾|."""
+        eng = self.eng
+        return (eng.L - layer + 1) + sum(float(np.abs(eng.A[k]).max(initial=0.0)) for k in range(layer, eng.L + 1))
+
+    def _layer_rounding(self, k: int) -> float:
+        """Σ|∂J/∂a⁽ᵏ⁾|·(|a⁽ᵏ⁾| + |W⁽ᵏ⁾|·|h⁽ᵏ⁻¹⁾|): what recomputing layer k's pre-activations rounds."""
+        eng = self.eng
+        return float(np.sum(self.row_derivatives(k)[0] * (np.abs(eng.A[k]) + np.abs(eng.H[k - 1]) @ np.abs(eng.W[k]).T)))
+
+    def total_roundoff_scale(self) -> float:
+        """S for a perturbation of every parameter at once (a probe direction)."""
+        return self.eng.mag_total + sum(self._layer_rounding(k) for k in range(1, self.eng.L + 1))
+
+    def roundoff_scale(self, layer: int, unit: int) -> float:
+        """S for one unit's parameters: each evaluation of the changed part of J is trusted to ≈ eps·S.
+
+        S = the loss terms a perturbation changes (one output column when the loss is
+        per-element and the unit is an output) + the rounding of every intermediate value x it
+        recomputes, weighted by the cost's sensitivity to x: Σᵣ|ψ′ᵣ|·|a⁽ˡ⁾ᵣᵢ| for the perturbed
+        pre-activation and Σ|∂J/∂a⁽ᵏ⁾|·(|a⁽ᵏ⁾| + |W⁽ᵏ⁾|·|h⁽ᵏ⁻¹⁾|) for every later layer k.
+        """
+        eng = self.eng
+        first = self.row_derivatives(layer)[0]
+        own = float(first[:, unit] @ np.abs(eng.A[layer][:, unit]))
+        if layer == eng.L:
+            loss = float(eng.mag_elem[:, unit].sum()) if eng.separable else eng.mag_total
+            return loss + own
+        if layer not in self._extra:
+            self._extra[layer] = sum(self._layer_rounding(k) for k in range(layer + 1, eng.L + 1))
+        return eng.mag_total + own + self._extra[layer]
