@@ -30,9 +30,11 @@ _FORWARD_NS = 2.0             # per multiply-add of one forward evaluation of J 
 _TRANSCENDENTAL_NS = 25.0     # per activation value (exp/log), per example
 _FD_RANK1_NS = 30.0           # structured finite differences: per (parameter × example × output) of the rank-1 update
 _FD_DOWNSTREAM_NS = {"complex-step": 6.0, "central": 0.6, "richardson": 1.8}  # per downstream multiply-add, per parameter
-_EXACT_US = 6.0               # the oracle, per (example × weight), at 30 digits, scalable/batched modes
-_EXACT_VALUE_BYTES = 400      # one high-precision value with its error radius and bookkeeping
-_EXACT_IMPORT_BYTES = 100_000_000  # SymPy, SymEngine and the multiprecision libraries once imported
+_EXACT_US = 0.6               # the oracle's batched mode, per (example × weight), at 30 digits …
+_EXACT_PARAM_US = 12.0        # … plus per parameter (its partial, certified); 2000-2000-10, m = 5: 47 s measured
+_EXACT_PARAM_BYTES = 700      # per parameter: its partial and adjoint as balls, and the weight's own
+_EXACT_VALUE_BYTES = 300      # per forward value (example × unit): a ball with its radius, and its adjoint
+_EXACT_IMPORT_BYTES = 150_000_000  # SymPy, SymEngine and the multiprecision libraries once imported
 _EXACT_FULL_LIMIT = 8_000_000  # P²·m under which the oracle differentiates the whole expression (symbolic.FULL_MODE_LIMIT)
 _CANDIDATE_FACTOR = 3.0       # a candidate engine: assume a few times backprop, in time and memory
 
@@ -265,11 +267,11 @@ def estimate(net: Network, m: int, sources: Sequence[str], *, candidates: int = 
         precision = max(1.0, digits / 30)
         work = P * P * m
         mode = "full" if (exact_mode == "full" or (exact_mode == "auto" and work <= _EXACT_FULL_LIMIT)) else "batched"
-        seconds = (m * (W + sum(net.sizes)) * _EXACT_US * 1e-6 + P * 20e-6) * precision ** 1.6
+        seconds = (m * (W + sum(net.sizes)) * _EXACT_US + P * _EXACT_PARAM_US) * 1e-6 * precision ** 1.6
         if mode == "full":
             seconds += work * 2e-7
-        values = 4 * acts + 3 * P
-        costs["exact"] = SourceCost("exact", _EXACT_IMPORT_BYTES + int(values * _EXACT_VALUE_BYTES * precision), seconds, mode)
+        stored = acts * _EXACT_VALUE_BYTES + P * _EXACT_PARAM_BYTES
+        costs["exact"] = SourceCost("exact", _EXACT_IMPORT_BYTES + int(stored * precision), seconds, mode)
     if "backprop" in sources:
         costs["backprop"] = SourceCost("backprop", max(budget_pass.bytes, 4 * _F64 * acts + 3 * _F64 * P),
                                        m * W * _BACKPROP_NS * 1e-9 + acts * _TRANSCENDENTAL_NS * 1e-9)

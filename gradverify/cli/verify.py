@@ -50,7 +50,8 @@ def register(sub) -> None:
     p.add_argument("--digits", type=integer("--digits", lo=DIGITS[0], hi=DIGITS[1], fix="30 (the default) is far beyond float64's 16 digits"),
                    default=30,
                    help=f"significant digits of the exact evaluation, {DIGITS[0]} to {DIGITS[1]:,} (default 30)")
-    p.add_argument("--mode", choices=("auto", "full", "scalable"), default="auto", help="exact oracle mode (default auto: full when small)")
+    p.add_argument("--mode", choices=("auto", "full", "scalable", "batched"), default="auto",
+                   help="exact oracle mode (default auto: full when small, else batched)")
     p.add_argument("--fd", choices=("auto", "full", "sample"), default="auto",
                    help="finite differences of every partial (full) or of a random sample of them with the whole gradient "
                    "checked by signed random probes (sample); auto: full unless that would take long (default)")
