@@ -21,7 +21,7 @@ from gradverify.backprop import cost_and_grad  # noqa: E402
 from gradverify.finite_diff import numeric_gradient  # noqa: E402
 from gradverify.params import flatten  # noqa: E402
 from gradverify.problems import debug_problem, random_problem  # noqa: E402
-from gradverify.spec import make_problem, parse_spec  # noqa: E402
+from gradverify.spec import Origin, make_problem, parse_spec  # noqa: E402
 from gradverify.symbolic import exact_gradient  # noqa: E402
 
 
@@ -31,7 +31,7 @@ def problem_of(task: dict, pid: str):
     params = {}
     for k, (W, b) in enumerate(zip(p["Ws"], p["bs"]), start=1):
         params[f"W{k}"], params[f"b{k}"] = W, b
-    return make_problem(net, params, p["X"], Y=p["Y"], origin=pid)
+    return make_problem(net, params, p["X"], Y=p["Y"], origin=Origin(note=pid))
 
 
 # ---- sections ---------------------------------------------------------------------------------

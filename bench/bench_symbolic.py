@@ -1,4 +1,4 @@
-"""Time of the exact oracle against parameter count: full mode, scalable mode, naive sympy.diff.
+"""Time of the exact oracle against parameter count: full, scalable and batched mode, naive sympy.diff.
 
 Usage::
 
@@ -7,40 +7,10 @@ Usage::
 
 Each row is one ``exact_gradient`` call on a seeded random problem (λ = 1), timed after a warm-up
 of the imports (wall and process CPU time: the CPU column is what to compare on a shared machine);
-"digits" is what the result verified. The naive baseline builds J with SymPy and
+"digits" is what the result certified (Arb balls). The naive baseline builds J with SymPy and
 runs ``sympy.diff`` + ``evalf(30, subs=…)`` per parameter; a series stops after its first row
-over ``--budget`` CPU seconds.
-
-Measured here (2 cores shared with other work; Python 3.11, SymEngine 0.15, gmpy2 2.3, λ = 1,
-30 digits requested, every row verified ≥ 33 digits). SymEngine rows from a quiet moment (load
-≈ 1.7, wall ≈ CPU); SymPy rows under load ≈ 4, so read their CPU column:
-
-    series               network            P    m   wall s    cpu s digits
-    full/symengine       3-5-3             38    5     0.02     0.02     37
-    full/symengine       6-8-4             92    5     0.07     0.07     37
-    full/symengine       5-16-4           164    5     0.13     0.13     37
-    full/symengine       10-30-5          485    5     0.73     0.72     36
-    full/symengine       20-40-10        1250    5     4.08     4.05     36
-    full/symengine       30-60-10        2470    5    20.26    20.14     35
-    full/sympy           3-5-3             38    5     4.02     1.99     37   (0.43 s warm)
-    full/sympy           6-8-4             92    5    16.01     8.55     37
-    full/sympy           5-16-4           164    5    36.22    20.64     37
-    naive sympy.diff     3-5-3             38    5     6.81     4.25     30
-    naive sympy.diff     6-8-4             92    5    25.02    23.12     30
-    scalable/symengine   3-5-3             38    5     0.01     0.01     37
-    scalable/symengine   20-40-10        1250    5     0.04     0.04     36
-    scalable/symengine   100-50-10       5560   10     0.19     0.19     34
-    scalable/symengine   400-25-10      10285  100     2.01     2.00     35
-    scalable/symengine   784-128-10    101770    5     2.73     2.72     34
-    scalable/symengine   784-128-10    101770   10     3.52     3.51     33
-    scalable/sympy       3-5-3             38    5     0.09     0.08     37
-    scalable/sympy       100-50-10       5560   10     2.30     1.43     34
-    scalable/sympy       400-25-10      10285  100    12.83    10.18     35
-    scalable/sympy       784-128-10    101770   10    52.13    28.99     33   (run separately)
-
-Every row includes two evaluation passes (p and p + 64 bits, the second with cancellation scales)
-and the conversion of all partials to mpmath. Saturated problems (scale 30) took the same time;
-a retry at more bits happens only when cancellation demands it (at most ≈ 1250 bits).
+over ``--budget`` CPU seconds. Real sizes (m up to 5000) and the comparison with the previous
+(MPFR) oracle: ``bench/bench_oracle.py``; recorded figures: bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -77,6 +47,8 @@ SERIES = {
     "scalable/symengine": ("scalable", "symengine", [("3-5-3", 5), ("20-40-10", 5), ("100-50-10", 10), ("400-25-10", 100),
                                                      ("784-128-10", 5), ("784-128-10", 10)]),
     "scalable/sympy": ("scalable", "sympy", [("3-5-3", 5), ("100-50-10", 10), ("400-25-10", 100), ("784-128-10", 10)]),
+    "batched": ("batched", "auto", [("3-5-3", 5), ("20-40-10", 5), ("100-50-10", 10), ("400-25-10", 100),
+                                     ("784-128-10", 10), ("784-128-10", 100)]),
 }
 SLOW = {"full/sympy", "naive sympy.diff", "scalable/sympy"}
 
@@ -88,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     exact_gradient(debug_problem(), mode="full")  # warm-up: imports, caches
     exact_gradient(debug_problem(), mode="scalable")
+    exact_gradient(debug_problem(), mode="batched")
     print(f"FULL_MODE_LIMIT (P²·m) = {FULL_MODE_LIMIT}; lifted for the full/* series, which show raw full-mode times")
     limits = dict(FULL_MODE_LIMIT)
     print(f"{'series':<20} {'network':<12} {'P':>7} {'m':>4} {'wall s':>8} {'cpu s':>8} {'digits':>6}  notes")

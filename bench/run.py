@@ -68,7 +68,7 @@ def build_problems(path: Path, quick: bool) -> dict:
     for pid, pr in problems.items():
         net = pr.network
         meta = {"spec": net.compact, "lam": float(net.lam), "sizes": list(net.sizes), "m": pr.m,
-                "P": int(net.n_params), "origin": pr.origin}
+                "P": int(net.n_params), "origin": str(pr.origin)}
         arrays[f"{pid}/meta"] = np.array(json.dumps(meta))
         for name, a in pr.params.items():
             arrays[f"{pid}/{name}"] = a
@@ -178,7 +178,7 @@ def versions(python: str) -> dict:
     code = (
         "import json, sys, importlib.metadata as md\n"
         "out = {'python': sys.version.split()[0]}\n"
-        "for p in ['numpy', 'sympy', 'symengine', 'mpmath', 'gmpy2', 'torch', 'jax', 'jaxlib', 'scipy', 'numdifftools', 'hypothesis', 'gradverify']:\n"
+        "for p in ['numpy', 'sympy', 'symengine', 'mpmath', 'gmpy2', 'python-flint', 'torch', 'jax', 'jaxlib', 'scipy', 'numdifftools', 'hypothesis', 'gradverify']:\n"
         "    try: out[p] = md.version(p)\n"
         "    except Exception: out[p] = 'not installed'\n"
         "try:\n"
@@ -581,7 +581,7 @@ def render(raw: dict) -> str:
     if sy:
         add("## 3. Exact oracle: time vs parameter count")
         add("")
-        add("`gradverify.symbolic.exact_gradient(problem, mode=…, backend=…)` at 30 digits (two passes at different precisions). "
+        add("`gradverify.symbolic.exact_gradient(problem, mode=…, backend=…)` at 30 digits, certified by Arb ball arithmetic. "
             "Problems: the debug net, else `random_problem(spec, λ = 1, seed = 0)`. One run each unless n > 1 (then median, min–max).")
         add("")
         add("| network | m | P | mode | backend | seconds | digits | target |")

@@ -20,13 +20,16 @@ __all__ = ["Backend", "backend"]
 class Backend:
     """Symbols, exact numbers and the conversion of ``forms``' SymPy expressions, for one backend."""
 
+    # converted forms, shared by every call (building and converting a loss costs more than a
+    # small problem's whole evaluation); keys carry the backend's name
+    _forms: dict = {}
+
     def __init__(self, name: str):
         if name == "symengine" and symengine is None:
             raise InputError("SymEngine is not installed", expected='backend "sympy" or "auto"',
                              received='backend "symengine"', fix="pip install symengine, or use the pure-SymPy backend")
         self.name = name
         self.lib = symengine if name == "symengine" else sympy
-        self._cache: dict = {}
 
     def symbol(self, name: str):
         return self.lib.Symbol(name)
@@ -46,21 +49,23 @@ class Backend:
 
     def activation(self, name: str):
         """(f(z), z): ``forms.sympy_activation`` as this backend's expression."""
-        key = ("act", name)
-        if key not in self._cache:
+        key = (self.name, "act", name)
+        if key not in self._forms:
             z = sympy.Symbol("z")
-            self._cache[key] = (self.convert(sympy_activation(name, z)), self.convert(z))
-        return self._cache[key]
+            self._forms[key] = (self.convert(sympy_activation(name, z)), self.convert(z))
+        return self._forms[key]
 
     def loss(self, output: str, K: int, m: int):
         """(ℓ(a, y), a symbols, y symbols): one example's data term, from ``forms``."""
-        key = ("loss", output, K, m)
-        if key not in self._cache:
+        key = (self.name, "loss", output, K, m)
+        if key not in self._forms:
+            if len(self._forms) > 512:  # many (K, m) pairs: a suite's worth is kept, not a lifetime's
+                self._forms.clear()
             a = [sympy.Symbol(f"a{k}") for k in range(K)]
             y = [sympy.Symbol(f"y{k}") for k in range(K)]
             expr = sympy_output_loss(output, a, y, m)
-            self._cache[key] = (self.convert(expr), [self.convert(s) for s in a], [self.convert(s) for s in y])
-        return self._cache[key]
+            self._forms[key] = (self.convert(expr), [self.convert(s) for s in a], [self.convert(s) for s in y])
+        return self._forms[key]
 
 
 def backend(name: str) -> Backend:

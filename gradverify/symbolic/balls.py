@@ -113,8 +113,9 @@ class Range(enum.IntEnum):
     NORMAL = 0
     ZERO = 1  # the exact value is 0, proven (the ball is the point 0)
     SUBNORMAL = 2  # rounds into float64's subnormal range: fewer than 53 significant bits
-    UNDERFLOW = 3  # rounds to ±0.0 but is not proven to be 0 (nonzero, or too small to tell)
+    UNDERFLOW = 3  # proven nonzero (the ball excludes 0), but rounds to ±0.0
     OVERFLOW = 4  # rounds to ±inf
+    NEGLIGIBLE = 5  # rounds to ±0.0, and its ball still holds 0: below float64's range, maybe exactly 0
 
 
 def classify_range(x: arb) -> tuple[float, Range]:
@@ -125,7 +126,7 @@ def classify_range(x: arb) -> tuple[float, Range]:
     if math.isinf(f):
         return f, Range.OVERFLOW
     if f == 0.0:
-        return f, Range.UNDERFLOW
+        return f, Range.NEGLIGIBLE if x.contains(0) else Range.UNDERFLOW
     if abs(f) < _SMALLEST_NORMAL:
         return f, Range.SUBNORMAL
     return f, Range.NORMAL

@@ -25,7 +25,7 @@ from gradverify.symbolic.evaluation import Evaluation, Progress
 from gradverify.symbolic.interpret import Conditions
 from gradverify.symbolic.reading import layer_shapes, read_penalty
 from gradverify.symbolic.templates import K, N, Template, m, n
-from gradverify.symbolic.tensor import Tensor, TensorEvaluator, _elementwise
+from gradverify.symbolic.tensor import Tensor, TensorEvaluator, elementwise
 
 __all__ = ["BatchedGraph", "batched_evaluator"]
 
@@ -99,7 +99,7 @@ class BatchedGraph:
             ranges = out_ranges | dict(zip(vjp.axes, shape))
             part = _positional(TensorEvaluator(env, op.sizes, ranges, conditions).eval(vjp.expr), vjp.axes, shape)
             part = part.renamed(values[node].axes)
-            adjoint[node] = part if node not in adjoint else _elementwise(lambda a, b: a + b, [adjoint[node], part])
+            adjoint[node] = part if node not in adjoint else elementwise(lambda a, b: a + b, [adjoint[node], part])
 
 
 def _positional(t: Tensor, axes: tuple, shape) -> Tensor:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gradverify.errors import InputError
+from gradverify.errors import InputError, InternalError
 from gradverify.spec import Problem
 from gradverify.symbolic.backend import Backend, backend as make_backend
 from gradverify.symbolic.batched import batched_evaluator
@@ -45,12 +45,14 @@ def exact_gradient(problem: Problem, *, mode: str = "auto", digits: int = 30, ba
     Args:
         problem: the network, parameters and data.
         mode: ``"full"`` (differentiate the whole cost per parameter), ``"scalable"`` (scalar
-            templates + generic reverse sweep) or ``"auto"`` (full while P²·m ≤
-            ``FULL_MODE_LIMIT[backend]``). A ``"full"`` request beyond the limit falls back with
-            a note.
+            templates + generic reverse sweep), ``"batched"`` (layer templates over whole
+            matrices + generic reverse sweep) or ``"auto"`` (full while P²·m ≤
+            ``FULL_MODE_LIMIT[backend]``, else batched). A ``"full"`` request beyond the limit
+            falls back to batched mode with a note.
         digits: significant decimal digits wanted (16 to 10,000); the precision is raised until
             every value's ball certifies them, or the value is settled below 2^-1100.
-        backend: ``"symengine"``, ``"sympy"`` or ``"auto"`` (SymEngine if installed).
+        backend: ``"symengine"``, ``"sympy"`` or ``"auto"`` (SymEngine if installed); batched
+            mode always differentiates its index templates with SymPy.
         progress: called as ``progress(done, total)`` as the work advances (total may grow if
             the precision has to be raised).
 
@@ -128,6 +130,10 @@ def _assemble(problem: Problem, ev: Evaluation, verdict: Assessment, hull: Evalu
               notes: list[str], *, mode: str, backend: str, seconds_since: float) -> ExactGradient:
     shapes = layer_shapes(problem)
     names = scalar_names(shapes)
+    if len(ev.grads) != len(names) or (hull is not None and len(hull.grads) != len(names)):
+        raise InternalError(f"The oracle's {mode} mode returned {len(ev.grads)} partials for {len(names)} parameters",
+                            expected=f"{len(names)} partials", received=str(len(ev.grads)),
+                            fix="this is a bug in gradverify: please report it")
     got, settled = verdict.digits, verdict.settled
     live = got[~settled]
     cap = math.floor(ev.bits * math.log10(2))

@@ -61,4 +61,13 @@ def sympy_output_loss(output: str, a: list, y: list, m: int):
 
 @lru_cache(maxsize=256)
 def _expanded(output: str, K: int, m: int):
-    return example_loss(output, sympy.IndexedBase("a"), sympy.IndexedBase("y"), K, m).doit()
+    """``example_loss`` with every Sum written out term by term (inner sums first).
+
+    By substitution of the index, not ``Sum.doit``: doit asks SymPy's assumption system about
+    every term and costs more than evaluating a small problem.
+    """
+    def write_out(s):
+        (index, lo, hi), = s.limits
+        return sympy.Add(*[s.function.xreplace({index: sympy.Integer(v)}) for v in range(int(lo), int(hi) + 1)])
+    expr = example_loss(output, sympy.IndexedBase("a"), sympy.IndexedBase("y"), K, m)
+    return expr.replace(lambda x: isinstance(x, sympy.Sum), write_out)

@@ -25,7 +25,8 @@ from flint import arb
 
 from gradverify.symbolic.balls import Sign, from_fraction, sign, union
 
-__all__ = ["Conditions", "FALSE", "TRUE", "UNKNOWN", "evaluate", "relation_truth", "truth_and", "truth_not", "truth_or"]
+__all__ = ["Conditions", "FALSE", "RELATIONS", "TRUE", "UNKNOWN", "evaluate", "relation_truth", "truth_and", "truth_not",
+           "truth_or"]
 
 FALSE, TRUE, UNKNOWN = 0, 1, 2
 
@@ -39,6 +40,7 @@ _TRUTH = {
     "Unequality": (TRUE, FALSE, TRUE, UNKNOWN),
 }
 _INEQUALITIES = {"StrictGreaterThan", "GreaterThan", "StrictLessThan", "LessThan"}
+RELATIONS = frozenset(_TRUTH)  #: the relational node types a condition may use
 _COLUMN = {Sign.NEGATIVE: 0, Sign.ZERO: 1, Sign.POSITIVE: 2, Sign.UNKNOWN: 3}
 _SIGN = np.frompyfunc(lambda x: _COLUMN[sign(x)] if isinstance(x, arb) else (0 if x < 0 else 1 if x == 0 else 2), 1, 1)
 _FUNCS = {name: np.frompyfunc(getattr(arb, name), 1, 1) for name in ("exp", "log", "tanh", "sqrt")}

@@ -36,8 +36,17 @@ _LOG2_10 = math.log2(10)
 
 
 def start_bits(digits: int) -> int:
-    """The first pass's precision for ``digits`` significant digits."""
-    return math.ceil(digits * _LOG2_10) + GUARD_BITS
+    """The first pass's precision for ``digits`` significant digits, in whole 64-bit limbs.
+
+    Arb stores a mantissa in 64-bit limbs, and a ball of 132 bits costs what one of 192 does
+    (400-25-10, m = 5000: 3.5 s either way; bench/bench_oracle.py): the spare bits are free
+    margin against the radius growth of long sums, which spares a second pass.
+    """
+    return _limbs(math.ceil(digits * _LOG2_10) + GUARD_BITS)
+
+
+def _limbs(bits: int) -> int:
+    return -(-bits // 64) * 64
 
 
 @dataclass
@@ -109,7 +118,7 @@ def settle(run: Callable[[int, bool], Evaluation], digits: int, *, jump: bool,
         ev = run(bits, False)
         values = np.concatenate([np.array([ev.cost], dtype=object), ev.grads])
         verdict = assess(values, digits, bits, jump=jump)
-        new_bits = min(MAX_BITS, max(verdict.wanted_bits, bits + GUARD_BITS))
+        new_bits = min(MAX_BITS, _limbs(max(verdict.wanted_bits, bits + GUARD_BITS)))
         if not verdict.short or bits >= MAX_BITS or attempt == MAX_PASSES - 1:
             break
         on_retry(bits, new_bits, verdict)

@@ -34,8 +34,9 @@ class ExactGradient:
         cost_radius: a proven bound on |J − cost_exact| (float64 rounded up; 0.0 when exact).
         cost_digits: significant digits of J the ball certifies (inf when exact, 0 when the
             ball contains 0).
-        cost_range: where J's float64 rounding lies (``Range``: normal, zero, subnormal,
-            underflow to 0.0, overflow to ±inf).
+        cost_range: where J's float64 rounding lies (``Range``: NORMAL; ZERO, proven exactly 0;
+            SUBNORMAL; UNDERFLOW, proven nonzero but 0.0 in float64; OVERFLOW, ±inf in float64;
+            NEGLIGIBLE, 0.0 in float64 and its ball still holds 0, i.e. below 2^-1100 and maybe 0).
         grads_radius: per partial, a proven bound on |∂J/∂θ − grads_exact| (float64, rounded up).
             The float64 ``grads`` differ from ``grads_exact`` by at most half an ulp more.
         grads_digits: per partial, the certified significant digits (float64; inf when exact).

@@ -20,8 +20,8 @@ from flint import arb, arb_mat
 
 from gradverify.symbolic.balls import entries, from_fraction, matrix, union
 from gradverify.symbolic.interpret import (
-    _TRUTH,
     FALSE,
+    RELATIONS,
     TRUE,
     UNKNOWN,
     Conditions,
@@ -31,7 +31,7 @@ from gradverify.symbolic.interpret import (
     truth_or,
 )
 
-__all__ = ["Tensor", "TensorEvaluator"]
+__all__ = ["Tensor", "TensorEvaluator", "elementwise"]
 
 _FUNCS = {name: np.frompyfunc(getattr(arb, name), 1, 1) for name in ("exp", "log", "tanh", "sqrt")}
 _TO_ARB = np.frompyfunc(arb, 1, 1)
@@ -115,7 +115,8 @@ def _union_axes(tensors) -> tuple:
     return tuple(axes)
 
 
-def _elementwise(func, tensors) -> Tensor:
+def elementwise(func, tensors) -> Tensor:
+    """``func`` of the tensors' aligned object arrays, over the union of their axes."""
     axes = _union_axes(tensors)
     return Tensor(axes, array=np.asarray(func(*[t.aligned(axes) for t in tensors]), dtype=object))
 
@@ -159,26 +160,26 @@ class TensorEvaluator:
             q = sympy.Rational(e)
             return Tensor.scalar(from_fraction(Fraction(int(q.p), int(q.q))))
         if kind == "Add":
-            return _elementwise(lambda *xs: _fold(xs, lambda a, b: a + b), [self.eval(a) for a in e.args])
+            return elementwise(lambda *xs: _fold(xs, lambda a, b: a + b), [self.eval(a) for a in e.args])
         if kind == "Mul":
-            return _elementwise(lambda *xs: _fold(xs, lambda a, b: a * b), [self.eval(a) for a in e.args])
+            return elementwise(lambda *xs: _fold(xs, lambda a, b: a * b), [self.eval(a) for a in e.args])
         if kind == "Pow":
             return self._power(*e.args)
         if kind in ("exp", "log", "tanh"):
-            return _elementwise(_FUNCS[kind], [self.eval(e.args[0])])
+            return elementwise(_FUNCS[kind], [self.eval(e.args[0])])
         if kind == "Sum":
             return self._sum(e)
         if kind == "Piecewise":
             return self._piecewise(e)
         if kind == "KroneckerDelta":
             a, b = (self.eval(x) for x in e.args)
-            return _elementwise(lambda x, y: np.where(np.equal(x, y), 1, 0).astype(object), [a, b])
-        if kind in _TRUTH:
+            return elementwise(lambda x, y: np.where(np.equal(x, y), 1, 0).astype(object), [a, b])
+        if kind in RELATIONS:
             return self._relation(kind, *e.args)
         if kind in ("And", "Or", "Not"):
             parts = [self.eval(a) for a in e.args]
             func = {"And": lambda *xs: truth_and(xs), "Or": lambda *xs: truth_or(xs), "Not": truth_not}[kind]
-            return _elementwise(func, parts)
+            return elementwise(func, parts)
         if kind in ("BooleanTrue", "BooleanFalse"):
             return Tensor.scalar(TRUE if kind == "BooleanTrue" else FALSE)
         raise TypeError(f"cannot evaluate a {kind} node ({e}) over tensors")
@@ -188,14 +189,14 @@ class TensorEvaluator:
         if expo.is_Integer:
             n = int(expo)
             # arb(1)/…: a size bound to a Python int must not divide as a float
-            return _elementwise((lambda x: x ** n) if n >= 0 else (lambda x: arb(1) / x ** -n), [b])
+            return elementwise((lambda x: x ** n) if n >= 0 else (lambda x: arb(1) / x ** -n), [b])
         if expo == sympy.Rational(1, 2):
-            return _elementwise(_FUNCS["sqrt"], [b])
-        return _elementwise(lambda x, y: x ** y, [b, self.eval(expo)])
+            return elementwise(_FUNCS["sqrt"], [b])
+        return elementwise(lambda x, y: x ** y, [b, self.eval(expo)])
 
     def _relation(self, kind, lhs, rhs) -> Tensor:
         a, b = self.eval(lhs), self.eval(rhs)
-        diff = _elementwise(lambda x, y: x - y, [a, b])
+        diff = elementwise(lambda x, y: x - y, [a, b])
         arr = diff.array()
         if arr.size and not any(isinstance(x, arb) for x in arr.flat):  # integer indices: exact, never a kink
             codes = _INT_TRUTH[kind](arr.astype(np.int64), 0).astype(np.int8)
@@ -216,7 +217,7 @@ class TensorEvaluator:
         outer = [f for f in factors if not f.free_symbols & set(bound)]
         product = self._matrix_product(inner, bound) if len(bound) == 1 and len(inner) == 2 else None
         if product is None:
-            t = _elementwise(lambda *xs: _fold(xs, lambda a, b: a * b), [self.eval(f) for f in inner])
+            t = elementwise(lambda *xs: _fold(xs, lambda a, b: a * b), [self.eval(f) for f in inner])
             keep = tuple(a for a in t.axes if a not in bound)
             summed = tuple(t.axes.index(a) for a in bound if a in t.axes)
             arr = np.add.reduce(t.array(), axis=summed) if summed else t.array()
@@ -226,7 +227,7 @@ class TensorEvaluator:
             product = Tensor(keep, array=np.asarray(arr, dtype=object))
         if not outer:
             return product
-        return _elementwise(lambda *xs: _fold(xs, lambda a, b: a * b), [product] + [self.eval(f) for f in outer])
+        return elementwise(lambda *xs: _fold(xs, lambda a, b: a * b), [product] + [self.eval(f) for f in outer])
 
     def _matrix_product(self, factors, bound) -> Tensor | None:
         k = bound[0]

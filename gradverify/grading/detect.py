@@ -1,0 +1,152 @@
+"""Which conventions a submission was written in: tried on a fixed case, kept when cost and gradient fit.
+
+Labels 0..K−1 or 1..K, Θ unrolled in C or Fortran order, ½·reg·ΣW² or reg·ΣW²: these are
+conventions, not bugs, and a class mixes them. Each (target, call form, settings) option is
+*attempted* on the first fixed case — the profile's own ``attempt`` calls the submission and reads
+the answer — and judged against the exact values. The first option under which the cost and every
+partial are right is kept. When none is, the closest one is named with why it is closest (the cost
+right, how many partials right, whether the gradient points the right way), and the grade is given
+under it when it is clearly closer than the default: a bug is then diagnosed in the student's own
+conventions instead of being drowned by a convention the grader guessed wrong.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Attempt", "Detection", "detect", "measure", "settings_grid", "describe_settings"]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One option tried on the first fixed case and how close its answer came."""
+
+    target: str
+    form: str
+    settings: dict
+    failed: str = ""              # the call failed or returned the wrong form: what happened (for the student)
+    cost_ok: bool | None = None
+    n_ok: int = 0                 # partials within their error budget
+    n_params: int = 0
+    cosine: float = 0.0           # |cos| of the angle between the gradient and the exact one
+    remark: str = ""              # a profile's own observation (e.g. read in one order, written in the other)
+
+    @property
+    def fits(self) -> bool:
+        return not self.failed and self.cost_ok is not False and self.n_params > 0 and self.n_ok == self.n_params
+
+    @property
+    def closeness(self) -> float:
+        """0 for a failed call, up to 2 for a perfect answer; a right cost counts half a gradient."""
+        if self.failed or not self.n_params:
+            return 0.0
+        return self.n_ok / self.n_params + 0.5 * bool(self.cost_ok) + 0.5 * self.cosine
+
+    def why(self) -> str:
+        """Why this option is as close as it is, in a student's words."""
+        if self.failed:
+            return self.failed
+        parts = ["the cost is right" if self.cost_ok else "the cost is wrong",
+                 f"{self.n_ok} of {self.n_params} partials are right"]
+        if self.n_ok < self.n_params:
+            parts.append(f"the gradient's direction agrees to cos = {self.cosine:.2f}")
+        return ", ".join(parts) + (f"; {self.remark}" if self.remark else "")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What was kept: the option graded under, whether it fits, and every attempt (for the record)."""
+
+    target: str
+    form: str
+    settings: dict
+    fits: bool
+    attempts: tuple[Attempt, ...] = field(default=())
+    closest: Attempt | None = None
+    pinned: tuple[str, ...] = ()
+
+    def note(self, default: dict) -> str:
+        """One paragraph for the feedback: what was detected, or why nothing fitted."""
+        conv = describe_settings(self.settings, self.pinned)
+        if self.fits:
+            return f"Detected: {conv}, call form '{self.form}' of {self.target}."
+        if self.closest is None:
+            return "No call form and convention could be tried: " + "; ".join(a.failed for a in self.attempts[:3])
+        chosen = ("graded under it" if self.settings == self.closest.settings and self.form == self.closest.form
+                  else f"graded under the default ({describe_settings(default)})")
+        return (f"No convention makes your cost and gradient right on the first fixed case. The closest is "
+                f"{describe_settings(self.closest.settings)} with call form '{self.closest.form}': {self.closest.why()} "
+                f"({chosen}). Tried {len(self.attempts)} combinations.")
+
+
+def describe_settings(settings: dict, pinned: Iterable[str] = ()) -> str:
+    pinned = set(pinned)
+    return ", ".join(f"{k}={v}" + (" (pinned)" if k in pinned else "") for k, v in settings.items() if k != "target") or "no settings"
+
+
+def settings_grid(base: dict, choices: dict, conventions: Iterable[str], pinned: dict, *,
+                  key: Callable[[dict], object] | None = None) -> list[dict]:
+    """Every combination of the detectable ``conventions`` (each over its ``choices``), the others as in
+    ``base``; a pinned setting takes only its pinned value. The default combination comes first.
+    ``key(settings)`` says which combinations call the same way (one of each is kept)."""
+    keys = [k for k in conventions if k in choices and k not in pinned]
+    fixed = {**base, **pinned}
+    values = [[fixed[k], *[v for v in choices[k] if v != fixed[k]]] for k in keys]
+    grid, seen = [], set()
+    for combo in itertools.product(*values):
+        settings = {**fixed, **dict(zip(keys, combo))}
+        k = repr(key(settings)) if key else repr(sorted(settings.items()))
+        if k not in seen:
+            seen.add(k)
+            grid.append(settings)
+    return grid
+
+
+def measure(problem, cost: float, grads: dict) -> tuple[bool | None, int, int, float]:
+    """``(cost_ok, n_ok, n_params, |cos|)`` of an answer against the exact values of ``problem``."""
+    from gradverify.compare import candidate_source, gather, judge
+
+    exact = gather(problem, ("exact",))
+    comp = judge(problem, {**exact, "yours": candidate_source("yours", lambda _p: (cost, grads), problem)}, diagnose=False)
+    v = comp.verdicts["yours"]
+    g, e = comp.sources["yours"].grad, comp.sources["exact"].grad
+    norm = float(np.linalg.norm(g) * np.linalg.norm(e))
+    cosine = abs(float(g @ e)) / norm if norm > 0 and np.isfinite(norm) else 0.0
+    return v.cost_ok, int(len(comp.names) - v.n_off), len(comp.names), min(cosine, 1.0)
+
+
+def detect(options: Iterable[tuple[str, str, dict]], attempt: Callable[[str, str, dict], Attempt], *,
+           default: dict, pinned: Iterable[str] = (), budget: int = 64) -> Detection:
+    """Try ``options`` ((target, form, settings), best guess first) until one fits.
+
+    Args:
+        options: what to try, in order; the first option's settings should be the default.
+        attempt: calls the submission under one option on the first fixed case and measures the answer.
+        default: the profile's default settings (graded under when nothing is clearly closer).
+        pinned: settings the instructor fixed with ``--set`` (reported as pinned).
+        budget: at most this many attempts (each is one call of the student's function).
+
+    Returns:
+        The ``Detection``: the fitting option, or the closest one when it is clearly closer than the
+        default option (else the default), with every attempt made.
+    """
+    attempts: list[Attempt] = []
+    for target, form, settings in itertools.islice(options, budget):
+        a = attempt(target, form, settings)
+        attempts.append(a)
+        if a.fits:
+            return Detection(target, form, settings, True, tuple(attempts), a, tuple(pinned))
+    if not attempts:
+        return Detection("", "", dict(default), False, (), None, tuple(pinned))
+    usable = [a for a in attempts if not a.failed]
+    if not usable:
+        first = attempts[0]
+        return Detection(first.target, first.form, first.settings, False, tuple(attempts), None, tuple(pinned))
+    closest = max(usable, key=lambda a: a.closeness)  # max keeps the first of equals: the default side wins ties
+    baseline = next((a for a in usable if a.settings == default and a.form == closest.form), usable[0])
+    chosen = closest if closest.closeness > baseline.closeness + 0.05 else baseline
+    return Detection(chosen.target, chosen.form, chosen.settings, False, tuple(attempts), closest, tuple(pinned))

@@ -1,0 +1,35 @@
+import numpy as np
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def one_hot(y):
+    """One column per label that occurs in y (in sorted order)."""
+    classes = np.unique(y)
+    return (y.reshape(-1, 1) == classes.reshape(1, -1)).astype(float)
+
+
+def nnCostFunction(nn_params, input_layer_size, hidden_layer_size, num_labels, X, y, lambda_):
+    split = hidden_layer_size * (input_layer_size + 1)
+    Theta1 = nn_params[:split].reshape(hidden_layer_size, input_layer_size + 1)
+    Theta2 = nn_params[split:].reshape(num_labels, hidden_layer_size + 1)
+    m = X.shape[0]
+    Y = one_hot(y)
+
+    a1 = np.hstack((np.ones((m, 1)), X))
+    z2 = a1 @ Theta1.T
+    a2 = np.hstack((np.ones((m, 1)), sigmoid(z2)))
+    h = sigmoid(a2 @ Theta2.T)
+
+    J = -np.mean(np.sum(Y * np.log(h) + (1 - Y) * np.log(1 - h), axis=1))
+    J += lambda_ / (2 * m) * (np.sum(Theta1[:, 1:] ** 2) + np.sum(Theta2[:, 1:] ** 2))
+
+    d3 = h - Y
+    d2 = (d3 @ Theta2[:, 1:]) * sigmoid(z2) * (1 - sigmoid(z2))
+    G1 = d2.T @ a1 / m
+    G2 = d3.T @ a2 / m
+    G1[:, 1:] += lambda_ / m * Theta1[:, 1:]
+    G2[:, 1:] += lambda_ / m * Theta2[:, 1:]
+    return J, np.concatenate([G1.ravel(), G2.ravel()])
