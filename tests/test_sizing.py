@@ -39,7 +39,8 @@ def _refusal(argv, capsys) -> str:
     (["verify", "10000-10000-10"], "--sources backprop,numeric"),
     (["verify", "-m", "100000000"], "a smaller batch (-m"),
 ])
-def test_a_run_over_the_machines_memory_is_refused_before_it_allocates(argv, fix, capsys):
+def test_a_run_over_the_machines_memory_is_refused_before_it_allocates(argv, fix, capsys, monkeypatch):
+    monkeypatch.setattr(sizing, "available_memory", lambda: 24 * GB)  # this project's machine, the same verdict on any
     err = _refusal(argv, capsys)
     assert "of memory, more than the" in err and fix in err
 
@@ -81,17 +82,19 @@ def _bomb(path, shape=(200_000, 200_000)):
         zf.writestr("X.npy", buf.getvalue())
 
 
-def test_an_npz_whose_arrays_would_expand_past_memory_is_refused_from_its_headers(tmp_path, capsys):
+def test_an_npz_whose_arrays_would_expand_past_memory_is_refused_from_its_headers(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sizing, "available_memory", lambda: 16 * GB)
     _bomb(tmp_path / "bomb.npz")
     assert (tmp_path / "bomb.npz").stat().st_size < 5000
     err = _refusal(["verify", "--npz", str(tmp_path / "bomb.npz")], capsys)
     assert "once loaded" in err and "nothing was loaded" in err
 
 
-def test_an_npz_of_a_network_too_big_to_verify_is_refused_before_loading(tmp_path, capsys):
-    W1 = np.zeros((4000, 3000))  # 96 MB: loads easily, but the exact oracle of it would not fit
-    np.savez(tmp_path / "wide.npz", W1=W1, b1=np.zeros(4000), W2=np.zeros((10, 4000)), b2=np.zeros(10),
-             X=np.zeros((2000, 3000)), y=np.zeros(2000, dtype=int))
+def test_an_npz_of_a_network_too_big_to_verify_is_refused_before_loading(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sizing, "available_memory", lambda: 4 * GB)  # the same verdict on any machine
+    m = 20_000  # 3 MB of X: loads easily, but the exact oracle's values for 20,000 examples of 1000 units would not fit
+    np.savez(tmp_path / "wide.npz", W1=np.zeros((1000, 20)), b1=np.zeros(1000), W2=np.zeros((10, 1000)), b2=np.zeros(10),
+             X=np.zeros((m, 20)), y=np.zeros(m, dtype=int))
     err = _refusal(["verify", "--npz", str(tmp_path / "wide.npz")], capsys)
     assert "--sources backprop,numeric" in err
 

@@ -210,15 +210,19 @@ def _probes(comp: Comparison) -> dict:
 
 
 def _json_document(comp: Comparison, probes: dict, values_path) -> dict:
+    """The --json document: strict JSON (NaN and ±inf as the strings "NaN", "Infinity", as in report.json)."""
+    from gradverify.report.document import jsonable
     from gradverify.report.values import proportional_section
 
     doc = proportional_section(comp, values_file=str(values_path) if values_path else None)
     doc["sources_run"] = list(comp.sources)
     if probes:
         doc["probes"] = {name: p.to_dict() for name, p in probes.items()}
-        if not all(p.passed for p in probes.values()):
+        failed = [p for p in probes.values() if not p.passed]
+        if failed and doc["verdict"] == "pass":
             doc["verdict"] = "fail"
-    return doc
+            doc["summary"] = f"FAIL: {failed[0].source} fails the random probes of the whole gradient ({failed[0].describe()})."
+    return jsonable(doc)
 
 
 def _partial(problem, name: str, *, latex: bool, comp: Comparison) -> str:
