@@ -127,20 +127,107 @@ class Profile:
 
 
 # ---- reading what came back ---------------------------------------------------------------
+# Everything here reads values a candidate chose: never trust a type, a length or a shape, never
+# let numpy guess (a ragged list, strings, objects), and say what came back in words a student
+# can act on ("returned a list of 2 arrays of shapes (5, 4) and (3, 6), expected ...").
+
+_MAX_ELEMENTS = 10_000_000  # far beyond any gradient graded here; bounds the work of reading one
+
+
+def describe(value: object, *, depth: int = 0) -> str:
+    """A short description of a returned value: its type and form, never its content."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {tuple(value.shape)} and dtype {value.dtype}"
+    if isinstance(value, (bool, np.bool_)):
+        return "a bool"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return f"a single number ({type(value).__name__})"
+    if isinstance(value, (list, tuple)):
+        kind = type(value).__name__
+        items = list(value[:4]) if isinstance(value, list) else list(tuple.__iter__(value))[:4]
+        if not len(value):
+            return f"an empty {kind}"
+        if depth >= 1:
+            return f"a {kind} of {len(value)}"
+        if all(isinstance(v, np.ndarray) for v in items):
+            shapes = ", ".join(str(tuple(v.shape)) for v in items) + (", …" if len(value) > 4 else "")
+            return f"a {kind} of {len(value)} array{'s' * (len(value) != 1)} of shapes {shapes}"
+        inner = sorted({describe(v, depth=depth + 1) for v in items})
+        return f"a {kind} of {len(value)} ({'; '.join(inner)}{', …' if len(value) > 4 else ''})"
+    if isinstance(value, dict):
+        keys = ", ".join(_show_key(k) for k in list(value)[:6]) + (", …" if len(value) > 6 else "")
+        return f"a dict with keys {keys}" if value else "an empty dict"
+    if isinstance(value, (str, bytes)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def _show_key(key: object) -> str:
+    text = repr(key)
+    return text if len(text) <= 30 else text[:27] + "...'"
+
+
+def _shape_of(value: object) -> tuple[int, ...]:
+    """The shape of nested lists/tuples of plain numbers, or a ResultError naming what is wrong."""
+    shape: list[int] = []
+    level = [value]
+    while level and isinstance(level[0], (list, tuple)):
+        n = len(level[0])
+        if any(not isinstance(v, (list, tuple)) or len(v) != n for v in level):
+            raise ResultError("a ragged nested list (rows of different lengths, or lists mixed with numbers)")
+        shape.append(n)
+        if len(shape) > 32 or np.prod(shape, dtype=float) > _MAX_ELEMENTS:
+            raise ResultError("a nested list too deep or too large to be a gradient")
+        level = [item for v in level for item in v]
+    if any(isinstance(v, np.ndarray) for v in level):
+        raise ResultError("a list of arrays")
+    if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) for v in level):
+        bad = next(v for v in level if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)))
+        raise ResultError(f"a list holding {describe(bad)}")
+    return tuple(shape)
+
+
+def _numbers(value: object, what: str, expected: str, *, verb: str = "be") -> np.ndarray:
+    """``value`` as a float64 array, checked before numpy sees it.
+
+    Raises:
+        ResultError: "``what`` must ``verb`` ``expected``; returned <description>[: why]".
+    """
+    def wrong(why: str = "") -> ResultError:
+        return ResultError(f"{what} must {verb} {expected}; returned {describe(value)}" + (f": {why}" if why else ""))
+
+    if isinstance(value, np.ndarray):
+        arr = np.asarray(value)  # a subclass is read as the plain array it holds
+        if arr.dtype.kind == "c":
+            raise wrong("complex numbers (a gradient is real: return .real only if the imaginary part is 0 by design)")
+        if arr.dtype.kind not in "biuf" or arr.dtype.kind == "b":
+            raise wrong()
+        return arr.astype(np.float64)
+    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (str, bytes, dict)):
+        raise wrong()
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return np.array(float(value))
+    if isinstance(value, (list, tuple)):
+        try:
+            shape = _shape_of(value)
+        except ResultError as exc:
+            raise wrong(exc.detail) from None
+        try:
+            return np.array(value, dtype=np.float64).reshape(shape)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise wrong(str(exc)[:200]) from None
+    raise wrong()
+
 
 def _scalar(value, what: str) -> float:
-    arr = np.asarray(value) if not isinstance(value, (list, dict, str)) else None
-    if arr is None or arr.size != 1 or arr.dtype.kind not in "fiub":
-        raise ResultError(f"{what} must be a single number; got {type(value).__name__}"
-                          + (f" of shape {arr.shape}" if arr is not None else ""))
+    arr = _numbers(value, what, "a single number")
+    if arr.size != 1:
+        raise ResultError(f"{what} must be a single number; returned {describe(value)}")
     return float(arr.reshape(()))
 
 
 def _array(value, shape: tuple, what: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ResultError(f"{what} must be a numeric array of shape {shape}; got {type(value).__name__}") from None
+    arr = _numbers(value, what, f"a numeric array of shape {shape}")
     if arr.shape != shape:
         if arr.size == int(np.prod(shape)) and arr.ndim <= 2:
             raise ResultError(f"{what} has shape {arr.shape}, expected {shape}: the numbers are there but in the wrong shape "
@@ -150,10 +237,10 @@ def _array(value, shape: tuple, what: str) -> np.ndarray:
 
 
 def _pair(value, names: str) -> tuple:
-    if not isinstance(value, (tuple, list)) or len(value) != len(names.split(",")):
-        raise ResultError(f"the function must return ({names}); got {type(value).__name__}"
-                          + (f" of length {len(value)}" if isinstance(value, (tuple, list)) else ""))
-    return tuple(value)
+    n = len(names.split(","))
+    if not isinstance(value, (tuple, list)) or len(value) != n:
+        raise ResultError(f"the function must return ({names}), a tuple of {n}; returned {describe(value)}")
+    return tuple(list.__iter__(value) if isinstance(value, list) else tuple.__iter__(value))
 
 
 # ---- native ------------------------------------------------------------------------------
@@ -165,7 +252,10 @@ def _native_call(problem: Problem, settings: dict, target: str) -> Call:
 def _native_read(problem: Problem, settings: dict, value) -> tuple:
     J, grads = _pair(value, "J, grads")
     if isinstance(grads, dict):
-        return _scalar(J, "J"), {n: _array(grads.get(n), s, f"grads[{n!r}]") for n, s in problem.network.param_shapes}
+        missing = [n for n, _ in problem.network.param_shapes if n not in grads]
+        if missing:
+            raise ResultError(f"grads is missing {', '.join(missing)}; returned {describe(grads)}")
+        return _scalar(J, "J"), {n: _array(grads[n], s, f"grads[{n!r}]") for n, s in problem.network.param_shapes}
     return _scalar(J, "J"), unflatten(_array(grads, (problem.network.n_params,), "grads"), problem.network)
 
 
@@ -188,10 +278,13 @@ def _ex4_call(problem: Problem, settings: dict, target: str) -> Call:
 def _ex4_read(problem: Problem, settings: dict, value) -> tuple:
     J, grad = _pair(value, "J, grad")
     P = problem.network.n_params
-    flat = np.asarray(grad, dtype=np.float64) if not isinstance(grad, (dict, str)) else None
-    if flat is None or flat.size != P:
-        raise ResultError(f"grad must hold {P} numbers (Θ1 then Θ2 unrolled); got "
-                          + (f"{flat.size}" if flat is not None else type(grad).__name__))
+    expected = f"{P} numbers, in one flat array (Θ1 then Θ2 unrolled)"
+    if isinstance(grad, (list, tuple)) and grad and all(isinstance(g, np.ndarray) for g in grad):
+        raise ResultError(f"grad must hold {expected}; returned {describe(grad)}: unroll them into one vector, "
+                          "np.concatenate([Theta1_grad.ravel(), Theta2_grad.ravel()])")
+    flat = _numbers(grad, "grad", expected, verb="hold")
+    if flat.size != P:
+        raise ResultError(f"grad must hold {expected}; returned {describe(grad)} ({flat.size} numbers)")
     return _scalar(J, "J"), unflatten(flat.reshape(-1), problem.network, Layout("theta", settings["unroll_order"]))
 
 
@@ -208,7 +301,8 @@ def _layers_read(problem: Problem, settings: dict, value) -> tuple:
     J, dW, db = _pair(value, "J, weight_grads, bias_grads")
     L = problem.network.depth
     if not isinstance(dW, (list, tuple)) or not isinstance(db, (list, tuple)) or len(dW) != L or len(db) != L:
-        raise ResultError(f"weight_grads and bias_grads must be lists of {L} arrays, one per layer")
+        raise ResultError(f"weight_grads and bias_grads must be lists of {L} arrays, one per layer; returned "
+                          f"{describe(dW)} and {describe(db)}")
     grads = {}
     for k in range(1, L + 1):
         grads[f"W{k}"] = _array(dW[k - 1], problem.params[f"W{k}"].shape, f"weight_grads[{k - 1}]")
@@ -238,7 +332,7 @@ def _tlr_call(problem: Problem, settings: dict, target: str) -> Call:
 def _tlr_read(problem: Problem, settings: dict, value) -> tuple:
     J, grads = _pair(value, "loss, grads")
     if not isinstance(grads, dict):
-        raise ResultError(f"grads must be a dict with keys W1, b1, W2, b2; got {type(grads).__name__}")
+        raise ResultError(f"grads must be a dict with keys W1, b1, W2, b2; returned {describe(grads)}")
     missing = [k for k in ("W1", "b1", "W2", "b2") if k not in grads]
     if missing:
         raise ResultError(f"grads is missing {', '.join(missing)}")

@@ -124,20 +124,24 @@ def test_a_packed_name_that_would_leave_its_folder_is_refused(tmp_path):
 
 # ---- grading on the cluster -------------------------------------------------------------------
 
-OPTIONS = {"examples": 5, "seed": 0, "saturating": False, "call_timeout": 10.0, "report": False, "entry": None}
+OPTIONS = batch.BatchOptions(examples=5, seed=0)
 
 
-def _job(settings, options, fingerprint, path):
-    return batch._grade_one((path, "ex4", settings, options, fingerprint))
+def _grade_one(path, settings, options=OPTIONS):
+    return batch._grade_one((str(path), Path(path).stem, "ex4", settings, options, options.seed))
+
+
+def _job(settings, options, path):
+    return _grade_one(path, settings, options)
 
 
 def _items(subs, settings):
-    return [(s.name, s.path, None, functools.partial(_job, settings, OPTIONS, "fp")) for s in subs]
+    return [(s.path.stem, s.path, None, functools.partial(_job, settings, OPTIONS)) for s in subs]
 
 
 def _comparable(grade: dict) -> str:
     """A grade without what differs between any two runs: timings and the sandbox's temporary path."""
-    kept = {k: v for k, v in grade.items() if k not in ("seconds", "slowest_call")}
+    kept = {k: v for k, v in grade.items() if k not in ("seconds", "slowest_call", "cost_probe")}
     return re.sub(r"gradverify-sandbox-\w+", "gradverify-sandbox-X", json.dumps(kept, sort_keys=True, default=str))
 
 
@@ -155,9 +159,9 @@ def test_a_batch_graded_on_two_workers_equals_the_same_batch_graded_here(cluster
     subs = _batch(tmp_path, SOME)
     prof = get_profile("ex4")
     settings = prof.resolve({})
-    here = {s.name: batch._grade_one((str(s.path), "ex4", settings, OPTIONS, "fp")) for s in subs}
+    here = {s.path.stem: _grade_one(s.path, settings) for s in subs}
     there = list(grade_on_cluster(cluster, _items(subs, settings)))
-    assert sorted(tag for tag, _ in there) == sorted(s.name for s in subs)  # each once
+    assert sorted(tag for tag, _ in there) == sorted(s.path.stem for s in subs)  # each once
     for name, grade in there:
         assert grade["path"] == str(tmp_path / "batch" / f"{name}.py")  # the client's path, not the worker's
         assert grade["isolation"], name  # the sandbox ran on the worker and says how it was isolated
@@ -175,7 +179,7 @@ def test_a_submission_the_copy_rules_refuse_gets_the_row_it_gets_here(cluster, t
     settings = prof.resolve({})
     subs = [batch.Submission("two_modules", folder)]
     ((name, grade),) = grade_on_cluster(cluster, _items(subs, settings))
-    here = batch._grade_one((str(folder), "ex4", settings, OPTIONS, "fp"))
+    here = _grade_one(folder, settings)
     assert grade["verdict"] == "error" and "exactly one top-level .py file" in grade["checks"][0]["message"]
     assert _comparable(grade) == _comparable(here)
 
@@ -232,7 +236,7 @@ def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(cluster, tmp_path
     finally:
         cluster.client.submit = original
     assert len(killed) == 1, "the worker grading slow_loader should have been killed once"
-    assert sorted(name for name, _ in graded) == sorted(s.name for s in subs)  # nothing lost, nothing twice
+    assert sorted(name for name, _ in graded) == sorted(s.path.stem for s in subs)  # nothing lost, nothing twice
     grades = dict(graded)
     assert all(isinstance(g, dict) for g in grades.values()), grades
     assert grades["slow_loader"]["verdict"] == "pass" and grades["slow_loader"]["score"] == 100  # retried elsewhere, whole

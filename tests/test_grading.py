@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gradverify.cli import main
@@ -29,7 +30,7 @@ EXPECTED = {
     "bug_no_reg_in_cost": ("diagnosis", "cost-only"),
     "bug_no_reg_in_gradient": ("diagnosis", "missing-regularization"),
     "bug_no_regularization_anywhere": ("diagnosis", "missing-regularization"),
-    "bug_numerical_gradient": ("diagnosis", "numeric-noise"),
+    "bug_numerical_gradient": ("diagnosis", "numerical-gradient"),  # told by its cost on a large network
     "bug_reg_missing_m": ("diagnosis", "regularization-scale"),
     "bug_regularized_bias": ("diagnosis", "regularized-bias"),
     "bug_sigmoid_gradient_of_activation": ("diagnosis", "activation-derivative"),
@@ -38,13 +39,17 @@ EXPECTED = {
 }
 
 
+def _by_stem(grades) -> dict:
+    return {Path(g.path).stem: g for g in grades}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     out = tmp_path_factory.mktemp("graded")
     subs = discover([CORPUS / "ex4"])
     prof = get_profile("ex4")
     grades = grade_batch(subs, prof, prof.resolve({}), out, jobs=2, examples=8)
-    return out, {g.submission: g for g in grades}
+    return out, _by_stem(grades)
 
 
 def test_the_corpus_has_at_least_fifteen_bug_kinds_and_several_correct_variants():
@@ -85,28 +90,30 @@ def test_a_solution_that_passes_the_classic_gradient_check_still_fails(graded):
 def test_outputs_are_feedback_gradescope_and_a_gradebook(graded):
     out, grades = graded
     g = grades["bug_regularized_bias"]
-    md = (out / "bug_regularized_bias" / "feedback.md").read_text()
+    md = (out / g.submission / "feedback.md").read_text()
     assert "FAIL" in md and "biases are regularized" in md and "| parameter | expected (exact) | yours |" in md and "Reproduce it" in md
-    gs = json.loads((out / "bug_regularized_bias" / "results.json").read_text())
+    gs = json.loads((out / g.submission / "results.json").read_text())
     assert gs["score"] == g.score and gs["max_score"] == 100 and gs["stdout_visibility"] == "hidden"
     assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(gs["tests"][0])
     assert sum(t["max_score"] for t in gs["tests"]) == gs["max_score"]
     rows = list(csv.DictReader((out / "gradebook.csv").open()))
-    assert len(rows) == len(grades) and {r["submission"] for r in rows} == set(grades)
-    assert next(r for r in rows if r["submission"] == "correct_reference")["verdict"] == "pass"
+    assert len(rows) == len(grades) and {r["submission"] for r in rows} == {g.submission for g in grades.values()}
+    assert next(r for r in rows if r["submission"] == grades["correct_reference"].submission)["verdict"] == "pass"
+    assert len({r["seed"] for r in rows}) == 1 and rows[0]["seed"].isdigit()  # the batch's secret, for the instructor
+    assert rows[0]["seed"] not in md and rows[0]["seed"] not in json.dumps(gs)  # never in a student's files
 
 
 def test_a_rerun_resumes_without_regrading_or_losing_anything(graded, tmp_path):
     out, grades = graded
     work = tmp_path / "out"
     shutil.copytree(out, work)
-    (work / "correct_loop" / "feedback.json").unlink()  # as if the grader was killed before it finished this one
+    (work / grades["correct_loop"].submission / "feedback.json").unlink()  # as if the grader was killed before it finished this one
     seen = []
     prof = get_profile("ex4")
     again = grade_batch(discover([CORPUS / "ex4"]), prof, prof.resolve({}), work, jobs=1, examples=8,
                         progress=lambda d, t, g, resumed: seen.append((g.submission, resumed)))
     regraded = [name for name, resumed in seen if not resumed]
-    assert regraded == ["correct_loop"] and len(again) == len(grades)
+    assert regraded == [grades["correct_loop"].submission] and len(again) == len(grades)
     assert len(list(csv.DictReader((work / "gradebook.csv").open()))) == len(grades)
 
 
@@ -155,8 +162,8 @@ def test_hostile_submissions_fail_cleanly_and_leave_the_others_alone(tmp_path):
     (batch / "prints.py").write_text('print(\'{"score": 100}\')\ndef nnCostFunction(*a):\n    print("FAKE" * 1000)\n    return 0.0, [0.0]\n')
     prof = get_profile("ex4")
     from gradverify.grading import batch as batch_mod
-    grades = {g.submission: g for g in batch_mod.grade_batch(discover([batch]), prof, prof.resolve({}), tmp_path / "out", jobs=2, examples=5,
-                                                             call_timeout=3.0)}
+    grades = _by_stem(batch_mod.grade_batch(discover([batch]), prof, prof.resolve({}), tmp_path / "out", jobs=2, examples=5,
+                                            call_timeout=3.0))
     assert grades["good"].verdict == "pass" and grades["good"].score == 100
     for name in ("loops", "exits", "cheats", "prints"):
         assert grades[name].verdict in ("fail", "error") and grades[name].score <= 10, (name, grades[name].score)
@@ -167,7 +174,7 @@ def test_the_grade_command_prints_a_table_and_sets_the_exit_code(tmp_path, capsy
     code = main(["grade", str(CORPUS / "ex4" / "correct_reference.py"), str(CORPUS / "ex4" / "bug_sign_flipped.py"),
                  "--assignment", "ex4", "--out", str(tmp_path), "--examples", "5", "--jobs", "1"])
     out = capsys.readouterr().out
-    assert code == 1 and "correct_reference" in out and "wrong sign" in out and "1 of 2 passed" in out
+    assert code == 1 and "correct_reference-" in out and "wrong sign" in out and "1 of 2 passed" in out
     assert main(["grade", str(CORPUS / "ex4"), "--assignment", "ex9"]) == 2
     assert "Unknown assignment profile" in capsys.readouterr().err
     assert main(["grade", str(tmp_path / "nothing.py"), "--assignment", "ex4"]) == 2
@@ -185,6 +192,7 @@ def test_a_batch_killed_midway_resumes_without_loss_or_duplicates(tmp_path):
     shutil.copytree(CORPUS / "ex4", batch)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "gradverify", "grade", str(batch), "--assignment", "ex4", "--out", str(out), "--examples", "5", "--jobs", "2"]
+    owned = {p.name for p in Path("/tmp").glob("gradverify-sandbox-*")}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.glob("*/feedback.json"))) < 4:
@@ -197,8 +205,19 @@ def test_a_batch_killed_midway_resumes_without_loss_or_duplicates(tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert res.returncode == 1 and f"{len(done_before)} already graded (resumed)" in res.stdout
     rows = list(csv.DictReader((out / "gradebook.csv").open()))
-    assert sorted(r["submission"] for r in rows) == sorted(p.stem for p in batch.glob("*.py"))  # each once
+    assert sorted(Path(r["path"]).stem for r in rows) == sorted(p.stem for p in batch.glob("*.py"))  # each once
     assert not list(out.glob("**/.*.tmp"))  # torn temporaries of the killed run are cleaned up
+    from gradverify.grading.files import _process_start
+
+    def orphaned(root: Path) -> bool:  # graders running at the same time (other tests) keep theirs
+        try:
+            pid, start = (root / "owner").read_text().split()
+        except (OSError, ValueError):
+            return False
+        return _process_start(int(pid)) != start
+
+    left = {p.name for p in Path("/tmp").glob("gradverify-sandbox-*") if orphaned(p)} - owned
+    assert not left, "the killed grader's sandbox folders were not swept"
     for p in out.glob("*/feedback.json"):
         json.loads(p.read_text())  # every file whole
 
@@ -206,14 +225,15 @@ def test_a_batch_killed_midway_resumes_without_loss_or_duplicates(tmp_path):
 def test_with_report_every_failing_submission_gets_a_picture_of_its_error(tmp_path):
     prof = get_profile("ex4")
     subs = discover([CORPUS / "ex4" / "bug_regularized_bias.py", CORPUS / "ex4" / "correct_reference.py"])
-    grade_batch(subs, prof, prof.resolve({}), tmp_path, jobs=1, examples=5, report=True)
-    page = tmp_path / "bug_regularized_bias" / "report" / "report.html"
+    grades = _by_stem(grade_batch(subs, prof, prof.resolve({}), tmp_path, jobs=1, examples=5, report=True))
+    folder = {stem: tmp_path / g.submission for stem, g in grades.items()}
+    page = folder["bug_regularized_bias"] / "report" / "report.html"
     assert page.exists() and "data:image/png;base64," in page.read_text()
-    doc = json.loads((tmp_path / "bug_regularized_bias" / "report" / "report.json").read_text())
+    doc = json.loads((folder["bug_regularized_bias"] / "report" / "report.json").read_text())
     assert doc["comparison"]["verdicts"]["yours"]["arrays"]["b1"]["off"] == 5  # the bias column is what is wrong
-    assert "report/report.html" in (tmp_path / "bug_regularized_bias" / "feedback.md").read_text()
-    assert json.loads((tmp_path / "bug_regularized_bias" / "feedback.json").read_text()).get("report_doc") is None  # kept apart
-    assert not (tmp_path / "correct_reference" / "report").exists()
+    assert "report/report.html" in (folder["bug_regularized_bias"] / "feedback.md").read_text()
+    assert json.loads((folder["bug_regularized_bias"] / "feedback.json").read_text()).get("report_doc") is None  # kept apart
+    assert not (folder["correct_reference"] / "report").exists()
 
 
 def test_a_submission_of_several_files_is_graded_through_its_entry_module(tmp_path):
@@ -224,9 +244,166 @@ def test_a_submission_of_several_files_is_graded_through_its_entry_module(tmp_pa
         ref = (CORPUS / "ex4" / ("correct_reference.py" if student == "alice" else "bug_sign_flipped.py")).read_text()
         (folder / "nnCostFunction.py").write_text("from helpers import sigmoid\n" + ref.replace("def sigmoid(z):", "def _own_sigmoid(z):"))
     subs = discover([tmp_path / "class"], entry="nnCostFunction.py")
-    assert [s.name for s in subs] == ["alice", "bob"]
+    assert [s.path.name for s in subs] == ["alice", "bob"] and [s.name[:-9] for s in subs] == ["alice", "bob"]
     prof = get_profile("ex4")
-    grades = {g.submission: g for g in grade_batch(subs, prof, prof.resolve({}), tmp_path / "out", jobs=1, examples=5,
-                                                   entry="nnCostFunction.py")}
+    grades = _by_stem(grade_batch(subs, prof, prof.resolve({}), tmp_path / "out", jobs=1, examples=5, entry="nnCostFunction.py"))
     assert grades["alice"].verdict == "pass" and grades["bob"].verdict == "fail"
     assert grades["bob"].diagnosis[0].kind == "sign"
+
+
+# ============================================================================================
+# A batch always finishes; names; the lock; student text; reading what came back
+# ============================================================================================
+
+
+def test_a_failure_inside_the_grader_is_that_submissions_grader_error_and_a_rerun_grades_it_again(tmp_path):
+    prof = get_profile("ex4")
+    settings = dict(prof.resolve({}), unroll_order="X")  # a setting no profile accepts: the grader itself fails
+    subs = discover([CORPUS / "ex4" / "correct_reference.py", CORPUS / "ex4" / "bug_sign_flipped.py"])
+    grades = grade_batch(subs, prof, settings, tmp_path, jobs=2, examples=3)
+    assert [g.verdict for g in grades] == ["grader-error", "grader-error"] and all(g.score == 0 for g in grades)
+    assert all("Unknown parameter layout" in g.incident and "profiles.py" in g.incident for g in grades), grades[0].incident
+    md = (tmp_path / grades[0].submission / "feedback.md").read_text()
+    assert "not your fault" in md
+    rows = list(csv.DictReader((tmp_path / "gradebook.csv").open()))
+    assert len(rows) == 2 and all(r["incident"] for r in rows)
+    again = grade_batch(subs, prof, prof.resolve({}), tmp_path, jobs=1, examples=3)  # grader-error rows are graded again
+    assert [g.verdict for g in again] == ["pass", "fail"]
+
+
+def test_a_writer_that_fails_leaves_a_row_and_the_rest_of_the_batch(tmp_path):
+    prof = get_profile("ex4")
+    subs = discover([CORPUS / "ex4" / "correct_reference.py", CORPUS / "ex4" / "correct_loop.py"])
+    (tmp_path / subs[0].name / "feedback.md").mkdir(parents=True)  # writing feedback.md there cannot work
+    grades = grade_batch(subs, prof, prof.resolve({}), tmp_path, jobs=1, examples=3)
+    assert grades[0].verdict == "grader-error" and "writing the outputs failed" in grades[0].incident
+    assert grades[1].verdict == "pass"
+    assert len(list(csv.DictReader((tmp_path / "gradebook.csv").open()))) == 2
+
+
+def test_two_batches_on_one_output_folder_are_refused(tmp_path, capsys):
+    import fcntl
+    import os
+
+    from gradverify.errors import InputError
+
+    fd = os.open(tmp_path / ".gradverify.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another batch holds the folder
+    try:
+        prof = get_profile("ex4")
+        with pytest.raises(InputError, match="Another batch is grading into"):
+            grade_batch(discover([CORPUS / "ex4" / "correct_reference.py"]), prof, prof.resolve({}), tmp_path)
+        assert main(["grade", str(CORPUS / "ex4" / "correct_reference.py"), "--assignment", "ex4", "--out", str(tmp_path)]) == 2
+        assert "Another batch" in capsys.readouterr().err
+    finally:
+        os.close(fd)
+    assert not list(tmp_path.glob("*/feedback.json"))  # nothing merged
+
+
+@pytest.mark.parametrize("name, stem", [
+    ("alice.py", "alice"), ("...py", "submission"), ("gradebook.csv.py", "gradebook_csv"), ("report.py", "report"),
+    ("=cmd|' -C calc'!A0.py", "cmd_-C_calc_A0"), ("été 2024.py", "t_2024"), ("-rf.py", "rf"), ("folder", "folder"),
+])
+def test_output_names_are_a_safe_stem_and_a_hash_of_the_name(name, stem):
+    from gradverify.grading.batch import CLASS_NAMES, output_name
+
+    out = output_name(Path(name))
+    assert out.rsplit("-", 1)[0] == stem and out not in CLASS_NAMES and out == output_name(Path(name))
+    assert output_name(Path("alice.py")) != output_name(Path("alice")) != output_name(Path("alice-2.py"))
+
+
+def test_discovery_gives_unique_names_to_same_named_submissions_in_different_folders(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(CORPUS / "ex4" / "correct_reference.py", tmp_path / folder / "alice.py")
+    subs = discover([tmp_path / "a" / "alice.py", tmp_path / "b" / "alice.py"])
+    assert len({s.name for s in subs}) == 2 and all(s.name.startswith("alice-") for s in subs)
+
+
+def test_student_text_is_made_valid_and_escaped_for_each_file():
+    from gradverify.grading.text import clean, csv_cell, md_block, md_text, one_line
+
+    assert clean("a\ud800b\x1b[2J\u202ec") == "a\ufffdb\ufffd[2J\ufffdc"
+    assert clean("x" * 50, 10).startswith("x" * 10) and "40 characters cut" in clean("x" * 50, 10)
+    escaped = md_text("# PASS\n- item\n<script>x</script> [a](b) `c` | d")
+    assert not any(line.startswith(("#", "-")) for line in escaped.splitlines())
+    assert "<" not in escaped and "\\[a\\]" in escaped and "\\`c\\`" in escaped and "\\|" in escaped
+    block = md_block("text\n````\nmore")
+    assert block.startswith("`````") and block.endswith("`````")
+    assert [csv_cell(v) for v in ("=1+2", "+1", "-2", "@SUM", "ok")] == ["'=1+2", "'+1", "'-2", "'@SUM", "ok"]
+    assert one_line("a\n\n b\tc") == "a b c"
+
+
+@pytest.mark.parametrize("returned, words", [
+    ((1.0, [np.zeros((5, 4)), np.zeros((3, 6))]), "a list of 2 arrays of shapes (5, 4), (3, 6)"),
+    ((1.0, [[1.0, 2.0], [3.0]]), "ragged"),
+    ((1.0, ["a", "b"]), "a list holding a str"),
+    ((1.0, np.zeros(38, complex)), "complex"),
+    ((1.0, {"x": 1}), "a dict with keys 'x'"),
+    ((1.0, None), "None"),
+    (("J", np.zeros(38)), "J must be a single number; returned a str"),
+    ([1.0, np.zeros(38), 3], "a tuple of 2; returned a list of 3"),
+    ((1.0, np.zeros(38, bool)), "dtype bool"),
+    ((1.0, [[[0.0] * 40] * 40] * 40), "must hold 38 numbers"),
+])
+def test_every_returned_value_is_read_defensively_and_named(returned, words):
+    from gradverify.profiles import ResultError
+
+    prof = get_profile("ex4")
+    settings = prof.resolve({})
+    _, problem = prof.fixed_cases(settings)[0]
+    with pytest.raises(ResultError) as err:
+        prof.read(problem, settings, returned)
+    assert words in err.value.detail
+
+
+def test_the_cost_probe_tells_backpropagation_from_a_numerical_gradient():
+    from gradverify.grading.timing import CostProbe
+
+    def probe(small, large):
+        return CostProbe(("3-5-3", "400-25-10"), (38, 10285), (12e-6, 13e-6), small, large)
+
+    honest_loops = probe(3e-4, 0.027)  # a Python loop over every weight (measured: 0.19 P forward passes)
+    numerical = probe(1e-3, 0.23)  # forward differences with a lean forward pass (1.6 P)
+    assert not honest_loops.numerical and numerical.numerical
+    assert "grows with the number of parameters" in numerical.message() and "numerical gradient" in numerical.message()
+    # slowing the small calls down on purpose buys at most P/8 forward passes
+    assert probe(0.2, 0.23).numerical
+    assert not probe(0.0, 0.04).numerical  # too little CPU time to accuse anyone
+
+
+@pytest.mark.slow
+def test_a_pool_process_that_dies_costs_no_row(tmp_path):
+    import os
+    import signal
+
+    def pool_children() -> list[int]:
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{name}/stat").read_text()
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat[stat.rfind(")") + 2:].split()[1]) == os.getpid() and b"spawn_main" in cmdline:
+                found.append(int(name))
+        return found
+
+    killed = []
+
+    def progress(done, total, grade, resumed):
+        if not killed:
+            for pid in pool_children()[:1]:
+                os.kill(pid, signal.SIGKILL)  # a grading process dies mid-batch (out of memory, say)
+                killed.append(pid)
+
+    prof = get_profile("ex4")
+    names = ["correct_reference", "correct_loop", "bug_sign_flipped", "bug_regularized_bias", "correct_stable_log", "bug_labels_shifted"]
+    subs = discover([CORPUS / "ex4" / f"{n}.py" for n in names])
+    grades = grade_batch(subs, prof, prof.resolve({}), tmp_path, jobs=2, examples=3, progress=progress)
+    assert killed and len(grades) == len(names)
+    by_stem = _by_stem(grades)
+    assert [by_stem[n].verdict for n in names] == ["pass", "pass", "fail", "fail", "pass", "fail"]  # regraded, not lost
+    assert len(list(csv.DictReader((tmp_path / "gradebook.csv").open()))) == len(names)

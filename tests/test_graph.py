@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -209,6 +210,97 @@ def test_pictures_of_a_deep_graph_are_drawn_without_recursion():
     result = run("(" * DEPTH + "x" + "*1)" * DEPTH, x=0.5)
     ET.fromstring(to_svg(result))
     assert to_dot(result).count("->") == DEPTH * 2 + 1
+
+
+# Nested deeper than Python's parser (200 parentheses) and recursion limit allow: never a RecursionError
+
+DEEP_TEXTS = {
+    "parentheses": "(" * DEPTH + "x*y + 1" + ")" * DEPTH,
+    "redundant-call-parentheses": "tanh(" + "(" * DEPTH + "x" + ")" * DEPTH + ") * y",
+    "unary-minus": "-" * DEPTH + "2 * x * y",
+    "unary-plus": "+" * DEPTH + "x - y",
+    "mixed-signs": "x * " + "-+" * DEPTH + "-2 * y",
+}
+
+
+@pytest.mark.parametrize("expr", list(DEEP_TEXTS.values()), ids=list(DEEP_TEXTS))
+def test_the_sympy_check_reads_texts_nested_beyond_pythons_parser(expr):
+    result = run(expr, x=0.75, y=-1.25)
+    check = check_with_sympy(result)
+    assert check.ok and {c.status for c in check.nodes} == {"ok"}
+    # SymPy's own parse of the text ran (on the text without its redundant nesting) and agrees
+    assert [c.label for c in check.source] == ["f", "x", "y"] and all(c.status == "ok" for c in check.source)
+    assert "redundant parentheses and signs removed" in check.summary()
+
+
+@pytest.mark.parametrize("expr", list(DEEP_TEXTS.values())
+                         + ["tanh(" * DEPTH + "x" + ")" * DEPTH + " * y", "(" * DEPTH + "x" + "+y)" * DEPTH],
+                         ids=list(DEEP_TEXTS) + ["nested-functions", "nested-sums"])
+def test_cli_graph_nested_5000_deep_never_raises_recursion_error(expr, tmp_path, capsys):
+    svg, dot = tmp_path / "g.svg", tmp_path / "g.dot"
+    code = main(["graph", "--at", "x=0.75,y=-1.25", "--svg", str(svg), "--dot", str(dot), "--", expr])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "Traceback" not in out + err and "RecursionError" not in out + err
+    assert re.search(r"SymPy check: (\d+) of \1 nodes agree|SymPy check: skipped \(\d+ nodes", out)
+    ET.parse(svg)
+    assert dot.read_text().startswith("digraph")
+
+
+def test_the_sympy_check_makes_room_for_recursion_a_low_limit_would_refuse():
+    """SymPy recurses a few frames per level: a caller's low recursion limit must not matter."""
+    import inspect
+    import sys
+
+    from gradverify.graph import check as check_module
+
+    result = run("tanh(" * 12 + "x" + ")" * 12, x=0.5)
+    here = len(inspect.stack(0))
+    old = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(here + 60)        # room for the test's own calls, not for 12 levels of SymPy
+        try:
+            check_module._check(result, gm.RTOL, math.inf)   # without the room: SymPy runs out
+            bare = "passed"
+        except RecursionError:
+            bare = "RecursionError"
+        check = check_with_sympy(result)                     # with it: checked in full
+    finally:
+        sys.setrecursionlimit(old)
+    assert bare == "RecursionError"
+    assert check.ok and len(check.nodes) == 13 and all(c.status == "ok" for c in check.nodes + check.source)
+
+
+def test_a_graph_too_deep_for_sympys_recursion_is_refused_with_a_clear_error(monkeypatch, capsys):
+    """Where no room can be made (e.g. an interpreter with a fixed C recursion limit): InputError
+    from the API, a skipped check with the reason in the CLI; never a RecursionError."""
+    import sys
+
+    from gradverify.graph import check as check_module
+
+    monkeypatch.setattr(check_module, "_FRAMES_PER_LEVEL", 0)    # pretend no room can be made
+    expr = "tanh(" * 60 + "x" + ")" * 60
+    old = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(220)
+        with pytest.raises(InputError, match="too deep for SymPy") as info:
+            check_with_sympy(run(expr, x=0.5))
+        code = main(["graph", "--at", "x=0.5", "--", expr])
+    finally:
+        sys.setrecursionlimit(old)
+    assert "Fix:" in str(info.value)
+    out = capsys.readouterr().out
+    assert code == 0 and "SymPy check: skipped (The graph is too deep for SymPy" in out
+
+
+def test_the_sympy_check_stops_at_its_time_limit_and_says_so():
+    result = run("tanh(" * 30 + "x" + ")" * 30, x=0.5)
+    check = check_with_sympy(result, time_limit=1e-9)
+    assert {c.status for c in check.nodes} == {"unchecked"} and check.source == ()
+    assert "31 node(s) NOT checked: the time limit ran out" in check.summary()
+    assert "not checked: the time limit ran out" in check.summary()
+    with pytest.raises(InputError, match="time_limit"):
+        check_with_sympy(result, time_limit=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,10 +556,30 @@ def test_cli_expression_with_values_and_files(tmp_path, capsys):
     assert dot.read_text().startswith("digraph")
 
 
-def test_cli_writes_a_picture_to_stdout_with_dash(capsys):
-    assert main(["graph", "add-mul", "--dot", "-"]) == 0
-    out = capsys.readouterr().out
-    assert out.index("SymPy check") < out.index("digraph gradverify {")
+@pytest.mark.parametrize("flag", ["--dot", "--svg"])
+def test_cli_writes_only_the_picture_to_stdout_with_dash_and_the_tables_to_stderr(flag, capsys):
+    assert main(["graph", "add-mul", flag, "-"]) == 0
+    out, err = capsys.readouterr()
+    ex = EXAMPLES["add-mul"]
+    picture = (to_dot if flag == "--dot" else to_svg)(evaluate(parse(ex.expression), ex.values))
+    assert out == picture  # nothing else: the picture can be piped straight into dot or a file
+    assert "SymPy check: 5 of 5 nodes agree" in err and "f = -12" in err
+
+
+def test_cli_with_a_picture_on_stdout_notes_other_files_on_stderr(tmp_path, capsys):
+    svg = tmp_path / "g.svg"
+    assert main(["graph", "add-mul", "--dot", "-", "--svg", str(svg)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("digraph gradverify {") and out.rstrip().endswith("}")
+    assert f"wrote {svg}" in err
+    ET.parse(svg)
+
+
+@pytest.mark.parametrize("argv", [["--svg", "-", "--dot", "-"], ["--json", "--dot", "-"], ["--svg", "-", "--json"]])
+def test_cli_refuses_two_claims_on_stdout(argv, capsys):
+    assert main(["graph", "add-mul", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "both write to stdout" in err and "Fix:" in err
 
 
 def test_cli_json_is_machine_readable(capsys):

@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -23,7 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gradverify.grading import frames
+from gradverify.grading import frames, seccomp
+from gradverify.grading.files import remove_tree
 from gradverify.grading.isolation import Plan, landlock_abi
 from gradverify.grading.sandbox import (
     KINDS,
@@ -283,6 +285,48 @@ def test_reader_caps_the_whole_message():
         reader.pop()
 
 
+def test_reader_caps_the_decoded_size_before_decoding():
+    # 1-byte integers widen to 8 bytes: what counts is the size after decoding, checked first
+    data = b"".join(bytes(b) for b in frames.pack([np.ones(1000, dtype=np.int8)]))
+    reader = frames.Reader(frames.Caps(decoded_bytes=4000))
+    reader.feed(data)
+    with pytest.raises(frames.ProtocolError, match="checked before decoding"):
+        reader.pop()
+    reader = frames.Reader(frames.Caps(decoded_bytes=8000))
+    reader.feed(data)
+    assert reader.pop()[1][0].dtype == np.int64
+
+
+def test_shared_segments_are_read_only_views_and_refused_in_replies():
+    segment = bytearray()
+    data = b"".join(bytes(b) for b in frames.pack({"x": [np.arange(3.0), 7]}, segment=segment))
+    assert len(segment) >= 24
+    grader_side = frames.Reader()
+    grader_side.feed(data)
+    with pytest.raises(frames.ProtocolError, match="unexpected node"):
+        grader_side.pop()  # a reply may never point into memory
+    worker_side = frames.Reader(segments=True)
+    worker_side.feed(data)
+    tree = frames.resolve_segments(worker_side.pop()[1], bytes(segment))
+    assert np.array_equal(tree["x"][0], np.arange(3.0)) and not tree["x"][0].flags.writeable and tree["x"][1] == 7
+    with pytest.raises(frames.ProtocolError, match="outside"):
+        frames.resolve_segments(frames.SegmentRef(0, "<f8", [100]), bytes(segment))
+
+
+@pytest.mark.parametrize("reply, match", [
+    ({"op": "result", "id": "c", "kind": "ok", "value": 1, "error": None, "traceback": None, "payload": "x"}, "unexpected keys"),
+    ({"op": "result", "id": "c", "kind": "ok", "value": 1, "error": None}, "misses"),
+    ({"op": "result", "id": "c", "kind": "exception", "value": 1, "error": "E", "traceback": None}, "carries a value"),
+    ({"op": "result", "id": "c", "kind": "ok", "value": 1, "error": 3, "traceback": None}, "ill-typed"),
+    ({"op": "result", "id": "other", "kind": "ok", "value": 1, "error": None, "traceback": None}, "another call"),
+])
+def test_a_reply_must_have_exactly_the_expected_keys_and_types(reply, match):
+    from gradverify.grading.protocol import check_reply
+
+    result, problem = check_reply(reply, "c")
+    assert result.kind == "protocol" and match in problem
+
+
 def test_caps_must_be_positive_and_fit_the_prefix():
     with pytest.raises(ValueError, match="positive"):
         frames.Caps(arrays=0)
@@ -346,12 +390,14 @@ def _params(rng):
 def test_isolation_is_reported_and_full_where_the_machine_allows_it():
     assert isinstance(ISOLATION, Isolation) and ISOLATION.level in ("full", "partial", "minimal")
     assert {"session", "clean-env", "python-isolated", "rlimits"} <= LAYERS
-    assert any("seccomp" in note for note in ISOLATION.notes)
     assert ISOLATION.level in str(ISOLATION)
-    if os.geteuid() == 0 and shutil.which("unshare") and landlock_abi():
+    for layer, note in [("seccomp", "keyrings"), ("tmpfs-work", "host's disk"), ("sealed-inputs", "sealed memory")]:
+        # a missing layer is never silent: the summary says what it leaves open
+        assert layer in LAYERS or any(note in n for n in ISOLATION.notes), (layer, ISOLATION.notes)
+    if os.geteuid() == 0 and shutil.which("unshare") and landlock_abi() and seccomp.supported():
         # The grading machines (and CI) are of this kind: every layer must be active there.
         assert ISOLATION.level == "full", ISOLATION
-        assert {"pid-ns", "net-ns", "fs-view", "uid-65534", "no-new-processes"} <= LAYERS
+        assert {"pid-ns", "net-ns", "fs-view", "own-uid", "no-new-processes", "seccomp", "tmpfs-work", "sealed-inputs"} <= LAYERS
 
 
 def test_a_method_is_called_on_an_instance_made_without_init(tmp_path):
@@ -375,14 +421,31 @@ def test_module_state_persists_between_calls_of_one_worker(tmp_path):
     assert (first.stdout, second.stdout) == ("call 1\n", "call 2\n")
 
 
-def test_return_args_shows_inputs_modified_in_place(tmp_path):
+@pytest.mark.skipif("sealed-inputs" not in LAYERS, reason="no sealed memory files on this machine")
+def test_array_arguments_are_read_only_memory_the_submission_cannot_make_writable(tmp_path):
+    source = TWO_LAYER + """
+def force(x):
+    import ctypes
+    try:
+        x.setflags(write=True)
+    except ValueError as exc:
+        first = str(exc)
+    else:
+        first = "writable"
+    libc = ctypes.CDLL(None, use_errno=True)
+    page = ctypes.c_void_p(x.ctypes.data & ~4095)
+    mprotect = libc.mprotect(page, ctypes.c_size_t(4096), 3)  # PROT_READ | PROT_WRITE
+    return [first, mprotect, ctypes.get_errno()]
+"""
     x = np.ones((2, 3))
-    with sandbox(tmp_path, TWO_LAYER) as box:
-        result = box.call("scale", (x,), {"factor": 3.0}, return_args=True)
-    assert result.ok
-    assert result.value == [18.0, 3.0, [[2, 3]]]  # tuples come back as lists, np scalars as floats
-    assert np.array_equal(result.args_after["args"][0], np.full((2, 3), 3.0))
-    assert result.args_after["kwargs"] == {"factor": 3.0}
+    with sandbox(tmp_path, source) as box:
+        sealed = box.call("scale", (x,), {"factor": 3.0})
+        forced = box.call("force", (x,))
+        copied = box.call("scale", (x,), {"factor": 3.0}, writable=True)
+    assert sealed.kind == "exception" and "read-only" in sealed.error
+    assert forced.ok and forced.value[0] == "cannot set WRITEABLE flag to True of this array", forced
+    assert forced.value[1:] == [-1, 13]  # mprotect: EACCES, the mapping is of a read-only, sealed file
+    assert copied.ok and copied.value == [18.0, 3.0, [[2, 3]]]  # tuples come back as lists, np scalars as floats
     assert np.array_equal(x, np.ones((2, 3))), "the grader's own array is never touched"
 
 
@@ -754,6 +817,13 @@ def forge(kind):
         os.write(fd, _header({"$d": {"op": "result", "kind": "ok"}}, 0))
     elif kind == "close":
         os.close(fd)
+    elif kind == "huge":
+        npy = b"\\x93NUMPY\\x01\\x00" + struct.pack("<H", 118)
+        npy += "{'descr': '|i1', 'fortran_order': False, 'shape': (209715200,), }".ljust(117).encode() + b"\\n"
+        os.write(fd, _header({"$a": 0}, 1) + struct.pack("<I", len(npy) + 209715200) + npy)
+    elif kind == "extra":
+        os.write(fd, _header({"$d": {"op": "result", "id": _channel().__dict__.get("id", "x"), "kind": "ok", "value": 1,
+                 "error": None, "traceback": None, "extra": "y"}}, 0))
     return "honest value"
 
 def ping(x=1):
@@ -761,7 +831,7 @@ def ping(x=1):
 """
 
 
-@pytest.mark.parametrize("kind", ["length", "shape", "object", "json", "count", "stale", "fields", "close"])
+@pytest.mark.parametrize("kind", ["length", "shape", "object", "json", "count", "stale", "fields", "close", "huge", "extra"])
 def test_forged_protocol_frames_end_in_a_protocol_error_and_a_fresh_worker(tmp_path, kind):
     with sandbox(tmp_path, FORGER) as box:
         result = box.call("forge", (kind,))
@@ -915,3 +985,242 @@ def test_reading_stdin_gets_end_of_file_at_once(tmp_path):
 def test_results_cover_every_documented_kind():
     assert {"ok", "exception", "timeout", "crashed", "protocol", "memory", "cpu", "load"} <= set(KINDS)
     assert CallResult("ok").ok and not CallResult("timeout").ok
+
+
+# ============================================================================================
+# Nothing shared between sandboxes
+# ============================================================================================
+
+CHANNELS = r'''
+import ctypes, os, socket
+
+libc = ctypes.CDLL(None, use_errno=True)
+KEYCTL = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
+ADD_KEY = {"x86_64": 248, "aarch64": 217}.get(os.uname().machine)
+_keep = []
+
+
+def plant(secret):
+    """Leave ``secret`` wherever another process could find it; say where it worked."""
+    done = {}
+    data = secret.encode()
+    if ADD_KEY:
+        for ring in (-4, -3, -5):  # user, session, user-session keyrings
+            done[f"keyring {ring}"] = libc.syscall(ADD_KEY, b"user", b"gv-secret", data, len(data), ring) > 0
+    for path in ("/dev/shm/gv-secret", "/tmp/gv-secret", "/var/tmp/gv-secret", "secret.txt"):
+        try:
+            with open(path, "w") as fh:
+                fh.write(secret)
+            done[path] = True
+        except OSError:
+            done[path] = False
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.bind("\0gv-secret")
+        s.listen(1)
+        _keep.append(s)
+        done["abstract socket"] = True
+    except OSError:
+        done["abstract socket"] = False
+    return [done, os.path.abspath("secret.txt"), os.getpid(), os.getuid()]
+
+
+def find(work_file, other_pid):
+    """Everything of another sandbox this one can reach."""
+    found = []
+    buf = ctypes.create_string_buffer(4096)
+    if KEYCTL:
+        for ring in (-4, -3, -5):
+            key = libc.syscall(KEYCTL, 10, ring, b"user", b"gv-secret", 0)  # KEYCTL_SEARCH
+            if key > 0 and libc.syscall(KEYCTL, 11, key, buf, len(buf)) > 0:  # KEYCTL_READ
+                found.append(f"keyring {ring}: {buf.value!r}")
+    for path in ("/dev/shm/gv-secret", "/tmp/gv-secret", "/var/tmp/gv-secret", work_file):
+        try:
+            with open(path) as fh:
+                found.append(f"{path}: {fh.read()!r}")
+        except OSError:
+            pass
+    try:
+        socket.socket(socket.AF_UNIX).connect("\0gv-secret")
+        found.append("abstract socket")
+    except OSError:
+        pass
+    if other_pid != os.getpid():
+        try:
+            os.kill(other_pid, 0)
+            found.append(f"signal to pid {other_pid}")
+        except OSError:
+            pass
+    return found
+'''
+
+
+@pytest.mark.skipif(not ({"seccomp", "net-ns", "ipc-ns"} <= LAYERS and (HAS_FS_ALLOW_LIST or "own-uid" in LAYERS)),
+                    reason="this machine cannot keep sandboxes apart (no seccomp, namespaces or own uid): see the isolation notes")
+def test_two_sandboxes_cannot_reach_each_other(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with sandbox(tmp_path / "a", CHANNELS) as first, sandbox(tmp_path / "b", CHANNELS) as second:
+        planted = first.call("plant", ("the answer key",))
+        assert planted.ok, planted
+        done, work_file, _, uid = planted.value
+        assert done["secret.txt"]  # its own work folder is writable...
+        assert not done["keyring -4"] and not done["/dev/shm/gv-secret"] and not done["/tmp/gv-secret"]  # ...nothing else
+        host_pid = first._state.worker.worker_pid()  # the first worker as the host sees it
+        found = second.call("find", (work_file, host_pid))
+        assert found.ok and found.value == [], found.value  # alive at the same time, and still nothing to find
+        other = second.call("plant", ("x",))
+        assert other.value[3] != uid, "two sandboxes ran under the same uid"
+    # and nothing of theirs is left for a later one
+    assert not Path("/tmp/gv-secret").exists() and not Path("/dev/shm/gv-secret").exists()
+
+
+@pytest.mark.skipif("seccomp" not in LAYERS, reason="no seccomp filter on this machine (see the isolation notes)")
+@pytest.mark.parametrize("call, args", [
+    ("keyctl", (0, -4, 1)), ("add_key", (0, 0, 0, 0, -4)), ("request_key", (0, 0, 0, 0)), ("ptrace", (0, 1, 0, 0)),
+    ("bpf", (0, 0, 0)), ("userfaultfd", (0,)), ("perf_event_open", (0, 0, -1, -1, 0)), ("unshare", (0x10000000,)),
+    ("setns", (0, 0)), ("mount", (0, 0, 0, 0, 0)), ("io_uring_setup", (1, 0)), ("shmget", (0, 4096, 0o1600)),
+])
+def test_the_seccomp_filter_refuses_the_calls_that_reach_other_processes(tmp_path, call, args):
+    numbers = seccomp._NUMBERS[os.uname().machine]
+    source = f"""
+    import ctypes
+    def go():
+        libc = ctypes.CDLL(None, use_errno=True)
+        return [libc.syscall({numbers[call]}, *{list(args)!r}), ctypes.get_errno()]
+    """
+    with sandbox(tmp_path, source) as box:
+        result = box.call("go")
+    assert result.ok and result.value == [-1, 1], (call, result)  # -1, EPERM
+
+
+@pytest.mark.skipif(not Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h").exists() or os.uname().machine != "x86_64",
+                    reason="the kernel's x86_64 headers are not installed")
+def test_the_seccomp_table_matches_the_kernel_headers():
+    text = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h").read_text()
+    header = {m.group(1): int(m.group(2)) for m in re.finditer(r"#define __NR_(\w+)\s+(\d+)", text)}
+    table = seccomp._NUMBERS["x86_64"]
+    assert {name: header.get(name) for name in table} == table
+
+
+def test_the_seccomp_program_is_well_formed():
+    program = seccomp.program("x86_64")
+    assert len(program) % 8 == 0 and len(program) // 8 < 4096
+    assert set(seccomp.DENIED) >= {"keyctl", "add_key", "request_key", "ptrace", "bpf", "userfaultfd", "perf_event_open",
+                                   "mount", "unshare", "setns", "io_uring_setup"}
+    with pytest.raises(ValueError, match="no seccomp"):
+        seccomp.program("sparc")
+
+
+@pytest.mark.skipif("tmpfs-work" not in LAYERS, reason="no tmpfs work folder on this machine (see the isolation notes)")
+def test_the_work_folder_is_a_capped_tmpfs_that_vanishes_with_the_worker(tmp_path):
+    source = """
+    import os
+    def fill():
+        written = 0
+        try:
+            for i in range(64):
+                with open(f"big-{i}", "wb") as fh:
+                    fh.write(b"x" * (4 << 20))
+                written += 4 << 20
+        except OSError as exc:
+            return [written, exc.errno]
+        return [written, 0]
+    def folders():
+        for i in range(100000):
+            try:
+                os.mkdir(f"d{i}")
+            except OSError as exc:
+                return [i, exc.errno]
+        return [100000, 0]
+    def listing():
+        return sorted(os.listdir("."))
+    """
+    limits = Limits(work_bytes=32 << 20, work_inodes=500, file_bytes=8 << 20, call_timeout=5)
+    with sandbox(tmp_path, source, limits=limits) as box:
+        written, err = box.call("fill").value
+        assert written <= 32 << 20 and err == 28  # ENOSPC
+        made, err = box.call("folders").value
+        assert made < 500 and err == 28
+        box.restart()
+        assert set(box.call("listing").value) <= {"submission.py", "__pycache__"}  # a fresh tmpfs: nothing kept
+        assert not list((Path(box._state.root.path) / "work").iterdir())  # never on the host's disk
+
+
+def test_the_snapshot_is_taken_once_and_is_what_the_fingerprint_describes(tmp_path):
+    path = _write(tmp_path, "def f():\n    return 1\n")
+    with Sandbox(path, limits=FAST) as box:
+        assert box.call("f").value == 1
+        before = box.fingerprint
+        path.write_text("def f():\n    return 2\n")  # swapped while it is being graded
+        box.restart()
+        assert box.call("f").value == 1 and box.fingerprint == before  # the copy that is graded
+    from gradverify.grading.files import fingerprint
+
+    assert fingerprint(path) != before and len(before) == 64
+
+
+# ============================================================================================
+# The copy: what is copied, what is counted, what is refused
+# ============================================================================================
+
+
+def test_the_copy_counts_folders_depth_and_bytes_and_never_follows_a_link(tmp_path):
+    from gradverify.grading.files import SubmissionError, fingerprint, snapshot
+
+    small = Limits(submission_entries=20, submission_depth=3, submission_bytes=1000)
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "solution.py").write_text("x = 1\n")
+    (folder / "link.py").symlink_to(tmp_path / "elsewhere.py")
+    (tmp_path / "elsewhere.py").write_text("secret = 1\n")
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    snap = snapshot(folder, copy, limits=small)
+    assert snap.entry == "solution.py" and sorted(p.name for p in copy.iterdir()) == ["solution.py"]
+    assert any("symbolic link" in s for s in snap.skipped) and fingerprint(folder, limits=small) == snap.digest
+    for i in range(25):
+        (folder / f"empty{i}").mkdir()  # empty folders count too
+    with pytest.raises(SubmissionError, match="more than 20 files and folders"):
+        snapshot(folder, None, limits=small)
+    for i in range(25):
+        (folder / f"empty{i}").rmdir()
+    (folder / "a" / "b" / "c" / "d").mkdir(parents=True)
+    with pytest.raises(SubmissionError, match="deeper than 3"):
+        snapshot(folder, None, limits=small)
+    remove_tree(folder / "a")
+    with open(folder / "data.bin", "wb") as fh:
+        fh.truncate(1 << 40)  # a terabyte, sparse: only the cap is ever read
+    with pytest.raises(SubmissionError, match="larger than"):
+        snapshot(folder, None, limits=small)
+
+
+def test_a_hard_linked_file_refuses_the_submission_as_not_the_students_doing(tmp_path):
+    from gradverify.grading.files import SubmissionError, snapshot
+
+    victim = _write(tmp_path, "def f():\n    return 1\n", "victim.py")
+    (tmp_path / "thief").mkdir()
+    os.link(victim, tmp_path / "thief" / "solution.py")
+    for path in (victim, tmp_path / "thief"):
+        with pytest.raises(SubmissionError, match="hard links") as err:
+            snapshot(path, None)
+        assert err.value.refused
+    with Sandbox(victim, limits=FAST) as box:
+        start = box.start()
+    assert start.kind == "setup" and "hard links" in start.error  # the grader's refusal, not a load error
+
+
+def test_removing_a_tree_of_any_depth_needs_no_recursion(tmp_path):
+    top = tmp_path / "deep"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(3000):  # deeper than PATH_MAX allows as a path, and than Python's recursion limit
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.mkdir("locked", 0o000, dir_fd=fd)
+    os.close(fd)
+    (top / "link").symlink_to(tmp_path)  # never followed
+    remove_tree(top)
+    assert not top.exists() and tmp_path.exists()

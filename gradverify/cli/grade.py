@@ -14,9 +14,10 @@ HELP = "grade untrusted student gradient code against the exact oracle (sandboxe
 
 def register(sub) -> None:
     p = sub.add_parser("grade", help=HELP, description=HELP + ". Writes per-student feedback (Markdown, JSON), Gradescope "
-                       "results.json and a gradebook CSV under --out; a rerun resumes where a crashed or killed run stopped. "
-                       "Exit code 0 = every submission passed, 1 = some did not, 2 = bad usage, 3 = the grader itself failed on some "
-                       "submissions (listed; a rerun grades them again).")
+                       "results.json and a gradebook CSV under --out; a rerun resumes where a crashed or killed run stopped "
+                       "(and grades again what the grader failed on). Exit code 0 = every submission passed, 1 = some did not, "
+                       "2 = bad usage (or another batch is grading into --out), 3 = the grader itself failed on some "
+                       "submissions (listed; not the students' fault).")
     p.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="a .py file, a folder holding one, or a folder of submissions")
     p.add_argument("--assignment", required=True, metavar="PROFILE", help=f"{', '.join(n for n in PROFILES if n != 'native')}, or a .toml profile")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
@@ -26,11 +27,16 @@ def register(sub) -> None:
     p.add_argument("--out", default="graded", metavar="DIR", type=out_dir("--out"), help="output folder (default ./graded)")
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="submissions graded in parallel (default 2)")
     p.add_argument("--examples", type=int, default=20, metavar="N", help="generated cases per submission (default 20)")
-    p.add_argument("--seed", type=seed(), default=0, help="seed of the generated cases; every submission sees the same ones")
+    p.add_argument("--seed", type=seed(), default=None, metavar="N",
+                   help="the batch's seed, 0 to 2^32-1 (hidden variants, generated cases, the timing network); default: a fresh "
+                        "secret one, reused when the same --out is resumed, and recorded for the instructor in gradebook.csv")
     p.add_argument("--entry", metavar="FILE.py", help="for submissions of several files: the module to import "
                    "(a folder holding it is one submission; its siblings are importable)")
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                    help="wall-clock limit of one call of the student's function (default 10); the worker is killed after it")
+    p.add_argument("--budget", type=float, default=120.0, metavar="SECONDS",
+                   help="wall-clock time one submission may take in all its calls and restarts (default 120); calls after it "
+                        "are refused and their checks fail")
     p.add_argument("--saturating", action="store_true", help="also generate saturated units (strict: the textbook log(σ) overflows there)")
     p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None, type=out_dir("--report"),
                    help="also write a class report (default DIR: <out>/report) and, for every failing submission, "
@@ -40,21 +46,25 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from gradverify.grading.batch import discover, grade_batch
+    from gradverify.grading.text import one_line
 
     profile = get_profile(args.assignment)
     if profile.name == "native":
         raise InputError("The native profile passes Python objects and cannot cross the sandbox",
                          expected="--assignment ex4, layers, two-layer-relu or a .toml profile", received="native")
-    if args.jobs < 1 or args.examples < 1 or not args.timeout > 0:
-        raise InputError("--jobs and --examples must be at least 1, --timeout positive",
-                         received=f"--jobs {args.jobs}, --examples {args.examples}, --timeout {args.timeout}")
+    if args.jobs < 1 or args.examples < 1 or not args.timeout > 0 or not args.budget > 0:
+        raise InputError("--jobs and --examples must be at least 1, --timeout and --budget positive",
+                         received=f"--jobs {args.jobs}, --examples {args.examples}, --timeout {args.timeout}, --budget {args.budget}")
     settings = profile.resolve(parse_settings(args.settings))
     subs = discover(args.submissions, entry=args.entry)
     from gradverify.grading.sandbox import detect_isolation
 
+    isolation = detect_isolation()
     print(f"grading  {len(subs)} submission(s) with the {profile.name} profile"
           + (f" ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else ""), flush=True)
-    print(f"sandbox  {detect_isolation()}", flush=True)
+    print(f"sandbox  {isolation}", flush=True)
+    for note in isolation.notes:
+        print(f"         note: {note}", flush=True)
     bar = Progress("grading", delay=0.0)
     resumed = []
 
@@ -64,25 +74,34 @@ def run(args) -> int:
         bar(done, total)
 
     grades = grade_batch(subs, profile, settings, args.out, jobs=args.jobs, examples=args.examples, seed=args.seed,
-                         saturating=args.saturating, call_timeout=args.timeout, report=args.report is not None, entry=args.entry,
-                         progress=progress)
+                         saturating=args.saturating, call_timeout=args.timeout, budget=args.budget,
+                         report=args.report is not None, entry=args.entry, progress=progress)
     bar.close()
-    rows = [[g.submission, g.verdict, f"{g.score:g}/{g.max_score:g}",
-             (g.diagnosis[0].message if g.diagnosis else next((c.message.splitlines()[0] for c in g.checks if not c.passed), ""))[:90]]
-            for g in grades]
+    rows = [[g.submission, str(g.verdict), f"{g.score:g}/{g.max_score:g}", one_line(_headline(g), 90)] for g in grades]
     print()
     print(table(["submission", "verdict", "score", "diagnosis / first failed check"], rows, align="llrl"))
     n_pass = sum(g.verdict == "pass" for g in grades)
-    failed_us = [g.submission for g in grades if g.verdict == "grader-error"]
+    out = Path(args.out)
     print(f"\n{n_pass} of {len(grades)} passed" + (f"; {len(resumed)} already graded (resumed)" if resumed else "")
-          + f". Feedback and Gradescope results.json under {Path(args.out)}/<submission>/, gradebook {Path(args.out) / 'gradebook.csv'}.")
+          + f". Feedback and Gradescope results.json under {out}/<submission>/, gradebook {out / 'gradebook.csv'} "
+          "(with the batch's secret seed).")
     if args.report is not None:
         from gradverify.cli.report import write_batch_report
 
-        paths = write_batch_report(grades, args.report or str(Path(args.out) / "report"), command=args.command_line)
+        paths = write_batch_report(grades, args.report or str(out / "report"), command=args.command_line)
         print("report: " + ", ".join(str(p) for p in paths))
+    failed_us = [g.submission for g in grades if g.verdict == "grader-error"]
     if failed_us:
-        print(f"\nthe grader itself failed on {len(failed_us)} submission(s): {', '.join(failed_us)} (not the students' fault; "
-              "the incident is in their feedback.json; a rerun grades them again)")
+        print(f"\nthe grader itself failed on {len(failed_us)} submission(s): {', '.join(failed_us)} (not the students' "
+              "fault; the incident is in gradebook.csv; a rerun grades them again)")
         return 3
     return 0 if n_pass == len(grades) else 1
+
+
+def _headline(g) -> str:
+    """The grader's one line on a submission: its diagnosis, else its first failed check (never the student's text)."""
+    if g.verdict == "grader-error":
+        return "grader error: " + g.incident
+    if g.diagnosis:
+        return g.diagnosis[0].message
+    return next((c.message.splitlines()[0] for c in g.checks if not c.passed and c.message), "")

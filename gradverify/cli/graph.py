@@ -5,6 +5,8 @@
     gradverify graph sigmoid-neuron     # σ(w0x0 + w1x1 + w2): as one gate, then expanded
 
 Exit code 0 when every node agrees with SymPy, 1 when one does not, 2 for bad input.
+stdout holds one thing: the picture with ``--svg -``/``--dot -`` (the tables go to stderr), else
+the JSON document with ``--json``, else the tables; two claims on it are an error.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from gradverify.errors import InputError
 
 #: Graphs above this many nodes are not checked with SymPy here (the check is O(nodes²)).
 _CHECK_LIMIT = 200
+#: No node's SymPy check is started after this many seconds (deep chains of functions cost ~nodes³).
+_CHECK_SECONDS = 30.0
 
 
 def register(subparsers) -> None:
@@ -40,8 +44,10 @@ def register(subparsers) -> None:
     parser.add_argument("--at", action="append", default=[], metavar="NAME=VALUE,...",
                         help="input values, e.g. x=-2,y=5,z=-4 (repeatable; for an example they "
                         "replace its values)")
-    parser.add_argument("--svg", metavar="FILE", help="write an SVG picture of the graph ('-': stdout)")
-    parser.add_argument("--dot", metavar="FILE", help="write Graphviz DOT text of the graph ('-': stdout)")
+    parser.add_argument("--svg", metavar="FILE", help="write an SVG picture of the graph ('-': stdout, which "
+                        "then holds only the picture; the tables go to stderr)")
+    parser.add_argument("--dot", metavar="FILE", help="write Graphviz DOT text of the graph ('-': stdout, which "
+                        "then holds only the DOT text; the tables go to stderr)")
     parser.add_argument("--expand-sigmoid", action="store_true",
                         help="build sigmoid(a) from elementary gates 1/(1+exp(-a)); for the "
                         "sigmoid-neuron example (which shows both forms) this picks the form written "
@@ -50,10 +56,13 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+_STDOUT = ("-", "/dev/stdout")
+
+
 def _write(path: str, text: str) -> str:
-    """Write a picture: '-' is stdout; an existing device or pipe (/dev/stdout) is written in place,
-    never replaced; a regular file is written atomically."""
-    if path == "-":
+    """Write a picture: '-' (or /dev/stdout) is stdout; an existing device or pipe is written in
+    place, never replaced; a regular file is written atomically."""
+    if path in _STDOUT:
         sys.stdout.write(text)
         return ""
     try:
@@ -66,6 +75,19 @@ def _write(path: str, text: str) -> str:
         raise InputError(f"Cannot write the picture to {path!r}", expected="a writable file path",
                          received=f"{type(exc).__name__}: {exc.strerror or exc}",
                          fix="choose a path in a writable directory, or '-' for stdout") from None
+
+
+def _stdout_owner(args: argparse.Namespace) -> str:
+    """What stdout carries: "picture" (--svg - or --dot -), "json" or "report"; two of them at once
+    is a conflict the user must resolve (stdout cannot hold both)."""
+    pictures = [flag for flag, path in (("--svg", args.svg), ("--dot", args.dot)) if path in _STDOUT]
+    if len(pictures) == 2 or (pictures and args.json):
+        claims = pictures + (["--json"] if args.json else [])
+        raise InputError(f"{' and '.join(claims)} both write to stdout",
+                         expected="at most one of --svg -, --dot - and --json on stdout",
+                         received=" ".join(f"{c} -" if c != "--json" else c for c in claims),
+                         fix="write the other one to a file, e.g. --svg graph.svg")
+    return "picture" if pictures else "json" if args.json else "report"
 
 
 def _parse_at(items: list[str]) -> dict[str, float]:
@@ -163,15 +185,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         forms = [("expanded sigmoid" if args.expand_sigmoid else "graph", args.expand_sigmoid)]
 
+    owner = _stdout_owner(args)
     results, reports, documents, ok = [], [], [], True
     for title, expand in forms:
         result = g.evaluate(g.parse(expr, expand_sigmoid=expand), values)
-        check, skipped = None, ""
-        if len(result.rows) > _CHECK_LIMIT:
-            skipped = f"{len(result.rows)} nodes; the check is for lecture-sized graphs up to {_CHECK_LIMIT}"
-        else:
-            check = g.check_with_sympy(result)
-            ok = ok and check.ok
+        check, skipped = _check(result)
+        ok = ok and (check is None or check.ok)
         results.append(result)
         reports.append(_text_report(title, result, check, skipped))
         documents.append(_json_form("expanded" if expand else "single", result, check, skipped))
@@ -184,17 +203,30 @@ def run(args: argparse.Namespace) -> int:
                      f"{worst:.2g})." if same else
                      f"The two forms DISAGREE: largest difference in f or a gradient {worst:.3g}.")
 
+    # stdout holds one thing: the picture when it goes there (the tables then go to stderr), else
+    # the JSON document or the tables
+    report_stream = sys.stderr if owner == "picture" else sys.stdout
     if args.json:
         doc = {"schema": "gradverify.graph/1", "ok": ok, "graphs": documents}
         print(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False))
     else:
-        print("\n\n".join(reports))
+        print("\n\n".join(reports), file=report_stream)
         if same_line:
-            print("\n" + same_line)
+            print("\n" + same_line, file=report_stream)
     picked = next((r for r in results if r.graph.expand_sigmoid == args.expand_sigmoid), results[0])
     for path, render in ((args.svg, g.to_svg), (args.dot, g.to_dot)):
         if path:
             note = _write(path, render(picked))
-            if note:  # with --json, stdout holds only the JSON document
-                print(note, file=sys.stderr if args.json else sys.stdout)
+            if note:
+                print(note, file=sys.stdout if owner == "report" else sys.stderr)
     return 0 if ok else 1
+
+
+def _check(result: g.GraphResult) -> tuple[g.SympyCheck | None, str]:
+    """The SymPy check, or None and why it was skipped (too many nodes, or too deep for SymPy)."""
+    if len(result.rows) > _CHECK_LIMIT:
+        return None, f"{len(result.rows)} nodes; the check is for lecture-sized graphs up to {_CHECK_LIMIT}"
+    try:
+        return g.check_with_sympy(result, time_limit=_CHECK_SECONDS), ""
+    except InputError as exc:  # deeper than SymPy's recursion allows on this interpreter
+        return None, exc.what

@@ -4,54 +4,66 @@ Checks, in the order a student should read them:
 
 1. ``loads``: the file imports and the function exists;
 2. ``shapes``: what it returns has the profile's form, shapes and a numeric dtype;
-3. ``cost`` and ``gradient_fixed``: against the exact values on the fixed cases (the classic debug
-   network at λ = 0 and λ = 3);
-4. ``gradient_random``: against the exact values on Hypothesis-generated cases (sizes, m, λ,
-   saturating scales); the first failure is shrunk to the smallest failing case;
-5. ``self_consistency``: the gradient against finite differences of the submission's *own* cost;
-   a wrong gradient that agrees with a wrong cost passes the classic gradient check — here it
-   still fails ``cost`` and ``gradient_*``, and the diagnosis says so;
-6. ``determinism`` (the same output twice) and ``inputs_unmodified``.
+3. ``cost`` and ``gradient_fixed``: against the exact values on the fixed cases — the classic
+   debug network at λ = 0 and λ = 3 *and* its hidden variants (``cases``): answers known by heart
+   for the debug network earn nothing alone;
+4. ``gradient_random``: against the exact values on Hypothesis-generated cases drawn from the
+   batch's secret seed (the first failure shrunk to the smallest failing case) and on a large
+   network;
+5. ``self_consistency``: the gradient against finite differences of the submission's *own* cost,
+   at several points (the debug network at λ = 3 and every hidden variant);
+6. ``determinism``: every fixed case again, in a fresh process, in another order, interleaved
+   with other cases — nothing kept from the first calls can make the answers agree;
+7. ``inputs_unmodified``: the arrays are passed as read-only memory on every call; a write into
+   them anywhere fails this check (and the call is made again with copies).
+
+The gradient points (``GRADIENT_CHECKS``) need evidence that the gradient is a backpropagation:
+right on a large network, at the cost of a few forward passes (``timing``). A gradient whose cost
+grows with the number of parameters is a numerical gradient, and one with no usable answer on
+the large network cannot be told from one: ``withhold_gradient_points`` then takes the gradient
+points back, whatever its accuracy on the small cases.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import numpy as np
 
 from gradverify.compare import Comparison, candidate_source, float64_budget, gather, judge
-from gradverify.finite_diff import numeric_gradient_of
+from gradverify.grading.cases import Case
 from gradverify.grading.protocol import CallResult
 from gradverify.grading.runner import Runner, StudentError, same_value
 from gradverify.params import flatten, unflatten
-from gradverify.profiles import Call
-from gradverify.spec import Problem
 
-__all__ = ["CHECK_TITLES", "Check", "Answer", "not_reached", "loads", "cost", "gradient_fixed", "determinism",
-           "inputs_unmodified", "self_consistency", "gradient_random", "judge_fixed"]
+__all__ = ["CHECK_TITLES", "GRADIENT_CHECKS", "Check", "Answer", "not_reached", "not_graded", "loads", "shapes", "judge_fixed", "cost",
+           "gradient_fixed", "self_consistency", "gradient_random", "determinism", "inputs_unmodified",
+           "withhold_gradient_points"]
 
 CHECK_TITLES = {
     "loads": "The submission loads and defines the function",
     "shapes": "The return value has the expected form and shapes",
     "cost": "Cost equals the exact value (fixed cases)",
-    "gradient_fixed": "Gradient equals the exact gradient (fixed cases, incl. the classic debug network)",
+    "gradient_fixed": "Gradient equals the exact gradient (the classic debug network and hidden variants of it)",
     "gradient_random": "Gradient equals the exact gradient (generated networks, batch sizes, λ, parameter scales)",
     "self_consistency": "Gradient agrees with finite differences of your own cost",
-    "determinism": "The same output twice",
+    "determinism": "The same output again, in a fresh process and another order",
     "inputs_unmodified": "The inputs are left unmodified",
 }
+GRADIENT_CHECKS = ("gradient_fixed", "gradient_random", "self_consistency")
 
 
 @dataclass
 class Check:
-    """One rubric item: passed or not, points, and a message written for the student."""
+    """One rubric item: passed or not, points, a message in the grader's words, and the student's own text apart."""
 
     name: str
     passed: bool
     points: float
     max_points: float
     message: str
+    details: str = ""  # what the submission itself said (exception, traceback): student text, shown apart
 
     @property
     def title(self) -> str:
@@ -60,19 +72,17 @@ class Check:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the submission answered on one fixed case, and how that call went."""
+    """What the submission answered on one fixed case, and the call's result."""
 
-    title: str
-    problem: Problem
+    case: Case
     cost: float
     grads: dict
-    call: Call
     result: CallResult
 
 
-def _check(name: str, rubric: dict, passed: bool, message: str) -> Check:
+def _check(name: str, rubric: dict, passed: bool, message: str, details: str = "") -> Check:
     points = float(rubric.get(name, 0.0))
-    return Check(name, passed, points if passed else 0.0, points, message)
+    return Check(name, passed, points if passed else 0.0, points, message, details)
 
 
 def not_reached(name: str, rubric: dict) -> Check:
@@ -80,103 +90,159 @@ def not_reached(name: str, rubric: dict) -> Check:
     return _check(name, rubric, False, "Not checked: an earlier check failed.")
 
 
-def loads(rubric: dict, passed: bool, message: str) -> Check:
+def not_graded(name: str, rubric: dict) -> Check:
+    """A check of a submission the grader could not grade: 0 points for now, and not the student's fault."""
+    return _check(name, rubric, False, "Not graded: the grader could not grade this submission (not your fault; your "
+                  "instructor has the details and will grade it again).")
+
+
+def loads(rubric: dict, passed: bool, message: str, details: str = "") -> Check:
     """``loads``: the file imports and the function exists (``message`` says which way)."""
-    return _check("loads", rubric, passed, message)
+    return _check("loads", rubric, passed, message, details)
 
 
-def shapes(rubric: dict, passed: bool, message: str) -> Check:
+def shapes(rubric: dict, passed: bool, message: str, details: str = "") -> Check:
     """``shapes``: every answer had the profile's form (``message`` names the first that did not)."""
-    return _check("shapes", rubric, passed, message)
+    return _check("shapes", rubric, passed, message, details)
 
 
-def judge_fixed(answers: list[Answer]) -> list[tuple[str, Comparison]]:
+def judge_fixed(answers: list[Answer]) -> list[tuple[Case, Comparison]]:
     """Each fixed case's answer judged against the exact oracle."""
     comps = []
     for a in answers:
-        exact = gather(a.problem, ("exact",))
-        cand = candidate_source("yours", lambda _p, J=a.cost, grads=a.grads: (J, grads), a.problem)
-        comps.append((a.title, judge(a.problem, {**exact, "yours": cand}, diagnose=False)))
+        problem = a.case.problem
+        exact = gather(problem, ("exact",))
+        cand = candidate_source("yours", lambda _p, J=a.cost, grads=a.grads: (J, grads), problem)
+        comps.append((a.case, judge(problem, {**exact, "yours": cand}, diagnose=False)))
     return comps
 
 
-def cost(rubric: dict, comps: list[tuple[str, Comparison]]) -> Check:
-    """``cost``: the cost equals the exact value on every fixed case."""
+def cost(rubric: dict, comps: list[tuple[Case, Comparison]]) -> Check:
+    """``cost``: the cost equals the exact value on every fixed case, hidden variants included."""
     msgs = []
-    for title, comp in comps:
+    for case, comp in comps:
         if comp.verdicts["yours"].cost_ok is False:
-            msgs.append(f"{title}: your cost {comp.sources['yours'].cost:.10g}, expected {comp.sources['exact'].cost:.10g}")
+            msgs.append(f"{case.title}: your cost {comp.sources['yours'].cost:.10g}, expected {comp.sources['exact'].cost:.10g}")
+    if msgs and len(msgs) < len(comps) and all(c.hidden for c, comp in comps if comp.verdicts["yours"].cost_ok is False):
+        msgs.append("Right on the debug network but not on its hidden variants: answers that fit only the published "
+                    "case earn no points.")
     return _check("cost", rubric, not msgs, "\n".join(msgs) or "The cost matches the exact value on every fixed case.")
 
 
-def gradient_fixed(rubric: dict, comps: list[tuple[str, Comparison]]) -> Check:
-    """``gradient_fixed``: the gradient equals the exact one on every fixed case."""
-    msgs = []
-    for title, comp in comps:
+def gradient_fixed(rubric: dict, comps: list[tuple[Case, Comparison]]) -> Check:
+    """``gradient_fixed``: the gradient equals the exact one on every fixed case, hidden variants included."""
+    msgs, wrong = [], []
+    for case, comp in comps:
         v = comp.verdicts["yours"]
         if v.n_off:
+            wrong.append(case)
             w = v.worst
-            msgs.append(f"{title}: {v.n_off} of {len(comp.names)} partials are wrong; worst {comp.names[w]}: "
+            msgs.append(f"{case.title}: {v.n_off} of {len(comp.names)} partials are wrong; worst {comp.names[w]}: "
                         f"yours {comp.sources['yours'].grad[w]:.10g}, expected {comp.sources['exact'].grad[w]:.10g}")
+    if wrong and all(c.hidden for c in wrong):
+        msgs.append("Right on the debug network but not on its hidden variants: answers that fit only the published "
+                    "case earn no points.")
     return _check("gradient_fixed", rubric, not msgs,
                   "\n".join(msgs) or "The gradient matches the exact gradient on every fixed case.")
 
 
-def determinism(rubric: dict, runner: Runner, first: Answer) -> Check:
-    """``determinism``: the first fixed case, called again, gives the same output."""
-    _, again = runner.raw(first.problem)
-    same = again.ok and same_value(again.value, first.result.value)
-    return _check("determinism", rubric, same, "The same inputs gave the same output twice." if same else
-                  "Called twice with the same inputs, the function returned different results (global state? randomness?).")
+def self_consistency(rubric: dict, runner: Runner, points: list[Answer]) -> tuple[Check, bool | None]:
+    """``self_consistency``: at each point, the gradient against finite differences of the submission's own cost.
 
-
-def inputs_unmodified(rubric: dict, first: Answer) -> Check:
-    """``inputs_unmodified``: the arguments of the first call, as the worker saw them after it."""
-    changed = []
-    after = first.result.args_after or {}
-    for i, (sent, back) in enumerate(zip(first.call.args, after.get("args", first.call.args))):
-        if not same_value(np.asarray(sent) if isinstance(sent, np.ndarray) else sent, back):
-            changed.append(f"argument {i + 1}")
-    for key, value in (first.call.attrs or {}).items():
-        if not same_value(value, (after.get("attrs") or {}).get(key, value)):
-            changed.append(f"self.{key}")
-    return _check("inputs_unmodified", rubric, not changed, "The inputs were left unmodified." if not changed else
-                  f"The function modified its inputs ({', '.join(changed)}); copy arrays before changing them in place.")
-
-
-def self_consistency(rubric: dict, runner: Runner, at: Answer) -> tuple[Check, bool | None]:
-    """``self_consistency``: the gradient at ``at`` against finite differences of the submission's own cost.
-
-    Returns the check and whether the gradient was consistent (None: it could not be told).
+    Returns the check and whether the gradient was consistent everywhere (None: it could not be told).
     """
-    net = at.problem.network
+    from gradverify.finite_diff import numeric_gradient_of
 
-    def own_cost(theta: np.ndarray) -> float:
-        J, _ = runner(at.problem.with_params(unflatten(theta, net)))
-        return J
+    for at in points:
+        problem, net = at.case.problem, at.case.problem.network
 
-    try:
-        num = numeric_gradient_of(own_cost, flatten(at.problem.params, net), method="central")
-    except (StudentError, ValueError) as exc:
-        return _check("self_consistency", rubric, False, f"Could not differentiate your cost numerically: {exc}"), None
-    g = flatten(at.grads, net)
-    ok = np.abs(g - num.estimate) <= num.error + float64_budget(at.problem) + np.spacing(np.abs(g))
-    consistent = bool(np.all(ok))
-    return _check("self_consistency", rubric, consistent, "Your gradient agrees with finite differences of your own cost."
-                  if consistent else f"Your gradient disagrees with finite differences of your own cost at "
-                  f"{int(np.count_nonzero(~ok))} of {g.size} parameters: the cost and the gradient do not describe the same "
-                  "function."), consistent
+        def own_cost(theta: np.ndarray) -> float:
+            J, _ = runner(problem.with_params(unflatten(theta, net)))
+            return J
+
+        try:
+            num = numeric_gradient_of(own_cost, flatten(problem.params, net), method="central")
+        except StudentError as exc:
+            return _check("self_consistency", rubric, False, f"Could not differentiate your cost numerically around the "
+                          f"{at.case.title}: {exc.message}", exc.details), None
+        except ValueError as exc:
+            return _check("self_consistency", rubric, False, f"Could not differentiate your cost numerically around the "
+                          f"{at.case.title}: {exc}"), None
+        g = flatten(at.grads, net)
+        ok = np.abs(g - num.estimate) <= num.error + float64_budget(problem) + np.spacing(np.abs(g))
+        if not np.all(ok):
+            return _check("self_consistency", rubric, False, f"On the {at.case.title}, your gradient disagrees with finite "
+                          f"differences of your own cost at {int(np.count_nonzero(~ok))} of {g.size} parameters: the cost "
+                          "and the gradient do not describe the same function."), False
+    where = "the " + " and the ".join(a.case.title.split(" (")[0] for a in points)
+    return _check("self_consistency", rubric, True, f"Your gradient agrees with finite differences of your own cost "
+                  f"(at {len(points)} points: {where})."), True
 
 
-def gradient_random(rubric: dict, suite, *, target: str, profile: str, seed: int) -> Check:
-    """``gradient_random``: the generated cases of a suite run (``suite.SuiteResult``)."""
-    from gradverify.suite import reproduce_command
+def gradient_random(rubric: dict, suite, large: tuple[Case, Comparison | None, str, str], *, target: str, profile: str) -> Check:
+    """``gradient_random``: the generated cases of a suite run (``suite.SuiteResult``) and the large network.
 
+    ``large`` is ``(case, comparison or None, why it failed, the student's text)``.
+    """
+    from gradverify.reproduce import reproduce_command
+
+    case, comp, why, details = large
+    large_ok = comp is not None and comp.verdicts["yours"].ok  # cost and gradient, like the generated cases
+    large_msg = "" if large_ok else (f"On {case.title}: {why}" if comp is None else
+                                     f"On {case.title}: {comp.verdicts['yours'].n_off} of {len(comp.names)} partials are wrong.")
+    if suite.ok and large_ok:
+        return _check("gradient_random", rubric, True, f"The cost and gradient match the exact ones on all "
+                      f"{len(suite.records)} generated cases and on {case.title}.")
     if suite.ok:
-        return _check("gradient_random", rubric, True,
-                      f"The cost and gradient match the exact ones on all {len(suite.records)} generated cases.")
-    what = (f"the smallest failing case (shrunk) is {suite.failure.problem!r}" if suite.failure is not None
-            else suite.failure_error)
-    how = (reproduce_command(suite.failure.problem, candidate="YOURFILE.py:" + target, profile=profile)
-           if suite.failure is not None else f"seed {seed}")
-    return _check("gradient_random", rubric, False, f"A generated case failed; {what}. Reproduce it: {how}.")
+        return _check("gradient_random", rubric, False, large_msg, details)
+    if suite.failure is not None:
+        how = reproduce_command(suite.failure.problem, candidate="YOURFILE.py:" + target, profile=profile)
+        what = f"A generated case failed; the smallest failing case (shrunk) is {suite.failure.problem!r}. Reproduce it: {how}."
+    else:
+        what = f"A generated case could not be graded: {suite.failure_error}"
+    return _check("gradient_random", rubric, False, "\n".join(m for m in (what, large_msg) if m), details)
+
+
+def determinism(rubric: dict, runner: Runner, answers: list[Answer], others: list[Case], seed: int) -> Check:
+    """``determinism``: every fixed case again in a fresh process, shuffled, interleaved with ``others``.
+
+    A fresh process forgets everything the first calls left in memory or in the work folder,
+    so an answer memoized from the first time cannot come back the same by luck.
+    """
+    runner.sandbox.restart()
+    order = list(range(len(answers)))
+    random.Random(seed).shuffle(order)
+    if order == sorted(order):
+        order.reverse()
+    for k, i in enumerate(order):
+        if k < len(others):
+            runner.call(others[k].problem, others[k].title)
+        first = answers[i]
+        again = runner.call(first.case.problem, first.case.title)
+        if not (again.ok and same_value(again.value, first.result.value)):
+            why = "gave a different result" if again.ok else "failed"
+            return _check("determinism", rubric, False, f"Called again with the same inputs (the {first.case.title}), "
+                          f"in a fresh process and in another order, the function {why}: global state, randomness, "
+                          "or answers remembered from earlier calls?")
+    return _check("determinism", rubric, True, f"The same inputs gave the same outputs again ({len(answers)} cases, in a "
+                  "fresh process, in another order).")
+
+
+def inputs_unmodified(rubric: dict, runner: Runner) -> Check:
+    """``inputs_unmodified``: no call wrote into its (read-only) inputs."""
+    cases = runner.wrote_inputs
+    if not cases:
+        return _check("inputs_unmodified", rubric, True, f"The inputs were left unmodified ({runner.calls} calls, their "
+                      "arrays passed as read-only memory).")
+    shown = ", ".join(cases[:3]) + (f" and {len(cases) - 3} more" if len(cases) > 3 else "")
+    return _check("inputs_unmodified", rubric, False, f"The function wrote into its input arrays (on: {shown}); numpy "
+                  "refused because they were passed read-only. Copy an array before changing it in place "
+                  "(y = y.copy(), or y = y - 1 instead of y -= 1).")
+
+
+def withhold_gradient_points(checks: dict[str, Check], reason: str) -> None:
+    """Take back the gradient points (a numerical gradient), keeping each check's own finding in its message."""
+    for name in GRADIENT_CHECKS:
+        c = checks.get(name)
+        if c is not None:
+            checks[name] = Check(name, False, 0.0, c.max_points, f"{reason}\n(What this check found: {c.message})", c.details)

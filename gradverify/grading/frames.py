@@ -6,13 +6,17 @@ header frame followed by one ``.npy`` frame per array in it. The header is
 
 * ``null``, ``true``/``false``, integers, floats (``NaN``/``Infinity`` allowed), strings, lists;
 * ``{"$d": {<str>: <tree>, ...}}`` — a dict with string keys;
-* ``{"$a": <i>}`` — the i-th array of the message, each index used exactly once.
+* ``{"$a": <i>}`` — the i-th array of the message, each index used exactly once;
+* ``{"$s": [<offset>, <dtype>, [<shape>...]]}`` — an array in a shared memory segment sent beside
+  the message (requests only: the grader puts the arguments in a sealed, read-only segment, and
+  a reader accepts these nodes only when told to, see ``Reader(segments=True)``).
 
 Tuples travel as lists. Arrays travel as ``.npy`` (format 1.0) of bool, int64, uint64 or
 float64. The reader (the grader's side) trusts nothing: frame lengths, the header size, nesting
 depth and the number of arrays are capped *before* anything is allocated; an ``.npy`` header must
 describe a plain numeric dtype (bool/int/uint/float, native or little endian, no fields, no
-objects) whose shape times itemsize is exactly the bytes received; arrays are then copied into
+objects) whose shape times itemsize is exactly the bytes received; the decoded size of all arrays of a message
+(after widening to 8 bytes) is capped *before* any is decoded; arrays are then copied into
 plain, writable, C-ordered ndarrays — float64 for floats, int64 for (u)ints (float64 when a uint64
 does not fit), bool for bools. Anything else raises :class:`ProtocolError`.
 
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Caps", "ProtocolError", "UnsupportedValue", "pack", "Reader"]
+__all__ = ["Caps", "ProtocolError", "UnsupportedValue", "pack", "Reader", "resolve_segments", "SegmentRef", "SEGMENT_DTYPES"]
 
 PREFIX = struct.Struct("<I")
 _NPY_MAGIC = b"\x93NUMPY"
@@ -38,6 +42,8 @@ _NPY_HEADER_MAX = 4096  # our writer uses < 128 bytes; numpy's own reader allows
 _MAX_NDIM = 32
 _MAX_DIM = 1 << 40
 _INT64_MAX = (1 << 63) - 1
+_SEGMENT_ALIGN = 64
+SEGMENT_DTYPES = ("<f8", "<i8", "<u8", "|b1")  # what pack writes into a segment
 
 
 class ProtocolError(ValueError):
@@ -56,6 +62,8 @@ class Caps:
         header_bytes: largest JSON header frame.
         array_bytes: largest ``.npy`` frame (header included).
         message_bytes: largest message, all frames together.
+        decoded_bytes: largest total size of a message's arrays once decoded (every number
+            widened to 8 bytes): a reply of a million 1-byte integers costs 8 MB, not 1.
         arrays: most arrays in one message.
         depth: deepest nesting of lists/dicts in a tree.
     """
@@ -63,11 +71,12 @@ class Caps:
     header_bytes: int = 1 << 20
     array_bytes: int = 256 << 20
     message_bytes: int = 512 << 20
+    decoded_bytes: int = 512 << 20
     arrays: int = 4096
     depth: int = 64
 
     def __post_init__(self) -> None:
-        for name in ("header_bytes", "array_bytes", "message_bytes", "arrays", "depth"):
+        for name in ("header_bytes", "array_bytes", "message_bytes", "decoded_bytes", "arrays", "depth"):
             value = getattr(self, name)
             if type(value) is not int or value <= 0:
                 raise ValueError(f"Caps.{name} must be a positive int, got {value!r}")
@@ -80,10 +89,12 @@ class Caps:
 # --------------------------------------------------------------------------------------------
 
 
-def pack(tree: object, *, caps: Caps = Caps()) -> list[bytes | memoryview]:
+def pack(tree: object, *, caps: Caps = Caps(), segment: bytearray | None = None) -> list[bytes | memoryview]:
     """Encode ``tree`` as a message: a list of buffers to write in order.
 
-    Numpy scalars become Python scalars, tuples become lists, ndarrays become ``.npy`` frames.
+    Numpy scalars become Python scalars, tuples become lists, ndarrays become ``.npy`` frames —
+    or, when ``segment`` is given, are appended to it (64-byte aligned) and referenced by
+    ``$s`` nodes, for the reader to map instead of copying.
 
     Raises:
         UnsupportedValue: a value of another type (the message names it), a dict key that is
@@ -92,6 +103,9 @@ def pack(tree: object, *, caps: Caps = Caps()) -> list[bytes | memoryview]:
     """
     arrays: list[np.ndarray] = []
     node = _encode(tree, arrays, caps, 0)
+    if segment is not None:
+        node = _to_segment(node, arrays, segment)
+        arrays = []
     header = json.dumps({"v": 1, "n": len(arrays), "m": node}, separators=(",", ":")).encode()
     if len(header) > caps.header_bytes:
         raise UnsupportedValue(f"message header of {len(header)} bytes exceeds {caps.header_bytes}")
@@ -142,6 +156,22 @@ def _encode(obj: object, arrays: list[np.ndarray], caps: Caps, depth: int) -> ob
     if isinstance(obj, float):
         return float(obj)
     raise UnsupportedValue(f"values of type {kind.__module__}.{kind.__qualname__} cannot be sent")
+
+
+def _to_segment(node: object, arrays: list[np.ndarray], segment: bytearray) -> object:
+    """Move every array of an encoded tree into ``segment``; ``$a`` nodes become ``$s`` nodes."""
+    if type(node) is list:
+        return [_to_segment(item, arrays, segment) for item in node]
+    if type(node) is dict:
+        ((tag, body),) = node.items()
+        if tag == "$d":
+            return {"$d": {key: _to_segment(value, arrays, segment) for key, value in body.items()}}
+        arr = arrays[body]
+        segment.extend(b"\0" * (-len(segment) % _SEGMENT_ALIGN))
+        offset = len(segment)
+        segment.extend(memoryview(arr.reshape(-1)).cast("B") if arr.nbytes else b"")
+        return {"$s": [offset, arr.dtype.str, [int(n) for n in arr.shape]]}
+    return node
 
 
 def _encode_scalar(obj: np.generic) -> object:
@@ -196,14 +226,16 @@ class Reader:
     announces a 4 GiB frame costs 4 bytes, not 4 GiB.
     """
 
-    def __init__(self, caps: Caps = Caps()):
+    def __init__(self, caps: Caps = Caps(), *, segments: bool = False):
         self.caps = caps
+        self.segments = segments  # accept ``$s`` nodes (the worker's side: requests from the grader)
         self._buf = bytearray()
         self._pos = 0
         self._tree: object = None
         self._need = -1  # arrays still expected for the current message; -1: awaiting header
         self._arrays: list[np.ndarray] = []
         self._size = 0
+        self._decoded = 0
 
     def wanted(self) -> int:
         """How many more bytes would complete the current frame (at least 1)."""
@@ -230,13 +262,14 @@ class Reader:
                 if self._need < 0:
                     self._start(frame)
                 else:
-                    self._arrays.append(read_npy(frame, self.caps))
+                    self._arrays.append(read_npy(frame, self.caps, decoded_so_far=self._decoded))
+                    self._decoded += self._arrays[-1].nbytes
                     self._need -= 1
             finally:
                 frame.release()  # so the buffer can be compacted
             if self._need == 0:
                 tree = _substitute(self._tree, self._arrays)
-                self._tree, self._arrays, self._need, self._size = None, [], -1, 0
+                self._tree, self._arrays, self._need, self._size, self._decoded = None, [], -1, 0, 0
                 self._compact()
                 return True, tree
 
@@ -273,13 +306,13 @@ class Reader:
         count = header["n"]
         if type(count) is not int or not 0 <= count <= self.caps.arrays:
             raise ProtocolError(f"message announces {count!r} arrays (cap {self.caps.arrays})")
-        used = _check_tree(header["m"], self.caps.depth)
+        used = _check_tree(header["m"], self.caps.depth, self.segments)
         if sorted(used) != list(range(count)):
             raise ProtocolError("array placeholders do not match the announced array count")
         self._tree, self._need, self._arrays = header["m"], count, []
 
 
-def _check_tree(root: object, max_depth: int) -> list[int]:
+def _check_tree(root: object, max_depth: int, segments: bool = False) -> list[int]:
     """Validate a decoded JSON tree iteratively; return the array indices it uses."""
     used: list[int] = []
     stack = [(root, 0)]
@@ -304,8 +337,50 @@ def _check_tree(root: object, max_depth: int) -> list[int]:
             if tag == "$d" and type(body) is dict:
                 stack.extend((item, depth + 1) for item in body.values())
                 continue
+            if tag == "$s" and segments and _segment_node_ok(body):
+                continue
         raise ProtocolError(f"unexpected node in message: {str(node)[:80]!r}")
     return used
+
+
+def _segment_node_ok(body: object) -> bool:
+    return (type(body) is list and len(body) == 3 and type(body[0]) is int and body[0] >= 0
+            and body[1] in SEGMENT_DTYPES and type(body[2]) is list and len(body[2]) <= _MAX_NDIM
+            and all(type(n) is int and 0 <= n <= _MAX_DIM for n in body[2]))
+
+
+@dataclass(frozen=True)
+class SegmentRef:
+    """Where an array of a request lies in its shared segment (a decoded ``$s`` node)."""
+
+    offset: int
+    dtype: str
+    shape: list
+
+
+def resolve_segments(node: object, buffer, *, writable: bool = False) -> object:
+    """Replace the ``SegmentRef`` leaves of a decoded tree by arrays over ``buffer`` (copies when ``writable``).
+
+    Over a read-only buffer (a read-only mapping of a sealed file), the arrays are read-only and
+    cannot be made writable: ``setflags(write=True)`` fails because their memory is not.
+
+    Raises:
+        ProtocolError: a node that points outside the buffer.
+    """
+    if type(node) is list:
+        return [resolve_segments(item, buffer, writable=writable) for item in node]
+    if type(node) is dict:
+        return {key: resolve_segments(value, buffer, writable=writable) for key, value in node.items()}
+    if type(node) is not SegmentRef:
+        return node
+    offset, shape = node.offset, node.shape
+    dtype = np.dtype(node.dtype)
+    count = math.prod(shape)
+    if offset + count * dtype.itemsize > len(buffer):
+        raise ProtocolError("a shared array points outside its segment")
+    arr = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset) if count else np.zeros(0, dtype)
+    arr = arr.reshape(shape)
+    return arr.copy() if writable else arr
 
 
 def _substitute(node: object, arrays: list[np.ndarray]) -> object:
@@ -315,16 +390,23 @@ def _substitute(node: object, arrays: list[np.ndarray]) -> object:
         ((tag, body),) = node.items()
         if tag == "$a":
             return arrays[body]
+        if tag == "$s":
+            return SegmentRef(*body)  # resolved by the worker against its segment (resolve_segments)
         return {key: _substitute(value, arrays) for key, value in body.items()}
     return node
 
 
-def read_npy(frame: memoryview | bytes, caps: Caps = Caps()) -> np.ndarray:
+def read_npy(frame: memoryview | bytes, caps: Caps = Caps(), *, decoded_so_far: int = 0) -> np.ndarray:
     """Validate one ``.npy`` frame and copy it into a plain ndarray (see the module docstring).
 
+    Args:
+        frame: the frame's bytes.
+        caps: the caps; ``decoded_bytes`` bounds ``decoded_so_far`` plus this array once widened.
+        decoded_so_far: bytes already decoded for the same message.
+
     Raises:
-        ProtocolError: a malformed header, a non-numeric or foreign-endian dtype, or a shape
-            that does not match the bytes.
+        ProtocolError: a malformed header, a non-numeric or foreign-endian dtype, a shape
+            that does not match the bytes, or a decoded size beyond the cap.
     """
     view = memoryview(frame).cast("B")
     if len(view) < 10 or bytes(view[:6]) != _NPY_MAGIC:
@@ -360,8 +442,12 @@ def read_npy(frame: memoryview | bytes, caps: Caps = Caps()) -> np.ndarray:
             f".npy header claims shape {shape} of {dtype} ({count * dtype.itemsize} bytes) "
             f"but the frame holds {len(data)} bytes"
         )
-    flat = np.frombuffer(data, dtype=dtype, count=count)
     target = {"b": np.bool_, "i": np.int64, "u": np.int64, "f": np.float64}[dtype.kind]
+    decoded = count * np.dtype(target).itemsize
+    if decoded_so_far + decoded > caps.decoded_bytes:
+        raise ProtocolError(f".npy array of shape {shape} decodes to {decoded} bytes; with the message's other arrays "
+                            f"that exceeds the cap of {caps.decoded_bytes} (checked before decoding)")
+    flat = np.frombuffer(data, dtype=dtype, count=count)
     if dtype.kind == "u" and dtype.itemsize == 8 and count and int(flat.max()) > _INT64_MAX:
         target = np.float64
     out = np.array(flat.reshape(shape, order="F" if fortran else "C"), dtype=target, order="C")

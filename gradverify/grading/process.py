@@ -7,20 +7,23 @@ awaited, and a marker in its environment finds any process it left behind.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from gradverify.grading import frames
 from gradverify.grading.isolation import Plan, unshare_path
 from gradverify.grading.limits import Limits
 
-__all__ = ["MARKER", "Worker", "kill_marked"]
+__all__ = ["MARKER", "Worker", "Exchange", "kill_marked"]
 
 MARKER = "GRADVERIFY_SANDBOX"
 
@@ -41,6 +44,24 @@ class _Capture:
         return text + (f"\n[... {self.dropped} more bytes not shown]" if self.dropped else "")
 
 
+@dataclass
+class Exchange:
+    """One request and its reply as the grader saw them.
+
+    ``status`` is ``"ok"`` (``message`` holds the reply), ``"timeout"``, ``"eof"`` (the worker
+    died) or ``"protocol"`` (``message`` says how the bytes broke the protocol). ``cpu`` is the
+    worker's CPU time during the exchange, read by the grader from the kernel (None when the
+    kernel does not say): a number the submission cannot forge.
+    """
+
+    status: str
+    message: object
+    elapsed: float
+    stdout: str
+    stderr: str
+    cpu: float | None = None
+
+
 class Worker:
     """One worker process, its pipes, and how to kill everything it started."""
 
@@ -48,14 +69,15 @@ class Worker:
         self.token, self.limits = token, limits
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
-        config = dict(config, rfd=req_r, wfd=resp_w)
-        command = [sys.executable, "-I", "-S", str(root / "rt" / "_gv_worker.py"), _json(config)]
+        self.sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        config = dict(config, rfd=req_r, wfd=resp_w, sfd=child_sock.fileno())
+        command = [sys.executable, "-I", "-S", str(root / "rt" / "_gv_worker.py"), json.dumps(config, separators=(",", ":"))]
         if plan.namespaces:
             unshare = unshare_path()
             flags = ["--pid", "--fork", "--kill-child", "--mount-proc", "--net", "--ipc", "--uts"]
             flags += ["--user", "--map-root-user"] if plan.userns else []
             command = [unshare, *flags, "--", *command]
-        work = config["work"]
+        work = config["work"]["path"]
         env = {
             "PATH": "/usr/bin:/bin",
             "HOME": work,
@@ -70,37 +92,46 @@ class Worker:
             MARKER: token,
         }
         self.namespaces = plan.namespaces
-        self.pidfd: int | None = None
-        self.reader = frames.Reader(
-            frames.Caps(array_bytes=limits.array_bytes, message_bytes=limits.message_bytes)
-        )
+        self._pid: int | None = None
+        cap = limits.reply_bytes
+        self.reader = frames.Reader(frames.Caps(array_bytes=cap, message_bytes=cap + (1 << 20), decoded_bytes=cap))
         try:
             self.proc = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(req_r, resp_w),
+                pass_fds=(req_r, resp_w, child_sock.fileno()),
                 env=env,
                 cwd=work,
                 start_new_session=True,
             )
+        except BaseException:
+            self.sock.close()
+            raise
         finally:
             os.close(req_r)
             os.close(resp_w)
+            child_sock.close()
         self.out_fd, self.err_fd = self.proc.stdout.fileno(), self.proc.stderr.fileno()
         for fd in (self.req_w, self.out_fd, self.err_fd):
             os.set_blocking(fd, False)
         self.open_streams = {self.out_fd, self.err_fd}
         self.dead = False
 
-    def exchange(self, buffers, deadline: float) -> tuple[str, object, float, str, str]:
-        """Send a request (if any) and wait for one message, draining stdout/stderr meanwhile.
+    def exchange(self, buffers, deadline: float, *, fd: int | None = None) -> Exchange:
+        """Send a request (if any, with ``fd`` passed beside it) and wait for one message.
 
-        Returns ``(status, message_or_error, elapsed, stdout, stderr)`` where status is
-        ``"ok"``, ``"timeout"``, ``"eof"`` (the worker died) or ``"protocol"``.
+        stdout and stderr are drained (and capped) meanwhile. The deadline covers the whole
+        exchange, decoding included: a reply whose last byte arrives late is a timeout.
         """
         start = time.monotonic()
+        cpu_start = self.cpu_seconds()
+        if fd is not None:
+            try:
+                socket.send_fds(self.sock, [b"F"], [fd])
+            except OSError:  # the worker is gone: its EOF will tell
+                pass
         out, err = _Capture(self.limits.output_bytes), _Capture(self.limits.output_bytes)
         captures = {self.out_fd: out, self.err_fd: err}
         pending = [memoryview(b).cast("B") for b in buffers] if buffers else []
@@ -111,9 +142,13 @@ class Worker:
         if pending:
             poller.register(self.req_w, select.POLLOUT)
 
-        def finish(status: str, message: object) -> tuple[str, object, float, str, str]:
+        def finish(status: str, message: object) -> Exchange:
+            if status == "ok" and time.monotonic() > deadline:
+                status, message = "timeout", None
+            cpu_end = self.cpu_seconds()
+            cpu = cpu_end - cpu_start if cpu_start is not None and cpu_end is not None else None
             self._drain(captures)
-            return status, message, time.monotonic() - start, out.text(), err.text()
+            return Exchange(status, message, time.monotonic() - start, out.text(), err.text(), cpu)
 
         try:
             ok, message = self.reader.pop()  # a message may already be buffered (forged early)
@@ -193,10 +228,38 @@ class Worker:
 
     def worker_pid(self) -> int | None:
         """Host pid of the process running the worker (under ``unshare`` it is its child)."""
-        if not self.namespaces:
-            return self.proc.pid
-        children = _children(self.proc.pid)
-        return children[0] if children else None
+        if self._pid is None:
+            if not self.namespaces:
+                self._pid = self.proc.pid
+            else:
+                children = _children(self.proc.pid)
+                self._pid = children[0] if children else None
+        return self._pid
+
+    def cpu_seconds(self) -> float | None:
+        """The worker's CPU time so far, as the kernel counts it (None if unreadable).
+
+        The sum over the worker's threads of ``/proc/PID/task/TID/schedstat``'s run time: exact
+        to the nanosecond for a task that is not running (the worker waits for the next request
+        when this is read), where the process CPU clock advances only at scheduler ticks once
+        an ``RLIMIT_CPU`` is set. Falls back to that clock.
+        """
+        pid = self.worker_pid() if not self.dead else None
+        if pid is None:
+            return None
+        try:
+            total = 0
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as fh:
+                    total += int(fh.read().split()[0])
+            if total:
+                return total / 1e9
+        except (OSError, ValueError, IndexError):
+            pass
+        try:
+            return time.clock_gettime(((~pid) << 3) | 2)  # the CPU clock of process ``pid`` (CPUCLOCK_SCHED)
+        except OSError:
+            return None
 
     def kill(self) -> str:
         """SIGKILL the worker, its namespace, its process group and marked strays; reap."""
@@ -221,6 +284,7 @@ class Worker:
                 os.close(fd)
             except OSError:
                 pass
+        self.sock.close()
         self.proc.stdout.close()
         self.proc.stderr.close()
         if code is not None and code < 0:
@@ -229,12 +293,6 @@ class Worker:
             except ValueError:
                 return f"signal {-code}"
         return f"exit status {code}" if code else ""
-
-
-def _json(config: dict) -> str:
-    import json
-
-    return json.dumps(config, separators=(",", ":"))
 
 
 def _proc_stat(pid: str) -> tuple[int, str] | None:

@@ -1,20 +1,28 @@
-"""The grader's side of the conversation with a worker: call results and the checks on every reply.
+"""The grader's side of the conversation with a worker: requests, call results, and the checks on every reply.
 
 Everything a worker sends was potentially written by the student (the worker and the student's
-code share one process), so a reply is a claim to be checked, never a fact.
+code share one process), so a reply is a claim to be checked, never a fact: its keys must be
+exactly the expected ones, its fields of the expected types, its strings are cut to a length.
+A request's arrays travel in a *sealed* memory file (``memfd_create`` + ``F_SEAL_WRITE``): the
+worker maps it read-only, and no process can write into it any more — the grader's inputs stay
+what it sent, whatever the submission does, and no report from the worker is needed to know it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import math
+import os
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from gradverify.grading import frames
 
-__all__ = ["KINDS", "CallResult", "check_reply", "ready_result", "failure", "text", "unbounded_caps"]
+__all__ = ["KINDS", "Kind", "CallResult", "Request", "request", "check_reply", "check_caged", "ready_result", "failure",
+           "text", "unbounded_caps"]
 
-KINDS = (
+Kind = Literal[
     "ok",  # the call returned; ``value`` holds the result
     "exception",  # the student's code raised (SystemExit included)
     "target",  # no such function/class/method, or the instance could not be made
@@ -26,8 +34,14 @@ KINDS = (
     "memory",  # MemoryError under the address-space limit
     "crashed",  # the worker died (os._exit, signal, segfault, killed itself)
     "protocol",  # the worker sent something that breaks the protocol; it was killed
-)
+    "budget",  # the sandbox's time budget is spent: the call was not made
+]
+KINDS: tuple[str, ...] = get_args(Kind)
 WORKER_KINDS = frozenset({"ok", "exception", "target", "unsupported", "cpu", "memory"})
+_REPLY_KEYS = frozenset({"op", "id", "kind", "value", "error", "traceback"})
+_CAGED_KEYS = frozenset({"op", "kind", "error", "traceback", "layers", "calibration"})
+_READY_KEYS = frozenset({"op", "kind", "error", "traceback"})
+_SEALS = ("F_SEAL_SEAL", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_WRITE")
 
 
 @dataclass
@@ -37,39 +51,100 @@ class CallResult:
     ``kind`` is one of :data:`KINDS`; ``value`` the return value (tuples come back as lists,
     numpy scalars as Python scalars, arrays as plain float64/int64/bool ndarrays; finiteness is
     not checked here); ``error`` a one-line message and ``traceback`` the student's traceback
-    (truncated); ``args_after`` (when asked) the arguments as they were after the call:
-    ``{"args": [...], "kwargs": {...}, "attrs": {...}}``.
+    (truncated; both written by the student's process, so student text); ``cpu`` the worker's
+    CPU seconds during the call as the kernel counts them (None when unknown).
     """
 
-    kind: str
+    kind: Kind
     value: object = None
     error: str | None = None
     traceback: str | None = None
     elapsed: float = 0.0
     stdout: str = ""
     stderr: str = ""
-    args_after: dict | None = None
+    cpu: float | None = None
 
     @property
     def ok(self) -> bool:
         return self.kind == "ok"
 
 
+@dataclass
+class Request:
+    """A call ready to send: its frames and, for its arrays, a sealed read-only memory file."""
+
+    buffers: list
+    fd: int | None = None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def request(message: dict, *, sealed: bool) -> Request:
+    """Encode a call; with ``sealed``, its arrays go into a sealed memory file instead of the frames.
+
+    Raises:
+        TypeError: an argument of a type the protocol cannot carry (``frames.UnsupportedValue``).
+    """
+    if sealed:
+        segment = bytearray()
+        buffers = frames.pack(dict(message, segment=True), caps=unbounded_caps(), segment=segment)
+        if segment:
+            return Request(buffers, _sealed_file(segment))
+    return Request(frames.pack(dict(message, segment=False), caps=unbounded_caps()))
+
+
+def _sealed_file(data: bytes | bytearray) -> int:
+    """A read-only descriptor of a memory file holding ``data``, sealed against any change."""
+    fd = os.memfd_create("gradverify-arguments", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        seals = 0
+        for name in _SEALS:
+            seals |= getattr(fcntl, name)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+        # A descriptor opened read-only: a shared mapping of it can never be made writable.
+        return os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(fd)
+
+
+def check_caged(caged: object) -> tuple[list[str], list[float]] | str:
+    """``(layers, calibration)`` from a valid 'caged' message, else why it is not one."""
+    if not isinstance(caged, dict) or set(caged) != _CAGED_KEYS or caged["op"] != "caged":
+        return "the worker's first message is not a valid 'caged'"
+    layers, calibration = caged["layers"], caged["calibration"]
+    if (caged["kind"] not in ("ok", "setup") or not isinstance(layers, list) or not all(isinstance(n, str) for n in layers)
+            or not isinstance(calibration, list) or not all(_seconds(c) for c in calibration)):
+        return "the worker's first message is not a valid 'caged'"
+    return layers, calibration
+
+
+def _seconds(value: object) -> bool:
+    return type(value) is float and math.isfinite(value) and value >= 0
+
 
 def ready_result(ready: object) -> CallResult | None:
     """The load result a valid 'ready' message reports, or None."""
     if (
         not isinstance(ready, dict)
-        or ready.get("op") != "ready"
-        or ready.get("kind") not in ("ok", "load", "memory", "cpu")
+        or set(ready) != _READY_KEYS
+        or ready["op"] != "ready"
+        or ready["kind"] not in ("ok", "load", "memory", "cpu")
+        or not _optional_text(ready["error"])
+        or not _optional_text(ready["traceback"])
     ):
         return None
-    return CallResult(ready["kind"], error=text(ready.get("error")), traceback=text(ready.get("traceback")))
+    return CallResult(ready["kind"], error=text(ready["error"]), traceback=text(ready["traceback"]))
 
 
-def failure(
-    status: str, detail: object, death: str, timeout: float, elapsed: float, out: str, err: str
-) -> CallResult:
+def failure(status: str, detail: object, death: str, timeout: float, elapsed: float, out: str, err: str,
+            cpu: float | None = None) -> CallResult:
+    """The result of an exchange that did not end in a valid reply (the worker has been killed)."""
     if status == "timeout":
         kind, error = "timeout", f"no answer within {timeout:g} s; the worker was killed"
     elif status == "protocol":
@@ -78,55 +153,48 @@ def failure(
         kind, error = "cpu", "the worker hit its CPU-time limit and was killed"
     else:
         kind, error = "crashed", f"the worker died ({death or 'exited'})"
-    return CallResult(kind, error=error, elapsed=elapsed, stdout=out, stderr=err)
+    return CallResult(kind, error=error, elapsed=elapsed, stdout=out, stderr=err, cpu=cpu)
+
+
+def _optional_text(value: object) -> bool:
+    return value is None or type(value) is str
 
 
 def check_reply(reply: object, call_id: str) -> tuple[CallResult, str | None]:
     """Turn a worker's reply into a CallResult, or say why it is not a valid reply."""
     if not isinstance(reply, dict) or reply.get("op") != "result":
         return CallResult("protocol"), "the reply is not a result message"
-    if reply.get("id") != call_id:
+    if set(reply) != _REPLY_KEYS:
+        extra = sorted(set(reply) - _REPLY_KEYS)[:5]
+        missing = sorted(_REPLY_KEYS - set(reply))
+        return CallResult("protocol"), f"the reply has unexpected keys {extra} or misses {missing}"
+    if reply["id"] != call_id:
         return CallResult("protocol"), "the reply answers another call (stale or forged)"
-    kind = reply.get("kind")
-    cpu = reply.get("cpu")
-    after = reply.get("args_after")
-    if after is not None and not (
-        isinstance(after, dict)
-        and isinstance(after.get("args"), list)
-        and isinstance(after.get("kwargs"), dict)
-        and isinstance(after.get("attrs", {}), dict)
-    ):
-        return CallResult("protocol"), "the reply's args_after is malformed"
-    if (
-        kind not in WORKER_KINDS
-        or not (reply.get("error") is None or isinstance(reply.get("error"), str))
-        or not (reply.get("traceback") is None or isinstance(reply.get("traceback"), str))
-        or not (after is None or isinstance(after, dict))
-        or isinstance(cpu, bool)
-        or not isinstance(cpu, (int, float))
-        or not math.isfinite(cpu)
-    ):
-        return CallResult("protocol"), "the reply has missing or ill-typed fields"
+    kind = reply["kind"]
+    if kind not in WORKER_KINDS or not _optional_text(reply["error"]) or not _optional_text(reply["traceback"]):
+        return CallResult("protocol"), "the reply has ill-typed fields"
+    if kind != "ok" and reply["value"] is not None:
+        return CallResult("protocol"), "a failed call's reply carries a value"
     result = CallResult(
         kind,
-        value=reply.get("value") if kind == "ok" else None,
-        error=text(reply.get("error")),
-        traceback=text(reply.get("traceback")),
-        args_after=after,
+        value=reply["value"] if kind == "ok" else None,
+        error=text(reply["error"]),
+        traceback=text(reply["traceback"]),
     )
     return result, None
 
 
 def text(value: object, limit: int = 20_000) -> str | None:
+    """A string from the worker, cut to ``limit`` characters (None stays None)."""
     if value is None:
         return None
-    text = str(value)
-    if len(text) > limit:
-        text = text[:limit] + f"\n[... {len(text) - limit} characters cut]"
-    return text
+    out = str(value)
+    if len(out) > limit:
+        out = out[:limit] + f"\n[... {len(out) - limit} characters cut]"
+    return out
 
 
 @functools.cache
 def unbounded_caps() -> frames.Caps:
-    return frames.Caps(header_bytes=(1 << 32) - 1, array_bytes=(1 << 32) - 1, message_bytes=1 << 62)
-
+    """Caps for what the grader itself encodes (requests): bounded only by the frame format."""
+    return frames.Caps(header_bytes=(1 << 32) - 1, array_bytes=(1 << 32) - 1, message_bytes=1 << 62, decoded_bytes=1 << 62)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from gradverify.grading.files import SubmissionError, _copy_submission
+from gradverify.grading.files import SubmissionError, snapshot
 from gradverify.grading.limits import Limits
 
 __all__ = ["Packed", "pack", "unpack", "grade_packed", "grade_on_cluster"]
@@ -70,7 +70,7 @@ def pack(path: str | os.PathLike, *, entry: str | None = None, limits: Limits = 
     with tempfile.TemporaryDirectory(prefix="gradverify-pack-") as tmp:
         work = Path(tmp) / "work"
         work.mkdir()
-        _copy_submission(src, entry, work, limits.submission_bytes)  # the sandbox's own rules and cap
+        snapshot(src, work, entry=entry, limits=limits)  # the sandbox's own rules and caps
         files, dirs = [], []
         for dirpath, dirnames, filenames in os.walk(work):
             rel = Path(dirpath).relative_to(work)

@@ -1,53 +1,53 @@
 """Run untrusted submissions in a caged worker process and call their functions over pipes.
 
-Student code never runs in the grader's process. A :class:`Sandbox` starts one persistent worker
-per submission (``_worker.py``, run as ``python -I -S``), which loads the submission and then
-serves many calls. Arguments and results travel as validated frames (``frames.py``) on dedicated
-pipes; the child's stdout/stderr are captured separately, capped, and never parsed.
+Student code never runs in the grader's process. A :class:`Sandbox` copies the submission once
+(``files.py``: the snapshot its fingerprint is taken from) and starts one persistent worker
+(``_worker.py``, run as ``python -I -S``), which loads the submission and then serves many calls.
+Arguments travel in a sealed read-only memory file, results as validated frames (``frames.py``,
+``protocol.py``) on dedicated pipes; the child's stdout/stderr are captured separately, capped,
+and never parsed.
 
 Isolation is layered, and every layer the machine allows is used (``detect_isolation`` probes
 once per process by starting real workers, and reports what is active):
 
-* always: own session/process group, scrubbed environment, fresh temporary directory as cwd and
-  HOME, ``python -I -S`` with a ``sys.path`` that holds only the standard library and numpy,
-  rlimits (CPU, address space, file size, open files, no core dumps, no new processes), a
-  wall-clock deadline per call, and a kill of the whole worker tree on timeout or close;
+* always: own session/process group, scrubbed environment, ``python -I -S`` with a ``sys.path``
+  that holds only the standard library and numpy, rlimits (CPU, address space, file size, open
+  files, no core dumps, no new processes), a wall-clock deadline per call and a time budget per
+  sandbox, and a kill of the whole worker tree on timeout or close;
 * namespaces via ``unshare``: PID (killing the worker, the namespace's init, kills every
   descendant), network (no interfaces: no network), mount, IPC, UTS, and a user namespace when
-  not root;
+  not root; the work directory is a size- and inode-capped tmpfs inside the mount namespace;
 * a private filesystem view (``pivot_root`` into a read-only tmpfs holding only the standard
   library, numpy, system libraries and the work directory);
-* as root: an unprivileged uid/gid (65534), so DAC protects the grader's files and
-  ``RLIMIT_NPROC`` applies; otherwise all capabilities are dropped;
+* as root: a uid of the sandbox's own (leased from ``isolation.UID_RANGE``), so DAC protects the
+  grader's and the other sandboxes' files and ``RLIMIT_NPROC`` applies; otherwise all
+  capabilities are dropped;
 * Landlock: read-only allow-list, writes only in the work directory, no ``execve``, no TCP,
-  and (ABI >= 6) no signals or abstract sockets outside the sandbox.
-
-seccomp is not used: fork, exec and sockets are already closed by ``RLIMIT_NPROC=0``, Landlock
-(no EXECUTE right, TCP handled with no allowed port) and the empty network namespace, and a
-hand-assembled BPF filter through ctypes is architecture-specific and easy to get subtly wrong.
+  and (ABI >= 6) no signals or abstract sockets outside the sandbox;
+* seccomp (``seccomp.py``): no keyrings, System V IPC, ptrace, bpf, userfaultfd, perf events,
+  new namespaces or mounts, io_uring, non-Unix sockets.
 
 A worker that dies (timeout, crash, lost protocol sync, CPU budget spent) is killed with its
-whole tree and restarted transparently on the next call: module-level state the submission built
-in earlier calls is lost. A submission that fails to load is not retried; every call reports it.
+whole tree and restarted transparently on the next call, from the same snapshot: module-level
+state the submission built in earlier calls is lost. A submission that fails to load is not
+retried; every call reports it.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import shutil
 import time
 import weakref
 from dataclasses import replace
 from pathlib import Path
 
-from gradverify.grading import frames
-from gradverify.grading.files import SubmissionError, make_root
-from gradverify.grading.isolation import Isolation, Plan, detect, detect_isolation, isolation_from
+from gradverify.grading import frames, seccomp
+from gradverify.grading.files import Root, SubmissionError, make_root, remove_tree, reset_work, worker_config
+from gradverify.grading.isolation import Isolation, Plan, UidLease, detect, detect_isolation, isolation_from, lease_uid, sealed_inputs
 from gradverify.grading.limits import Limits
 from gradverify.grading.process import MARKER, Worker, kill_marked
-from gradverify.grading.protocol import KINDS, CallResult, check_reply, failure, ready_result, text, unbounded_caps
+from gradverify.grading.protocol import KINDS, CallResult, check_caged, check_reply, failure, ready_result, request, text
 
 __all__ = ["Limits", "Isolation", "CallResult", "Sandbox", "detect_isolation", "KINDS"]
 
@@ -63,18 +63,21 @@ class Sandbox:
     Args:
         submission: a ``.py`` file, or a folder holding one ``.py`` file at its top level (or
             several, with ``entry`` naming the one to import). The folder is copied whole
-            (regular files only: symbolic links and special files are skipped), so the entry
-            module can import its siblings.
+            (see ``files.py`` for what is never copied), so the entry module can import its
+            siblings.
         entry: file name of the module to import when ``submission`` is a folder.
         limits: resource limits.
+        calibrate: ``[(sizes, m), ...]``: the worker times a reference forward pass of each
+            before any student code runs (``calibration`` has the CPU seconds).
     """
 
     def __init__(
         self,
-        submission: str | os.PathLike[str],
+        submission: str | Path,
         *,
         entry: str | None = None,
         limits: Limits = Limits(),
+        calibrate: list | tuple = (),
         _plan: Plan | None = None,
     ):
         if not isinstance(limits, Limits):
@@ -82,6 +85,7 @@ class Sandbox:
         self.submission = Path(submission)
         self.entry = entry
         self.limits = limits
+        self._calibrate = [[list(map(int, sizes)), int(m)] for sizes, m in calibrate]
         if _plan is None:
             self._plan, self.isolation = detect()
             self._notes = [n for n in self.isolation.notes]
@@ -89,6 +93,8 @@ class Sandbox:
             self._plan, self.isolation = _plan, Isolation("minimal", ())
             self._notes = []
         self.restarts = 0
+        self.spent = 0.0  # wall seconds of starts and calls, against limits.budget_seconds
+        self.calibration: list[float] = []
         self._token = secrets.token_hex(12)
         self._load: CallResult | None = None
         self._state = _State(self._token)
@@ -109,6 +115,16 @@ class Sandbox:
         """``GRADVERIFY_SANDBOX=<token>``: in the environment of every process of this sandbox."""
         return f"{MARKER}={self._token}"
 
+    @property
+    def fingerprint(self) -> str:
+        """The digest of the snapshot this sandbox grades ("" before it is made)."""
+        return self._state.root.snapshot.digest if self._state.root else ""
+
+    @property
+    def uid(self) -> int | None:
+        """The uid the submission runs under (None: not an own uid on this machine)."""
+        return self._state.lease.uid if self._state.lease else None
+
     def start(self) -> CallResult:
         """Start the worker and import the submission (once); return how that went.
 
@@ -117,7 +133,7 @@ class Sandbox:
         """
         self._check_open()
         if self._load is None:
-            self._load = self._spawn()
+            self._load = self._spawn(time.monotonic() + self.limits.load_timeout)
         return self._load
 
     def call(
@@ -127,7 +143,7 @@ class Sandbox:
         kwargs: dict | None = None,
         *,
         attrs: dict | None = None,
-        return_args: bool = False,
+        writable: bool = False,
         timeout: float | None = None,
     ) -> CallResult:
         """Call ``target`` in the submission and return what happened (never raises for it).
@@ -139,62 +155,33 @@ class Sandbox:
             args, kwargs: None, bool, int, float, str, lists, tuples, dicts with str keys and
                 numeric ndarrays, nested.
             attrs: attributes to set on the instance, e.g. ``{"params": {"W1": ...}}``.
-            return_args: also send back the arguments (and attributes) as they are after the
-                call, to check that the submission left its inputs alone.
-            timeout: wall-clock seconds for this call (default ``limits.call_timeout``).
+            writable: give the submission writable copies of the arrays instead of read-only
+                views of the sealed file (for a second try after it wrote into its inputs).
+            timeout: wall-clock seconds for this call (default ``limits.call_timeout``); never
+                more than what is left of the budget.
 
         Raises:
             ValueError: a malformed target or timeout, or the sandbox is closed.
             TypeError: arguments of a type the protocol cannot carry.
         """
         self._check_open()
-        if not isinstance(args, (tuple, list)):
-            raise TypeError(f"args must be a tuple or list of arguments, got {type(args).__name__}")
-        if not isinstance(kwargs, (dict, type(None))) or not isinstance(attrs, (dict, type(None))):
-            raise TypeError("kwargs and attrs must be dicts (or None)")
-        if not isinstance(target, str) or not _TARGET.match(target):
-            raise ValueError(f"target must look like 'name' or 'Class.method', got {target!r}")
-        if attrs is not None and "." not in target:
-            raise ValueError("attrs are only meaningful for a 'Class.method' target")
-        timeout = self.limits.call_timeout if timeout is None else timeout
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        timeout = self._check_call(target, args, kwargs, attrs, timeout)
         call_id = secrets.token_hex(8)
-        request = {
-            "op": "call",
-            "id": call_id,
-            "target": target,
-            "args": list(args),
-            "kwargs": dict(kwargs or {}),
-            "attrs": None if attrs is None else dict(attrs),
-            "return_args": bool(return_args),
-        }
-        buffers = frames.pack(request, caps=unbounded_caps())  # TypeError for unsupported args
+        message = {"op": "call", "id": call_id, "target": target, "args": list(args), "kwargs": dict(kwargs or {}),
+                   "attrs": None if attrs is None else dict(attrs), "writable": bool(writable)}
+        try:
+            req = request(message, sealed=sealed_inputs() and not writable)
+        except frames.UnsupportedValue as exc:
+            raise TypeError(str(exc)) from None
+        try:
+            return self._call(req, call_id, timeout)
+        finally:
+            req.close()
 
-        load = self.start()
-        if not load.ok:
-            error = f"the submission did not load ({load.kind}): {load.error}"
-            return CallResult("load", error=error)
-        if self._state.worker is None:
-            self.restarts += 1
-            again = self._spawn()
-            if not again.ok:
-                error = "the worker was restarted and the submission failed to load again "
-                error += f"({again.kind}): {again.error}"
-                return replace(again, kind="load", error=error)
-        worker = self._state.worker
-        status, reply, elapsed, out, err = worker.exchange(buffers, time.monotonic() + timeout)
-        if status == "ok":
-            result, problem = check_reply(reply, call_id)
-            if problem is None:
-                result.elapsed, result.stdout, result.stderr = elapsed, out, err
-                cpu = reply.get("cpu")
-                if cpu + self.limits.cpu_seconds + 1 > self.limits.worker_cpu_seconds:
-                    self._state.retire()  # a fresh worker next time, before the hard limit
-                return result
-            status, reply = "protocol", problem
-        death = self._state.retire()
-        return failure(status, reply, death, timeout, elapsed, out, err)
+    def restart(self) -> None:
+        """Kill the worker now: the next call starts a fresh one from the same snapshot (nothing kept)."""
+        self._check_open()
+        self._state.retire()
 
     def close(self) -> None:
         """Kill the worker and everything it started, and delete the sandbox's files."""
@@ -206,52 +193,121 @@ class Sandbox:
         if self._state.closed:
             raise ValueError("this Sandbox is closed; make a new one")
 
-    def _spawn(self) -> CallResult:
+    def _check_call(self, target, args, kwargs, attrs, timeout) -> float:
+        if not isinstance(args, (tuple, list)):
+            raise TypeError(f"args must be a tuple or list of arguments, got {type(args).__name__}")
+        if not isinstance(kwargs, (dict, type(None))) or not isinstance(attrs, (dict, type(None))):
+            raise TypeError("kwargs and attrs must be dicts (or None)")
+        if not isinstance(target, str) or not _TARGET.match(target):
+            raise ValueError(f"target must look like 'name' or 'Class.method', got {target!r}")
+        if attrs is not None and "." not in target:
+            raise ValueError("attrs are only meaningful for a 'Class.method' target")
+        timeout = self.limits.call_timeout if timeout is None else timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        return float(timeout)
+
+    def _left(self) -> float:
+        return self.limits.budget_seconds - self.spent
+
+    def _call(self, req, call_id: str, timeout: float) -> CallResult:
+        load = self.start()
+        if not load.ok:
+            return CallResult("load", error=f"the submission did not load ({load.kind}): {load.error}")
+        if self._left() <= 0:
+            return CallResult("budget", error=f"the sandbox's time budget of {self.limits.budget_seconds:g} s is spent")
+        allowed = min(timeout, self._left())
+        deadline = time.monotonic() + allowed
+        if self._state.worker is None:
+            self.restarts += 1
+            again = self._spawn(min(deadline, time.monotonic() + self.limits.load_timeout))
+            if not again.ok:
+                error = f"the worker was restarted and the submission failed to load again ({again.kind}): {again.error}"
+                return replace(again, kind="load", error=error)
+            allowed = min(timeout, self._left())
+            deadline = time.monotonic() + allowed
+        worker = self._state.worker
+        ex = worker.exchange(req.buffers, deadline, fd=req.fd)
+        self.spent += ex.elapsed
+        if ex.status == "ok":
+            result, problem = check_reply(ex.message, call_id)
+            if problem is None:
+                result.elapsed, result.stdout, result.stderr, result.cpu = ex.elapsed, ex.stdout, ex.stderr, ex.cpu
+                used = worker.cpu_seconds()
+                if used is None or used + self.limits.cpu_seconds + 1 > self.limits.worker_cpu_seconds:
+                    self._state.retire()  # a fresh worker next time, before the hard limit
+                return result
+            ex.status, ex.message = "protocol", problem
+        death = self._state.retire()
+        return failure(ex.status, ex.message, death, allowed, ex.elapsed, ex.stdout, ex.stderr, ex.cpu)
+
+    def _spawn(self, deadline: float) -> CallResult:
+        """Start a worker (making the root and leasing the uid the first time); return how the load went."""
         self._state.retire()
+        started = time.monotonic()
         try:
-            root, config = make_root(self.submission, self.entry, self.limits, self._plan)
-        except SubmissionError as exc:
-            return CallResult("load", error=str(exc))
+            result = self._spawn_worker(deadline)
+        finally:
+            self.spent += time.monotonic() - started
+        return result
+
+    def _spawn_worker(self, deadline: float) -> CallResult:
+        state, plan = self._state, self._plan
+        try:
+            if state.root is None:
+                state.lease = lease_uid() if plan.own_uid else None
+                state.root = make_root(self.submission, self.entry, self.limits)
+            reset_work(state.root, plan, self.uid)
+            config = worker_config(state.root, self.limits, plan, uid=self.uid, seccomp=_filter() if plan.seccomp else "",
+                                   calibrate=self._calibrate)
+        except SubmissionError as exc:  # "setup" when the refusal is not the student's to fix (a hard link)
+            return CallResult("setup" if exc.refused else "load", error=str(exc))
         except OSError as exc:
             return CallResult("setup", error=f"cannot prepare the sandbox's files: {exc}")
-        self._state.root = root
         try:
-            worker = Worker(self._plan, root, config, self._token, self.limits)
+            worker = Worker(plan, state.root.path, config, self._token, self.limits)
         except OSError as exc:
             return CallResult("setup", error=f"cannot start the worker: {exc}")
-        self._state.worker = worker
-        deadline = time.monotonic() + self.limits.load_timeout
-        status, caged, elapsed, out, err = worker.exchange(None, deadline)
-        if status == "ok":
-            layers = caged.get("layers") if isinstance(caged, dict) else None
-            if (
-                not isinstance(caged, dict)
-                or caged.get("op") != "caged"
-                or caged.get("kind") not in ("ok", "setup")
-                or not isinstance(layers, list)
-                or not all(isinstance(name, str) for name in layers)
-            ):
-                status, caged = "protocol", "the worker's first message is not a valid 'caged'"
-            elif caged["kind"] == "setup":
-                self._state.retire()
-                error, tb = text(caged.get("error")), text(caged.get("traceback"))
-                return CallResult("setup", error=error, traceback=tb, stdout=out, stderr=err)
+        state.worker = worker
+        ex = worker.exchange(None, deadline)
+        if ex.status == "ok":
+            checked = check_caged(ex.message)
+            if isinstance(checked, str):
+                ex.status, ex.message = "protocol", checked
+            elif ex.message["kind"] == "setup":
+                state.retire()
+                return CallResult("setup", error=text(ex.message["error"]), traceback=text(ex.message["traceback"]),
+                                  stdout=ex.stdout, stderr=ex.stderr)
             else:
-                self.isolation = isolation_from(self._plan, layers, self._notes)
-                status, ready, more, out2, err2 = worker.exchange(None, deadline)
-                elapsed, out, err = elapsed + more, out + out2, err + err2
-                if status == "ok":
-                    result = ready_result(ready)
-                    if result is not None:
-                        result.elapsed, result.stdout, result.stderr = elapsed, out, err
-                        if not result.ok:
-                            self._state.retire()
-                        return result
-                    status, caged = "protocol", "the worker's second message is not a valid 'ready'"
+                layers, self.calibration = checked
+                self.isolation = isolation_from(plan, layers, self._notes)
+                return self._ready(worker, deadline, ex)
+        death = state.retire()
+        return failure(ex.status, ex.message, death, self.limits.load_timeout, ex.elapsed, ex.stdout, ex.stderr)
+
+    def _ready(self, worker: Worker, deadline: float, caged) -> CallResult:
+        ex = worker.exchange(None, deadline)
+        elapsed, out, err = caged.elapsed + ex.elapsed, caged.stdout + ex.stdout, caged.stderr + ex.stderr
+        if ex.status == "ok":
+            result = ready_result(ex.message)
+            if result is not None:
+                result.elapsed, result.stdout, result.stderr = elapsed, out, err
+                if not result.ok:
+                    self._state.retire()
+                return result
+            ex.status, ex.message = "protocol", "the worker's second message is not a valid 'ready'"
         death = self._state.retire()
-        return failure(status, caged, death, self.limits.load_timeout, elapsed, out, err)
+        return failure(ex.status, ex.message, death, self.limits.load_timeout, elapsed, out, err)
 
 
+_FILTER: str | None = None
+
+
+def _filter() -> str:
+    global _FILTER
+    if _FILTER is None:
+        _FILTER = seccomp.program().hex()
+    return _FILTER
 
 
 class _State:
@@ -260,22 +316,25 @@ class _State:
     def __init__(self, token: str):
         self.token = token
         self.worker: Worker | None = None
-        self.root: Path | None = None
+        self.root: Root | None = None
+        self.lease: UidLease | None = None
         self.closed = False
 
     def retire(self) -> str:
-        """Kill the current worker (if any) and its files; return how it died."""
+        """Kill the current worker (if any); return how it died. The snapshot stays for the next one."""
         death = ""
         if self.worker is not None:
             death = self.worker.kill()
             self.worker = None
-        if self.root is not None:
-            shutil.rmtree(self.root, ignore_errors=True)
-            self.root = None
         return death
 
     def cleanup(self) -> None:
         self.retire()
         kill_marked(self.token)
+        if self.root is not None:
+            remove_tree(self.root.path)
+            self.root = None
+        if self.lease is not None:
+            self.lease.release()  # only now: every process of that uid is gone
+            self.lease = None
         self.closed = True
-

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import sys
 import threading
+import time
 from dataclasses import dataclass
 
 from gradverify.errors import InputError
@@ -33,7 +34,8 @@ class NodeCheck:
     """One node compared with SymPy.
 
     ``status`` is ``"ok"`` (value and gradient within budget), ``"mismatch"``, ``"kink"`` (the
-    gradient depends on the max-tie convention, so it is not compared) or ``"undefined"`` (the
+    gradient depends on the max-tie convention, so it is not compared), ``"unchecked"`` (the
+    check's time limit ran out before this node: nothing compared) or ``"undefined"`` (the
     exact gradient is not a real number here, e.g. ∂(a**b)/∂b at a < 0 or ∂√a/∂a at a = 0, so
     it is not compared; the graph's number is still shown). The value is always compared. The errors and
     ``ratio`` (error / budget, ≤ 1 passes) are for the gradient; ``value_ratio`` for the value.
@@ -94,7 +96,7 @@ class SympyCheck:
 
     def summary(self) -> str:
         """One line: the verdict, with the first mismatch named."""
-        count = {k: sum(c.status == k for c in self.nodes) for k in ("ok", "kink", "undefined")}
+        count = {k: sum(c.status == k for c in self.nodes) for k in ("ok", "kink", "undefined", "unchecked")}
         notes = ""
         if count["kink"]:
             notes += (f"; {count['kink']} node(s) feeding a max tie not compared "
@@ -102,6 +104,8 @@ class SympyCheck:
         if count["undefined"]:
             notes += (f"; {count['undefined']} gradient(s) not compared: the exact derivative is not a "
                       "real number at this point")
+        if count["unchecked"]:
+            notes += f"; {count['unchecked']} node(s) NOT checked: the time limit ran out first"
         for note in self.notes:
             notes += f"; {note}"
         if self.ok:
@@ -226,7 +230,8 @@ def _with_room(work, levels: int):
 
 # ---- the check --------------------------------------------------------------------------------
 
-def check_with_sympy(result: GraphResult, *, rtol: float = RTOL, max_nodes: int = 200) -> SympyCheck:
+def check_with_sympy(result: GraphResult, *, rtol: float = RTOL, max_nodes: int = 200,
+                     time_limit: float | None = None) -> SympyCheck:
     """Check the value and the gradient ∂f/∂node of every node against SymPy.
 
     For node n, the output is rebuilt with n replaced by a fresh symbol t; ``sympy.diff`` gives
@@ -239,6 +244,9 @@ def check_with_sympy(result: GraphResult, *, rtol: float = RTOL, max_nodes: int 
         result: from :func:`evaluate`.
         rtol: relative tolerance on the condition-aware magnitude (see :data:`RTOL`).
         max_nodes: refuse bigger graphs; the check costs O(nodes²) SymPy operations.
+        time_limit: seconds after which no further node is started (the rest are ``"unchecked"``
+            and the summary says so); None: no limit. A long chain of nested functions costs
+            about nodes³ SymPy steps (tanh nested 40 deep: minutes).
 
     Returns:
         A :class:`SympyCheck` record, one :class:`NodeCheck` per node.
@@ -253,10 +261,16 @@ def check_with_sympy(result: GraphResult, *, rtol: float = RTOL, max_nodes: int 
                          expected=f"at most max_nodes={max_nodes} nodes (the check costs O(n²) SymPy steps)",
                          received=f"{len(rows)} nodes",
                          fix="check a smaller graph, or pass a larger max_nodes and wait")
-    return _with_room(lambda: _check(result, rtol), _depth(result))
+    if time_limit is not None and not time_limit > 0:
+        raise InputError("time_limit must be a positive number of seconds", received=repr(time_limit),
+                         fix="pass e.g. time_limit=30, or None for no limit")
+    deadline = math.inf if time_limit is None else time.monotonic() + time_limit
+    return _with_room(lambda: _check(result, rtol, deadline), _depth(result))
 
 
-def _check(result: GraphResult, rtol: float) -> SympyCheck:
+def _check(result: GraphResult, rtol: float, deadline: float) -> SympyCheck:
+    """Every node, from the output down (the cheap ones first: a node's check costs about the size
+    of the graph below it), then SymPy's own parse; nothing new is started after ``deadline``."""
     import sympy
 
     graph, rows = result.graph, result.rows
@@ -281,8 +295,12 @@ def _check(result: GraphResult, rtol: float) -> SympyCheck:
     fmag, gmag = magnitudes(result)
     kinked = kink_cone(result, fmag, rtol)
     t = sympy.Dummy("t", real=True)
-    checks = []
-    for n, row in zip(graph.nodes, rows):
+    by_id: dict[int, NodeCheck] = {}
+    for n, row in zip(reversed(graph.nodes), reversed(rows)):
+        if time.monotonic() > deadline:
+            by_id[n.id] = NodeCheck(n.id, row.label, row.text, row.value, None, math.nan, row.grad, None,
+                                    math.nan, math.nan, math.nan, math.nan, "unchecked")
+            continue
         ev = _exact(exact[n.id], subs)
         vratio = math.inf if ev is None else _ratio(abs(row.value - ev), rtol * fmag[n.id] + ATOL)
         if n.id in kinked:
@@ -292,8 +310,11 @@ def _check(result: GraphResult, rtol: float) -> SympyCheck:
             df = sympy.diff(build(n.id, t)[graph.output], t)
             eg = _exact(df.xreplace({t: exact[n.id]}), subs)
             status = ""
-        checks.append(_node_check(n.id, row.label, row.text, row.value, ev, vratio, row.grad, eg,
-                                  rtol * gmag[n.id] + ATOL, status))
+        by_id[n.id] = _node_check(n.id, row.label, row.text, row.value, ev, vratio, row.grad, eg,
+                                  rtol * gmag[n.id] + ATOL, status)
+    checks = [by_id[n.id] for n in graph.nodes]
+    if time.monotonic() > deadline:
+        return SympyCheck(tuple(checks), (), rtol, ("SymPy's own parse of the text not checked: the time limit ran out",))
     source, notes = _source_checks(result, fmag, gmag, kinked, rtol)
     return SympyCheck(tuple(checks), source, rtol, notes)
 

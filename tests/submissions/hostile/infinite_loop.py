@@ -1,0 +1,3 @@
+def nnCostFunction(*args):
+    while True:
+        pass

@@ -1,0 +1,2 @@
+def nnCostFunction(*args):
+    return bytearray(8 << 30)
