@@ -8,7 +8,7 @@ For honest gradients (vectorized, per-example loops, a Python loop over every we
 every example, unit and weight) and numerical ones (central, forward and complex-step
 differences, perturbations batched into arrays), each in its own sandbox exactly as
 ``grading.timing`` measures them: the worker's CPU time (from the kernel) on the debug network
-3-5-3 and on 400-25-10 (m = 2), in forward passes of the large network timed by the worker
+3-5-3 and on 400-25-2 (m = 2), in forward passes of the large network timed by the worker
 itself before the submission loads. The extra forward passes per parameter are compared with
 the line the grader draws (``timing.THRESHOLD``); the margin is how far each stays from it.
 No assertion (performance is measured here, never asserted in tests).
@@ -67,8 +67,8 @@ def render(rows: list[tuple[str, str, float, float]], load: tuple[float, float],
              f"(UTC); machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; load average (1 min) "
              f"{load[0]:.2f} at start, {load[1]:.2f} at end; python {platform.python_version()}, gradverify {__version__}; "
              f"sandbox: {isolation}.", "",
-             "The extra CPU time of a call on 400-25-10 (m = 2, P = 10,285) over one on the debug network, in forward passes of "
-             f"400-25-10 timed by the sandbox's worker before the submission loads, per parameter. The grader draws the line at "
+             "The extra CPU time of a call on 400-25-2 (m = 2, P = 10,077) over one on the debug network, in forward passes of "
+             f"400-25-2 timed by the sandbox's worker before the submission loads, per parameter. The grader draws the line at "
              f"{THRESHOLD:g}; the margin is how far each stays on its side of it.", "",
              "| submission | kind | extra forward passes / P | large call (CPU) | margin |", "|---|---|---:|---:|---:|"]
     for name, kind, per_param, seconds in rows:

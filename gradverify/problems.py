@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradverify.errors import SpecError
 from gradverify.params import from_theta
 from gradverify.spec import Network, Origin, Problem, make_problem, parse_spec
 
@@ -47,12 +48,17 @@ def debug_problem(network: Network | None = None, m: int = 5) -> Problem:
     return make_problem(network, from_theta(thetas), X, y=y, origin=Origin("debug"))
 
 
-def random_problem(network: Network, *, m: int = 5, seed: int = 0, scale: float = 1.0) -> Problem:
+def random_problem(network: Network, *, m: int = 5, seed: int = 0, scale: float = 1.0, all_classes: bool = False) -> Problem:
     """A seeded random problem.
 
     Weights and biases are ``scale · N(0, 1) / √fan_in``, so ``scale = 1`` gives pre-activations
     of about unit size and a large scale (say 30) pushes units into saturation. X is N(0, 1);
-    labels are uniform over the classes; squared-error targets are N(0, 1).
+    labels are uniform over the classes; squared-error targets are N(0, 1). With ``all_classes``
+    every class occurs at least once (the assignment's data contract: code that sizes its one-hot
+    matrix from the labels present is right on real data), which needs m ≥ the number of classes.
+
+    Raises:
+        SpecError: ``all_classes`` with fewer examples than classes.
     """
     rng = np.random.default_rng(seed)
     s = network.sizes
@@ -62,8 +68,14 @@ def random_problem(network: Network, *, m: int = 5, seed: int = 0, scale: float 
         params[f"W{k}"] = std * rng.standard_normal((s[k], s[k - 1]))
         params[f"b{k}"] = std * rng.standard_normal(s[k])
     X = rng.standard_normal((m, s[0]))
-    origin = Origin("random", seed=int(seed), scale=float(scale))
+    origin = Origin("random", seed=int(seed), scale=float(scale), all_classes=bool(all_classes))
     if network.output == "identity":
         return make_problem(network, params, X, rng.standard_normal((m, s[-1])), origin=origin)
     classes = 2 if (network.output == "sigmoid" and s[-1] == 1) else s[-1]
+    if all_classes:
+        if m < classes:
+            raise SpecError(f"Every class present needs at least as many examples as classes", expected=f"m ≥ {classes}",
+                            received=f"m = {m}", fix=f"use -m {classes} or more")
+        y = rng.permutation(np.concatenate([np.arange(classes), rng.integers(0, classes, size=m - classes)]))
+        return make_problem(network, params, X, y=y, origin=origin)
     return make_problem(network, params, X, y=rng.integers(0, classes, size=m), origin=origin)

@@ -10,17 +10,22 @@ Built-in profiles:
 
 - ``native``: ``f(network, params, X, Y) -> (J, grads)`` — gradverify's own form, any network;
 - ``ex4``: the classic exercise, ``nnCostFunction(nn_params, input_layer_size, hidden_layer_size,
-  num_labels, X, y, lambda_) -> (J, grad)``, Θ1 then Θ2 unrolled (settings ``label_base`` 0/1,
-  ``unroll_order`` C/F), one hidden layer of sigmoid units;
+  num_labels, X, y, lambda_) -> (J, grad)``, Θ1 then Θ2 unrolled, one hidden layer of sigmoid units;
+  also Θ1 and Θ2 passed separately (``callforms.EX4_FORMS``), ``(J, Theta1_grad, Theta2_grad)``
+  returned, any name for λ. Conventions, detected per submission: ``label_base`` 0/1,
+  ``unroll_order`` C/F, ``y_form`` vector / (m, 1) column / one-hot matrix;
 - ``layers``: ``f(weights, biases, X, Y, lambda_) -> (J, weight_grads, bias_grads)``, lists of
   Wₖ (nₖ, nₖ₋₁) and bₖ, sigmoid units, any depth;
 - ``two-layer-relu``: the common two-layer-net assignment, ``TwoLayerNet.loss(X, y, reg)`` reading
   ``self.params`` = {W1 (D, H), b1, W2 (H, C), b2} and returning ``(loss, grads)``; ReLU and
-  softmax; ``reg_scale`` 1 (reg·ΣW²) or 0.5 (½·reg·ΣW²). A target without a dot is called as
-  ``f(params, X, y, reg)``.
+  softmax; ``reg_scale`` 1 (reg·ΣW²) or 0.5 (½·reg·ΣW²), detected. Also the old
+  ``two_layer_net(X, model, y, reg)``, ``loss(params, X, y, reg)`` and ``loss(W1, b1, W2, b2, X, y,
+  reg)`` (``callforms.TWO_LAYER_FORMS``).
 
-A user-written TOML profile starts from a built-in one (``base = "ex4"``) and overrides the
-target, settings, size ranges and rubric.
+A profile with call forms lists the ``targets`` it looks for (in order), the ``conventions`` that are
+detected per submission rather than fixed for a run (``grading.detect``), and the ``packages`` a
+submission may import. A user-written TOML profile starts from a built-in one (``base = "ex4"``) and
+overrides the target, settings, conventions, packages, size ranges and rubric.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
+from gradverify.callforms import EX4_FORMS, TWO_LAYER_FORMS, CallForm, ex4_args, two_layer_args
 from gradverify.errors import CandidateError, InputError, SpecError
 from gradverify.params import Layout, flatten, unflatten
 from gradverify.problems import debug_problem
 from gradverify.spec import Network, Problem
 
-__all__ = ["Call", "Profile", "ResultError", "PROFILES", "get_profile", "load_profile", "local_candidate", "invoke_local", "DEFAULT_RUBRIC"]
+__all__ = ["Call", "Profile", "ResultError", "PROFILES", "SCIENTIFIC_PACKAGES", "get_profile", "load_profile", "local_candidate", "invoke_local", "DEFAULT_RUBRIC"]
 
 
 class ResultError(CandidateError):
@@ -56,8 +62,13 @@ class Call:
     target: str
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
-    attrs: dict | None = None  # set on a fresh instance (``Cls.__new__``) before calling a method
+    attrs: dict | None = None  # set on the instance before calling a method
+    init: tuple | None = None  # the instance is ``Cls(*init)`` when that works, else ``Cls.__new__(Cls)``
 
+
+# What ex4 and the two-layer net let a submission import (where installed): the imports seen in real
+# submissions — scipy.special.expit, pandas or scikit-learn to one-hot encode, the template's matplotlib.
+SCIENTIFIC_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "matplotlib")
 
 # points per check; a grader scales them to the profile's total
 DEFAULT_RUBRIC = {
@@ -69,6 +80,7 @@ DEFAULT_RUBRIC = {
     "self_consistency": 5.0, # the gradient agrees with finite differences of the submission's own cost
     "determinism": 5.0,      # the same output twice
     "inputs_unmodified": 5.0,  # the arguments are left as they were
+    "classes_absent": 0.0,   # advice: right also when a batch lacks some class (one-hot sized from num_labels)
 }
 
 
@@ -90,14 +102,23 @@ class Profile:
     min_outputs: int = 2
     rubric: dict = field(default_factory=lambda: dict(DEFAULT_RUBRIC))
     source: str = ""  # the TOML file a user-written profile came from
+    forms: tuple[CallForm, ...] = ()    # the call forms accepted (empty: only ``signature``)
+    targets: tuple[str, ...] = ()       # the names looked for, in order (empty: ``target`` only)
+    conventions: tuple[str, ...] = ()   # settings detected per submission (``--set`` pins one)
+    packages: tuple[str, ...] = ("numpy",)  # distributions a submission may import (where installed)
+    convention_key: Callable[[dict], object] | None = None  # settings that call the same way share a key
+    all_classes: bool = True  # the data contract: generated cases have every class present and m ≥ K
 
     def resolve(self, overrides: dict | None = None) -> dict:
-        """The settings with ``overrides`` applied and validated."""
+        """The settings with ``overrides`` applied and validated (``target`` and ``form`` too)."""
         out = dict(self.settings)
         for key, value in (overrides or {}).items():
-            if key not in self.choices and key != "target":
+            if key == "form" and value not in [f.name for f in self.forms]:
+                raise SpecError(f"Profile {self.name!r} has no call form {value!r}",
+                                expected="one of " + (", ".join(f.name for f in self.forms) or "(none)"), received=repr(value))
+            if key not in self.choices and key not in ("target", "form"):
                 raise SpecError(f"Profile {self.name!r} has no setting {key!r}",
-                                expected="one of " + (", ".join(["target", *self.choices]) or "(none)"), received=key,
+                                expected="one of " + (", ".join(["target", "form", *self.choices]) or "(none)"), received=key,
                                 fix="check `gradverify grade --help` or the README's profile table")
             if key in self.choices:
                 allowed = self.choices[key]
@@ -114,6 +135,19 @@ class Profile:
 
     def call_for(self, problem: Problem, settings: dict) -> Call:
         return self.make_call(problem, settings, settings.get("target", self.target))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The targets looked for in a submission, in order."""
+        return self.targets or (self.target,)
+
+    def form(self, name: str | None) -> CallForm | None:
+        return next((f for f in self.forms if f.name == name), None)
+
+    def signature_of(self, settings: dict) -> str:
+        """What the student's function looks like under ``settings`` (its call form), for messages."""
+        form = self.form(settings.get("form"))
+        return form.text.replace("f(", settings.get("target", self.target).split(".")[-1] + "(", 1) if form else self.signature
 
     def fixed_cases(self, settings: dict) -> list[tuple[str, Problem]]:
         """The deterministic cases every submission is graded on, the classic debug network first."""
@@ -267,15 +301,12 @@ def _sigmoid_network(sizes: tuple, lam: float, settings: dict) -> Network:
 
 
 def _ex4_call(problem: Problem, settings: dict, target: str) -> Call:
-    n0, h, K = problem.network.sizes
-    order = settings["unroll_order"]
-    nn_params = flatten(problem.params, problem.network, Layout("theta", order))
-    labels = problem.labels if problem.labels is not None else np.argmax(problem.Y, axis=1)
-    y = labels.astype(np.int64) + int(settings["label_base"])
-    return Call(target, (nn_params, n0, h, K, problem.X, y, float(problem.network.lam)))
+    return Call(target, ex4_args(problem, settings, settings.get("form", "unrolled")))
 
 
 def _ex4_read(problem: Problem, settings: dict, value) -> tuple:
+    if isinstance(value, (tuple, list)) and len(value) == 3:  # (J, Theta1_grad, Theta2_grad); tuples arrive as lists
+        return _ex4_read_split(problem, settings, value)
     J, grad = _pair(value, "J, grad")
     P = problem.network.n_params
     expected = f"{P} numbers, in one flat array (Θ1 then Θ2 unrolled)"
@@ -286,6 +317,20 @@ def _ex4_read(problem: Problem, settings: dict, value) -> tuple:
     if flat.size != P:
         raise ResultError(f"grad must hold {expected}; returned {describe(grad)} ({flat.size} numbers)")
     return _scalar(J, "J"), unflatten(flat.reshape(-1), problem.network, Layout("theta", settings["unroll_order"]))
+
+
+def _ex4_read_split(problem: Problem, settings: dict, value: tuple) -> tuple:
+    J, g1, g2 = list.__iter__(value) if isinstance(value, list) else tuple.__iter__(value)
+    n0, h, K = problem.network.sizes
+    shapes = ((h, n0 + 1), (K, h + 1))
+    mats = []
+    for name, g, shape in (("Theta1_grad", g1, shapes[0]), ("Theta2_grad", g2, shapes[1])):
+        arr = _numbers(g, name, f"a numeric array of the shape of Θ{name[5]} {shape}")
+        if arr.shape != shape and not (arr.size == shape[0] * shape[1] and arr.ndim <= 1):
+            raise ResultError(f"{name} has shape {arr.shape}, expected {shape} (the shape of Θ{name[5]})")
+        mats.append(arr.reshape(shape, order=settings.get("unroll_order", "C")) if arr.shape != shape else arr)
+    theta = np.concatenate([mats[0].ravel(), mats[1].ravel()])
+    return _scalar(J, "J"), unflatten(theta, problem.network, Layout("theta", "C"))
 
 
 # ---- layers ------------------------------------------------------------------------------
@@ -322,11 +367,12 @@ def _tlr_params(problem: Problem) -> dict:
 
 
 def _tlr_call(problem: Problem, settings: dict, target: str) -> Call:
-    labels = problem.labels if problem.labels is not None else np.argmax(problem.Y, axis=1)
-    args = (problem.X, labels.astype(np.int64), float(problem.network.lam))
     if "." in target:
-        return Call(target, args, {}, {"params": _tlr_params(problem)})
-    return Call(target, (_tlr_params(problem),) + args)
+        args, attrs = two_layer_args(problem, settings, "class")
+        return Call(target, args, {}, attrs, init=tuple(int(n) for n in problem.network.sizes))  # TwoLayerNet(D, H, C)
+    form = settings.get("form", "params")
+    args, _ = two_layer_args(problem, settings, "params" if form == "class" else form)
+    return Call(target, args)
 
 
 def _tlr_read(problem: Problem, settings: dict, value) -> tuple:
@@ -338,25 +384,40 @@ def _tlr_read(problem: Problem, settings: dict, value) -> tuple:
         raise ResultError(f"grads is missing {', '.join(missing)}")
     p = problem.params
     return _scalar(J, "loss"), {
-        "W1": _array(grads["W1"], p["W1"].T.shape, "grads['W1']").T, "b1": _array(grads["b1"], p["b1"].shape, "grads['b1']"),
-        "W2": _array(grads["W2"], p["W2"].T.shape, "grads['W2']").T, "b2": _array(grads["b2"], p["b2"].shape, "grads['b2']"),
+        "W1": _array(grads["W1"], p["W1"].T.shape, "grads['W1']").T, "b1": _bias(grads["b1"], p["b1"].shape, "grads['b1']"),
+        "W2": _array(grads["W2"], p["W2"].T.shape, "grads['W2']").T, "b2": _bias(grads["b2"], p["b2"].shape, "grads['b2']"),
     }
+
+
+def _bias(value, shape: tuple, what: str) -> np.ndarray:
+    """A bias gradient: (H,), or the (1, H) row a bias kept as a row vector gives (np.sum(..., keepdims=True))."""
+    arr = _numbers(value, what, f"a numeric array of shape {shape}")
+    if arr.shape in ((1,) + shape, shape + (1,)):
+        return arr.reshape(shape)
+    return _array(arr, shape, what)
 
 
 PROFILES: dict[str, Profile] = {
     "native": Profile("native", "gradverify's own form, any network", "cost_and_grad",
                       "cost_and_grad(network, params, X, Y) -> (J, grads)", {}, {},
-                      lambda sizes, lam, s: Network(tuple(sizes), (), "sigmoid", lam=lam), _native_call, _native_read, depth=(1, 3)),
+                      lambda sizes, lam, s: Network(tuple(sizes), (), "sigmoid", lam=lam), _native_call, _native_read, depth=(1, 3),
+                      all_classes=False),  # a user's own engine, not an assignment: any data
     "ex4": Profile("ex4", "the classic exercise: one hidden layer of sigmoid units, Θ unrolled", "nnCostFunction",
                    "nnCostFunction(nn_params, input_layer_size, hidden_layer_size, num_labels, X, y, lambda_) -> (J, grad)",
-                   {"label_base": 0, "unroll_order": "C"}, {"label_base": (0, 1), "unroll_order": ("C", "F")},
-                   _sigmoid_network, _ex4_call, _ex4_read),
+                   {"label_base": 0, "unroll_order": "C", "y_form": "vector"},
+                   {"label_base": (0, 1), "unroll_order": ("C", "F"), "y_form": ("vector", "column", "onehot")},
+                   _sigmoid_network, _ex4_call, _ex4_read, forms=EX4_FORMS,
+                   targets=("nnCostFunction", "nn_cost_function", "backprop", "costFunction", "cost_function"),
+                   conventions=("y_form", "label_base", "unroll_order"), packages=SCIENTIFIC_PACKAGES,
+                   convention_key=lambda s: (s["y_form"], s["unroll_order"], None if s["y_form"] == "onehot" else s["label_base"])),
     "layers": Profile("layers", "the lecture's layer-wise form, sigmoid units, any depth", "cost_and_gradients",
                       "cost_and_gradients(weights, biases, X, Y, lambda_) -> (J, weight_grads, bias_grads)", {}, {},
                       _sigmoid_network, _layers_call, _layers_read, depth=(1, 3)),
     "two-layer-relu": Profile("two-layer-relu", "two-layer net: ReLU hidden layer, softmax loss, params dict with W of shape (fan_in, fan_out)",
                               "TwoLayerNet.loss", "TwoLayerNet.loss(self, X, y, reg) reading self.params -> (loss, grads)",
-                              {"reg_scale": 1.0}, {"reg_scale": (1.0, 0.5)}, _tlr_network, _tlr_call, _tlr_read),
+                              {"reg_scale": 1.0}, {"reg_scale": (1.0, 0.5)}, _tlr_network, _tlr_call, _tlr_read,
+                              forms=TWO_LAYER_FORMS, targets=("TwoLayerNet.loss", "two_layer_net", "loss"),
+                              conventions=("reg_scale",), packages=SCIENTIFIC_PACKAGES),
 }
 
 
@@ -373,8 +434,11 @@ def get_profile(name: str) -> Profile:
 def load_profile(path: str | Path) -> Profile:
     """A user-written profile: a built-in ``base`` with overrides.
 
-    Keys: ``base`` (required), ``name``, ``target``, ``[settings]``, ``[rubric]`` (points per check),
-    ``max_width``, ``max_depth``.
+    Keys: ``base`` (required), ``name``, ``target``, ``targets`` (names looked for, in order),
+    ``[settings]`` (defaults; a setting listed in ``conventions`` is still detected per submission),
+    ``conventions`` (the settings to detect; ``[]`` fixes them all), ``packages`` (distributions a
+    submission may import), ``all_classes`` (generated cases have every class present; default true),
+    ``[rubric]`` (points per check), ``max_width``, ``max_depth``.
     """
     path = Path(path)
     try:
@@ -386,7 +450,8 @@ def load_profile(path: str | Path) -> Profile:
                         fix="save it as UTF-8 (TOML requires it)") from None
     except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise SpecError(f"The profile {path} is not valid TOML", received=str(exc) or "nesting too deep", fix="fix the TOML syntax") from None
-    known = {"base", "name", "target", "settings", "rubric", "max_width", "max_depth"}
+    known = {"base", "name", "target", "targets", "settings", "conventions", "packages", "all_classes", "rubric", "max_width",
+             "max_depth"}
     _check_types(data, path)
     if set(data) - known or data.get("base") not in PROFILES:
         raise SpecError(f"The profile {path} must name a built-in base and use known keys",
@@ -399,7 +464,20 @@ def load_profile(path: str | Path) -> Profile:
         if key not in DEFAULT_RUBRIC or not isinstance(points, (int, float)) or points < 0:
             raise SpecError(f"Bad rubric entry {key} = {points!r} in {path}", expected="checks among " + ", ".join(DEFAULT_RUBRIC) + " with points ≥ 0")
         rubric[key] = float(points)
-    return replace(base, name=data.get("name", path.stem), target=data.get("target", base.target), settings=settings, rubric=rubric,
+    lists = {}
+    for key, allowed in (("conventions", set(base.choices)), ("packages", None), ("targets", None)):
+        value = data.get(key, getattr(base, key))
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value) or (
+                allowed is not None and not set(value) <= allowed):
+            raise SpecError(f"Bad {key} in {path}", expected=f"a list of names" + (f" among {', '.join(sorted(allowed))}" if allowed else ""),
+                            received=repr(value))
+        lists[key] = tuple(value)
+    if "target" in data and "targets" not in data:
+        lists["targets"] = (data["target"],)
+    if not isinstance(data.get("all_classes", True), bool):
+        raise SpecError(f"Bad all_classes in {path}", expected="true or false", received=repr(data["all_classes"]))
+    lists["all_classes"] = data.get("all_classes", base.all_classes)
+    return replace(base, name=data.get("name", path.stem), target=data.get("target", base.target), settings=settings, rubric=rubric, **lists,
                    width=(base.width[0], int(data.get("max_width", base.width[1]))),
                    depth=(base.depth[0], int(data.get("max_depth", base.depth[1]))), source=str(path.resolve()))
 
@@ -439,7 +517,10 @@ def invoke_local(namespace: dict, call: Call):
         cls = namespace.get(cls_name)
         if cls is None:
             raise InputError(f"No class {cls_name!r} in the candidate", fix=f"define class {cls_name} or pass another target")
-        obj = cls.__new__(cls)
+        try:
+            obj = cls(*call.init) if call.init is not None else cls.__new__(cls)
+        except Exception:  # a constructor of another signature: the instance without __init__
+            obj = cls.__new__(cls)
         for key, value in (call.attrs or {}).items():
             setattr(obj, key, value)
         return getattr(obj, method)(*call.args, **call.kwargs)

@@ -403,6 +403,7 @@ class Origin:
         seed, scale: the random generator's seed and parameter scale (``"random"`` only).
         path: the file the problem was read from (``"npz"`` only).
         note: words for people, e.g. ``"hidden variant 2"``; never parsed.
+        all_classes: the random labels cover every class (``"random"`` only; ``--all-classes``).
     """
 
     kind: OriginKind = "arrays"
@@ -410,6 +411,7 @@ class Origin:
     scale: float | None = None
     path: str | None = None
     note: str = ""
+    all_classes: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("debug", "random", "npz", "arrays"):
@@ -433,7 +435,8 @@ class Origin:
         if self.kind == "debug":
             return ["--init", "debug"]
         if self.kind == "random":
-            return ["--init", "random", "--seed", str(self.seed), "--scale", exact_text(self.scale)]
+            return ["--init", "random", "--seed", str(self.seed), "--scale", exact_text(self.scale)] + (
+                ["--all-classes"] if self.all_classes else [])
         if self.kind == "npz":
             return ["--npz", str(self.path)]
         raise InputError("This problem was built from arrays, so no command-line option rebuilds it",
@@ -441,7 +444,8 @@ class Origin:
                          received=str(self), fix="save it with gradverify.spec.save_problem(problem, PATH) and use --npz PATH")
 
     def __str__(self) -> str:
-        text = {"debug": "debug init", "random": f"random init, seed={self.seed}, scale={self.scale:g}" if self.scale is not None else "",
+        text = {"debug": "debug init", "random": (f"random init, seed={self.seed}, scale={self.scale:g}"
+                                                  + (", every class present" if self.all_classes else "")) if self.scale is not None else "",
                 "npz": f"npz {self.path}", "arrays": "arrays"}[self.kind]
         return f"{text} ({self.note})" if self.note else text
 

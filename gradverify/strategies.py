@@ -120,7 +120,7 @@ def _clear_of_kinks(problem: Problem, margin: float) -> bool:
 
 def problems(network: Network | st.SearchStrategy[Network] | None = None, *, min_m: int = 1, max_m: int = 6,
              scale: float | st.SearchStrategy[float] | None = None, saturating: bool = False,
-             avoid_kinks: bool = True, kink_margin: float = 1e-3) -> st.SearchStrategy[Problem]:
+             avoid_kinks: bool = True, kink_margin: float = 1e-3, all_classes: bool = False) -> st.SearchStrategy[Problem]:
     """Problems (parameters and data) for a network or a strategy of networks.
 
     Args:
@@ -130,6 +130,8 @@ def problems(network: Network | st.SearchStrategy[Network] | None = None, *, min
         saturating: include scales that saturate sigmoid/tanh units.
         avoid_kinks: for ReLU networks, keep every pre-activation at least ``kink_margin`` away
             from 0, so a check there is not about a non-differentiable point.
+        all_classes: classification data in which every class occurs (m is then at least the number
+            of classes), as in an assignment's real data set.
     """
     _check_range("min_m", min_m, "max_m", max_m, 1)
     if not (isinstance(kink_margin, (int, float)) and kink_margin >= 0):
@@ -155,10 +157,11 @@ def problems(network: Network | st.SearchStrategy[Network] | None = None, *, min
     @st.composite
     def gradverify_problems(draw) -> Problem:
         net = draw(net_st)
-        m = draw(st.integers(min_m, max_m))
+        classes = max(net.sizes[-1], 2) if all_classes and net.output != "identity" else 0
+        m = draw(st.integers(max(min_m, classes), max(max_m, classes)))
         s = draw(scale_st)
         seed = draw(st.integers(0, 2**32 - 1))
-        problem = random_problem(net, m=m, seed=seed, scale=s)
+        problem = random_problem(net, m=m, seed=seed, scale=s, all_classes=bool(classes))
         _note_reproduce(problem)
         return problem
 
@@ -239,9 +242,12 @@ class Family:
         return networks(max_depth=self.max_depth, max_width=self.max_width, activations=self.activations, outputs=self.outputs,
                         lam=self.lam, regularizations=self.regularizations, reg_bias=self.reg_bias, max_params=self.max_params)
 
-    def problems(self, network: Network | st.SearchStrategy[Network] | None = None) -> st.SearchStrategy[Problem]:
-        """Problems of the family (on ``network`` if given, else on the family's networks)."""
-        return problems(self.networks() if network is None else network, max_m=self.max_m, saturating=self.saturating)
+    def problems(self, network: Network | st.SearchStrategy[Network] | None = None, *,
+                 all_classes: bool = False) -> st.SearchStrategy[Problem]:
+        """Problems of the family (on ``network`` if given, else on the family's networks); ``all_classes``:
+        every class present in the labels (m ≥ classes), the data contract of real assignments."""
+        return problems(self.networks() if network is None else network, max_m=self.max_m, saturating=self.saturating,
+                        all_classes=all_classes)
 
     def describe(self) -> str:
         """One line for people: what the family draws."""

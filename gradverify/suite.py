@@ -83,15 +83,17 @@ class _Stop(Exception):
 def _strategy(profile: Profile | None, settings_: dict, family: Family):
     from gradverify.strategies import networks, problems  # Hypothesis is imported only when a suite runs
 
+    # A profile's generated cases honour its data contract: every class present (m ≥ K), as in real data.
+    all_classes = bool(profile is not None and profile.all_classes)
     if profile is None or profile.name == "native":
-        return family.problems()
+        return family.problems(all_classes=all_classes)
     sample = profile.network((2, 2, 2), 1.0, settings_)
     nets = networks(min_depth=profile.depth[0], max_depth=max(profile.depth[0], min(profile.depth[1], family.max_depth)),
                     min_width=profile.width[0], max_width=max(profile.width[0], min(profile.width[1], family.max_width)),
                     activations=sample.activations[:1] or ("sigmoid",), outputs=(sample.output,), regularizations=(sample.reg,),
                     reg_bias=sample.reg_bias, max_params=family.max_params).map(
         lambda n: profile.network(n.sizes[:-1] + (max(n.sizes[-1], profile.min_outputs),), n.lam, settings_))
-    return problems(nets, max_m=family.max_m, saturating=family.saturating)
+    return problems(nets, max_m=family.max_m, saturating=family.saturating, all_classes=all_classes)
 
 
 @dataclass(frozen=True)

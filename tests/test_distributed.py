@@ -105,12 +105,11 @@ def test_what_the_sandbox_would_refuse_is_refused_before_it_travels(tmp_path):
     big.write_bytes(b"#" * 2000)
     with pytest.raises(SubmissionError, match="larger than Limits.submission_bytes"):
         pack(big, limits=Limits(submission_bytes=1000))
-    two = tmp_path / "two"
-    two.mkdir()
-    (two / "a.py").write_text("")
-    (two / "b.py").write_text("")
-    with pytest.raises(SubmissionError, match="exactly one top-level .py file"):
-        pack(two)
+    none = tmp_path / "none"
+    none.mkdir()
+    (none / "notes.txt").write_text("")
+    with pytest.raises(SubmissionError, match="holds no top-level .py file or notebook"):
+        pack(none)
 
 
 def test_a_packed_name_that_would_leave_its_folder_is_refused(tmp_path):
@@ -141,7 +140,7 @@ def _items(subs, settings):
 
 def _comparable(grade: dict) -> str:
     """A grade without what differs between any two runs: timings and the sandbox's temporary path."""
-    kept = {k: v for k, v in grade.items() if k not in ("seconds", "slowest_call", "cost_probe")}
+    kept = {k: v for k, v in grade.items() if k not in ("seconds", "slowest_call", "cost_probe", "reproduce")}  # reproduce.py: the path it ran at
     return re.sub(r"gradverify-sandbox-\w+", "gradverify-sandbox-X", json.dumps(kept, sort_keys=True, default=str))
 
 
@@ -173,14 +172,13 @@ def test_a_batch_graded_on_two_workers_equals_the_same_batch_graded_here(cluster
 def test_a_submission_the_copy_rules_refuse_gets_the_row_it_gets_here(cluster, tmp_path):
     folder = tmp_path / "two_modules"
     folder.mkdir()
-    (folder / "a.py").write_text("")
-    (folder / "b.py").write_text("")
+    (folder / "a.txt").write_text("")
     prof = get_profile("ex4")
     settings = prof.resolve({})
     subs = [batch.Submission("two_modules", folder)]
     ((name, grade),) = grade_on_cluster(cluster, _items(subs, settings))
     here = _grade_one(folder, settings)
-    assert grade["verdict"] == "error" and "exactly one top-level .py file" in grade["checks"][0]["message"]
+    assert grade["verdict"] == "error" and "holds no top-level .py file or notebook" in grade["checks"][0]["message"]
     assert _comparable(grade) == _comparable(here)
 
 

@@ -14,6 +14,9 @@ from gradverify.grading.grader import grade_submission
 from gradverify.profiles import get_profile
 
 CORPUS = Path(__file__).parent / "submissions"
+# The classic corpus is written for fixed conventions (labels 0..K-1, C order): pinned, as an instructor
+# pins them with --set, so that a shifted label or a Fortran-order gradient is a bug, not a convention.
+FIXED = ("label_base", "unroll_order", "y_form")
 
 # submission -> what the grader must name: a diagnosis kind (top finding) or, for bugs that only
 # a check can see, the failing check.
@@ -48,7 +51,7 @@ def graded(tmp_path_factory):
     out = tmp_path_factory.mktemp("graded")
     subs = discover([CORPUS / "ex4"])
     prof = get_profile("ex4")
-    grades = grade_batch(subs, prof, prof.resolve({}), out, jobs=2, examples=8)
+    grades = grade_batch(subs, prof, prof.resolve({}), out, pinned=FIXED, jobs=2, examples=8)
     return out, _by_stem(grades)
 
 
@@ -110,7 +113,7 @@ def test_a_rerun_resumes_without_regrading_or_losing_anything(graded, tmp_path):
     (work / grades["correct_loop"].submission / "feedback.json").unlink()  # as if the grader was killed before it finished this one
     seen = []
     prof = get_profile("ex4")
-    again = grade_batch(discover([CORPUS / "ex4"]), prof, prof.resolve({}), work, jobs=1, examples=8,
+    again = grade_batch(discover([CORPUS / "ex4"]), prof, prof.resolve({}), work, pinned=FIXED, jobs=1, examples=8,
                         progress=lambda d, t, g, resumed: seen.append((g.submission, resumed)))
     regraded = [name for name, resumed in seen if not resumed]
     assert regraded == [grades["correct_loop"].submission] and len(again) == len(grades)
@@ -125,7 +128,7 @@ def test_other_profiles_grade_their_own_forms():
         ("two-layer-relu", "two_layer/bug_half_reg_gradient.py", "fail", "regularization-scale"),
     ]:
         prof = get_profile(profile)
-        g = grade_submission(CORPUS / file, prof, prof.resolve({}), examples=6)
+        g = grade_submission(CORPUS / file, prof, prof.resolve({}), examples=6, pinned=tuple(prof.conventions))
         assert g.verdict == verdict, (file, [c.message for c in g.checks if not c.passed])
         if kind:
             assert g.diagnosis[0].kind == kind
@@ -162,7 +165,7 @@ def test_hostile_submissions_fail_cleanly_and_leave_the_others_alone(tmp_path):
     (batch / "prints.py").write_text('print(\'{"score": 100}\')\ndef nnCostFunction(*a):\n    print("FAKE" * 1000)\n    return 0.0, [0.0]\n')
     prof = get_profile("ex4")
     from gradverify.grading import batch as batch_mod
-    grades = _by_stem(batch_mod.grade_batch(discover([batch]), prof, prof.resolve({}), tmp_path / "out", jobs=2, examples=5,
+    grades = _by_stem(batch_mod.grade_batch(discover([batch]), prof, prof.resolve({}), tmp_path / "out", pinned=FIXED, jobs=2, examples=5,
                                             call_timeout=3.0))
     assert grades["good"].verdict == "pass" and grades["good"].score == 100
     for name in ("loops", "exits", "cheats", "prints"):
@@ -225,7 +228,7 @@ def test_a_batch_killed_midway_resumes_without_loss_or_duplicates(tmp_path):
 def test_with_report_every_failing_submission_gets_a_picture_of_its_error(tmp_path):
     prof = get_profile("ex4")
     subs = discover([CORPUS / "ex4" / "bug_regularized_bias.py", CORPUS / "ex4" / "correct_reference.py"])
-    grades = _by_stem(grade_batch(subs, prof, prof.resolve({}), tmp_path, jobs=1, examples=5, report=True))
+    grades = _by_stem(grade_batch(subs, prof, prof.resolve({}), tmp_path, pinned=FIXED, jobs=1, examples=5, report=True))
     folder = {stem: tmp_path / g.submission for stem, g in grades.items()}
     page = folder["bug_regularized_bias"] / "report" / "report.html"
     assert page.exists() and "data:image/png;base64," in page.read_text()
@@ -246,7 +249,7 @@ def test_a_submission_of_several_files_is_graded_through_its_entry_module(tmp_pa
     subs = discover([tmp_path / "class"], entry="nnCostFunction.py")
     assert [s.path.name for s in subs] == ["alice", "bob"] and [s.name[:-9] for s in subs] == ["alice", "bob"]
     prof = get_profile("ex4")
-    grades = _by_stem(grade_batch(subs, prof, prof.resolve({}), tmp_path / "out", jobs=1, examples=5, entry="nnCostFunction.py"))
+    grades = _by_stem(grade_batch(subs, prof, prof.resolve({}), tmp_path / "out", pinned=FIXED, jobs=1, examples=5, entry="nnCostFunction.py"))
     assert grades["alice"].verdict == "pass" and grades["bob"].verdict == "fail"
     assert grades["bob"].diagnosis[0].kind == "sign"
 
@@ -260,14 +263,14 @@ def test_a_failure_inside_the_grader_is_that_submissions_grader_error_and_a_reru
     prof = get_profile("ex4")
     settings = dict(prof.resolve({}), unroll_order="X")  # a setting no profile accepts: the grader itself fails
     subs = discover([CORPUS / "ex4" / "correct_reference.py", CORPUS / "ex4" / "bug_sign_flipped.py"])
-    grades = grade_batch(subs, prof, settings, tmp_path, jobs=2, examples=3)
+    grades = grade_batch(subs, prof, settings, tmp_path, jobs=2, examples=3, pinned=("unroll_order",))
     assert [g.verdict for g in grades] == ["grader-error", "grader-error"] and all(g.score == 0 for g in grades)
     assert all("Unknown parameter layout" in g.incident and "profiles.py" in g.incident for g in grades), grades[0].incident
     md = (tmp_path / grades[0].submission / "feedback.md").read_text()
     assert "not your fault" in md
     rows = list(csv.DictReader((tmp_path / "gradebook.csv").open()))
     assert len(rows) == 2 and all(r["incident"] for r in rows)
-    again = grade_batch(subs, prof, prof.resolve({}), tmp_path, jobs=1, examples=3)  # grader-error rows are graded again
+    again = grade_batch(subs, prof, prof.resolve({}), tmp_path, pinned=FIXED, jobs=1, examples=3)  # grader-error rows are graded again
     assert [g.verdict for g in again] == ["pass", "fail"]
 
 
@@ -275,7 +278,7 @@ def test_a_writer_that_fails_leaves_a_row_and_the_rest_of_the_batch(tmp_path):
     prof = get_profile("ex4")
     subs = discover([CORPUS / "ex4" / "correct_reference.py", CORPUS / "ex4" / "correct_loop.py"])
     (tmp_path / subs[0].name / "feedback.md").mkdir(parents=True)  # writing feedback.md there cannot work
-    grades = grade_batch(subs, prof, prof.resolve({}), tmp_path, jobs=1, examples=3)
+    grades = grade_batch(subs, prof, prof.resolve({}), tmp_path, pinned=FIXED, jobs=1, examples=3)
     assert grades[0].verdict == "grader-error" and "writing the outputs failed" in grades[0].incident
     assert grades[1].verdict == "pass"
     assert len(list(csv.DictReader((tmp_path / "gradebook.csv").open()))) == 2
@@ -292,7 +295,7 @@ def test_two_batches_on_one_output_folder_are_refused(tmp_path, capsys):
     try:
         prof = get_profile("ex4")
         with pytest.raises(InputError, match="Another batch is grading into"):
-            grade_batch(discover([CORPUS / "ex4" / "correct_reference.py"]), prof, prof.resolve({}), tmp_path)
+            grade_batch(discover([CORPUS / "ex4" / "correct_reference.py"]), prof, prof.resolve({}), tmp_path, pinned=FIXED)
         assert main(["grade", str(CORPUS / "ex4" / "correct_reference.py"), "--assignment", "ex4", "--out", str(tmp_path)]) == 2
         assert "Another batch" in capsys.readouterr().err
     finally:
@@ -342,7 +345,9 @@ def test_student_text_is_made_valid_and_escaped_for_each_file():
     ((1.0, {"x": 1}), "a dict with keys 'x'"),
     ((1.0, None), "None"),
     (("J", np.zeros(38)), "J must be a single number; returned a str"),
-    ([1.0, np.zeros(38), 3], "a tuple of 2; returned a list of 3"),
+    ([1.0, np.zeros(38), 3, 4], "a tuple of 2; returned a list of 4"),
+    ((1.0, np.zeros(38), np.zeros(20)), "Theta1_grad has shape (38,), expected (5, 4)"),  # the split form, checked too
+    ((1.0, np.zeros((5, 4)), "x"), "Theta2_grad must be a numeric array"),
     ((1.0, np.zeros(38, bool)), "dtype bool"),
     ((1.0, [[[0.0] * 40] * 40] * 40), "must hold 38 numbers"),
 ])
@@ -402,7 +407,7 @@ def test_a_pool_process_that_dies_costs_no_row(tmp_path):
     prof = get_profile("ex4")
     names = ["correct_reference", "correct_loop", "bug_sign_flipped", "bug_regularized_bias", "correct_stable_log", "bug_labels_shifted"]
     subs = discover([CORPUS / "ex4" / f"{n}.py" for n in names])
-    grades = grade_batch(subs, prof, prof.resolve({}), tmp_path, jobs=2, examples=3, progress=progress)
+    grades = grade_batch(subs, prof, prof.resolve({}), tmp_path, pinned=FIXED, jobs=2, examples=3, progress=progress)
     assert killed and len(grades) == len(names)
     by_stem = _by_stem(grades)
     assert [by_stem[n].verdict for n in names] == ["pass", "pass", "fail", "fail", "pass", "fail"]  # regraded, not lost

@@ -543,14 +543,17 @@ def test_a_submission_that_fails_to_load_reports_why_on_every_call(tmp_path, sou
     assert call.kind == "load" and match in call.error
 
 
-def test_a_folder_submission_imports_its_siblings_and_needs_one_entry(tmp_path):
+def test_a_folder_submission_imports_its_siblings_and_its_entry_is_the_file_that_defines_the_target(tmp_path):
     folder = tmp_path / "student"
     (folder / "pkg").mkdir(parents=True)
     (folder / "pkg" / "__init__.py").write_text("VALUE = 41\n")
     (folder / "helpers.py").write_text("def inc(x):\n    return x + 1\n")
     (folder / "solution.py").write_text("from helpers import inc\nfrom pkg import VALUE\ndef f():\n    return inc(VALUE)\n")
-    with Sandbox(folder, limits=FAST) as box:
-        assert box.start().kind == "load" and "exactly one" in box.start().error
+    (folder / "driver.py").write_text("from solution import f\nraise SystemExit('the driver script is never imported')\n")
+    with Sandbox(folder, limits=FAST) as box:  # no target named: nothing tells the files apart
+        assert box.start().kind == "load" and "no file in the folder defines" in box.start().error
+    with Sandbox(folder, limits=FAST, targets=("f",)) as box:  # the file that defines f, found by reading, not by running
+        assert box.call("f").value == 42 and box.load_info.entry == "solution.py"
     with Sandbox(folder, entry="solution", limits=FAST) as box:
         assert box.call("f").value == 42
     with Sandbox(tmp_path / "nowhere", limits=FAST) as box:

@@ -303,3 +303,204 @@ def test_forms_are_ranked_by_what_a_signature_can_take_and_what_its_names_say():
     assert [f.name for f in rank_forms(sig("TwoLayerNet.loss", "X", "y", "reg", defaults=2), TWO_LAYER_FORMS)] == ["class"]
     assert Signature.from_wire("f", [["x", "positional", False], ["y", "sideways", False]]) is None  # hostile data refused
     assert str(Signature.from_wire("f", [["x", "positional", False], ["a", "var", False], ["k", "keyword", True]])) == "f(x, *a, k=…)"
+
+
+# ---- the data contract -------------------------------------------------------------------------
+
+def test_random_problems_can_honour_every_class_and_say_so_in_their_reproduce_command():
+    import numpy as np
+
+    from gradverify.errors import SpecError
+    from gradverify.problems import random_problem
+    from gradverify.reproduce import reproduce_args
+    from gradverify.spec import Network
+
+    net = Network((3, 4, 5), ("sigmoid",), "sigmoid", lam=1.0)
+    for seed in range(40):
+        p = random_problem(net, m=5, seed=seed, all_classes=True)
+        assert sorted(set(p.labels.tolist())) == [0, 1, 2, 3, 4]
+    plain = random_problem(net, m=5, seed=3)
+    assert np.array_equal(plain.X, random_problem(net, m=5, seed=3, all_classes=True).X)  # only the labels differ
+    assert "--all-classes" in reproduce_args(random_problem(net, m=6, seed=1, all_classes=True))
+    assert "--all-classes" not in reproduce_args(plain)
+    with pytest.raises(SpecError, match="m ≥ 5"):
+        random_problem(net, m=4, seed=0, all_classes=True)
+
+
+def test_the_printed_command_rebuilds_the_same_all_classes_problem(capsys):
+    from gradverify.cli import main
+    from gradverify.compare import gather
+    from gradverify.problems import random_problem
+    from gradverify.reproduce import reproduce_args
+    from gradverify.spec import Network
+
+    net = Network((2, 3, 4), ("sigmoid",), "sigmoid", lam=0.5)
+    p = random_problem(net, m=7, seed=11, scale=2.0, all_classes=True)
+    main(reproduce_args(p) + ["--sources", "backprop"])
+    cost = gather(p, ("backprop",))["backprop"].cost
+    assert f"cost J      {cost:.12e}" in capsys.readouterr().out  # the same labels, so the same cost
+
+
+def test_generated_cases_with_all_classes_have_every_class_and_m_at_least_k():
+    from hypothesis import given, settings
+
+    from gradverify import strategies as gst
+
+    @settings(max_examples=40, database=None)
+    @given(gst.problems(gst.networks(outputs=("sigmoid", "softmax"), max_width=5), all_classes=True))
+    def check(problem):
+        K = max(problem.network.sizes[-1], 2)
+        assert problem.m >= K and len(set(problem.labels.tolist())) == K
+
+    check()
+
+
+# ---- reproduce.py ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path, form, settings", [
+    ("ex4/bug_octave_folder", "unrolled", {"label_base": 1, "unroll_order": "F", "y_form": "vector"}),
+    ("ex4/bug_separate_thetas.py", "thetas", {"label_base": 0, "unroll_order": "C", "y_form": "vector"}),
+    ("ex4/bug_notebook.ipynb", "unrolled", {"label_base": 0, "unroll_order": "C", "y_form": "vector"}),
+    ("ex4/bug_python2_script.py", "unrolled", {"label_base": 1, "unroll_order": "F", "y_form": "vector"})])
+def test_reproduce_py_makes_the_graded_call_again_and_prints_the_graded_numbers(tmp_path, path, form, settings):
+    import subprocess
+
+    import numpy as np
+
+    from gradverify.callforms import ex4_args
+    from gradverify.compare import gather
+    from gradverify.grading.reproducer import expected_like, reproduce_script
+    from gradverify.profiles import get_profile
+
+    prof = get_profile("ex4")
+    title, problem = prof.fixed_cases(prof.resolve({}))[1]  # λ = 3
+    sub = WILD / path
+    entry = loader.find_entry(str(sub), ["nnCostFunction"])[0] if sub.is_dir() else sub.name
+    args = ex4_args(problem, settings, form)
+    module = _local(sub, "nnCostFunction")
+    with contextlib.redirect_stdout(io.StringIO()):
+        value = module.nnCostFunction(*[a.copy() if hasattr(a, "copy") else a for a in args])
+    exact = gather(problem, ("exact",))["exact"]
+    from gradverify.params import unflatten
+
+    script = reproduce_script(name=sub.name, title=title, submission=sub, entry=entry, target="nnCostFunction",
+                              how=f"form {form}", settings=settings, args=args, kwargs={}, attrs=None, init=None,
+                              expected=expected_like(value, exact.cost, unflatten(exact.grad, problem.network), profile="ex4",
+                                                     settings=settings, network=problem.network),
+                              graded_cost=float(value[0]))
+    (tmp_path / "reproduce.py").write_text(script)
+    res = subprocess.run([sys.executable, str(tmp_path / "reproduce.py")], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    line = next(l for l in res.stdout.splitlines() if l.startswith("cost (J)"))
+    assert f"yours {float(value[0]):.12g} " in line and f"exact {exact.cost:.12g} " in line
+    worst = max(float(np.max(np.abs(np.asarray(v, float)))) for v in value[1:])
+    assert "max |yours - exact|" in res.stdout and worst > 0
+
+
+# ---- advisory robustness: classes absent from the batch --------------------------------------------
+
+@pytest.mark.parametrize("path, settings, passes", [
+    ("ex4/labels_present.py", {"label_base": 0, "unroll_order": "C", "y_form": "vector"}, False),
+    ("ex4/pandas_dummies.py", {"label_base": 1, "unroll_order": "F", "y_form": "vector"}, True),  # categories fixed: robust
+    ("ex4/octave_loops.py", {"label_base": 1, "unroll_order": "F", "y_form": "vector"}, True)])
+def test_one_hot_sized_from_the_labels_present_is_named_as_the_cause_when_a_class_is_absent(path, settings, passes):
+    import numpy as np
+
+    from gradverify.callforms import ex4_args, ex4_gradient
+    from gradverify.grading.detect import measure
+    from gradverify.grading.robustness import classes_absent_problem, classes_absent_verdict
+    from gradverify.params import Layout, unflatten
+    from gradverify.profiles import get_profile
+
+    prof = get_profile("ex4")
+    problem = classes_absent_problem(prof.fixed_cases(prof.resolve({}))[0][1])
+    assert problem.m == 2 and sorted(set(problem.labels.tolist())) == [1, 2]
+    module = _local(WILD / path, "nnCostFunction")
+    try:
+        value = module.nnCostFunction(*ex4_args(problem, settings, "unrolled"))
+        grads = unflatten(ex4_gradient(problem, settings, tuple(value[1:])), problem.network, Layout("theta", settings["unroll_order"]))
+        cost_ok, n_ok, n_params, _ = measure(problem, float(np.asarray(value[0]).reshape(())), grads)
+        ok, message = classes_absent_verdict(problem, cost_ok=cost_ok, n_ok=n_ok, n_params=n_params)
+    except Exception as exc:
+        ok, message = classes_absent_verdict(problem, error=f"{type(exc).__name__}: {exc}")
+    assert ok == passes, message
+    if not passes:
+        assert "classes 1, 2 of 0..2 occur, 0 never" in message and "sized from the labels present" in message
+        assert "costs no points" in message
+
+
+# ---- the corpus graded as a class, with no --set at all ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def wild_batches(tmp_path_factory):
+    from gradverify.cli import main
+
+    out = tmp_path_factory.mktemp("wild")
+    runs = {}
+    for folder, profile in (("ex4", "ex4"), ("two_layer", "two-layer-relu")):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            code = main(["grade", str(WILD / folder), "--assignment", profile, "--out", str(out / folder), "--examples", "4",
+                         "--seed", "7", "--jobs", "2"])
+        grades = {}
+        for fb in (out / folder).glob("*/feedback.json"):
+            data = json.loads(fb.read_text())
+            grades[Path(data["path"]).name] = (data, fb.parent)
+        runs[folder] = (code, buf.getvalue(), grades, out / folder)
+    return runs
+
+
+@pytest.mark.slow
+def test_every_input_gets_one_row_and_the_run_says_so(wild_batches):
+    import csv
+
+    for folder, (code, stdout, grades, out) in wild_batches.items():
+        entries = [e for e in MANIFEST if e["path"].startswith(folder + "/")]
+        assert sorted(grades) == sorted(Path(e["path"]).name for e in entries)
+        assert f"{len(entries)} submissions given, {len(entries)} graded" in stdout
+        rows = list(csv.DictReader((out / "gradebook.csv").open()))
+        assert len(rows) == len(entries) and all(r["conventions"] or r["verdict"] == "error" for r in rows)
+        assert code == 1  # some fail: the bugs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", MANIFEST, ids=lambda e: e["path"])
+def test_every_submission_of_the_corpus_gets_what_the_manifest_says(wild_batches, entry):
+    folder = entry["path"].split("/")[0]
+    data, where = wild_batches[folder][2][Path(entry["path"]).name]
+    failed = {c["name"]: c["message"] for c in data["checks"] if not c["passed"] and c["max_points"]}
+    assert data["verdict"] == entry["verdict"], (data["detected"], failed)
+    if entry["verdict"] == "pass":
+        assert data["score"] == data["max_score"], failed
+    if entry["verdict"] == "fail":
+        assert data["diagnosis"][0]["kind"] == entry["diagnosis"], (data["detected"], data["diagnosis"][:2])
+    if entry["verdict"] == "error":
+        assert entry["message"] in next(c["message"] for c in data["checks"] if c["name"] == "loads")
+        return
+    settings = data["settings"]
+    assert {k: settings[k] for k in entry["layout"]} == entry["layout"] and settings["form"] == entry["form"], data["detected"]
+    advisory = next(c for c in data["checks"] if c["name"] == "classes_absent")
+    assert advisory["max_points"] == 0
+    if entry.get("advisory") == "classes-absent":
+        assert not advisory["passed"] and "sized from the labels present" in advisory["message"]
+    md = (where / "feedback.md").read_text()
+    assert "How your code was called: " in md
+    if "python2" in entry["path"]:
+        assert "Python 2" in md
+    if entry["path"].endswith(".ipynb"):
+        assert "IPython lines left out" in md and "Skipped while loading: cell" in md
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["bug_octave_folder", "bug_notebook.ipynb", "bug_separate_thetas.py", "bug_python2_script.py",
+                                  "bug_column_y.py", "bug_blog_backprop.py"])
+def test_the_printed_reproduce_command_gives_the_graded_numbers(wild_batches, name):
+    import subprocess
+
+    data, where = wild_batches["ex4"][2][name]
+    assert "`python reproduce.py`" in (where / "feedback.md").read_text()
+    res = subprocess.run([sys.executable, "reproduce.py"], cwd=where, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    line = next(l for l in res.stdout.splitlines() if l.startswith("cost (J)"))
+    assert f"yours {data['failing_case']['cost_yours']:.12g} " in line and f"exact {data['failing_case']['cost_expected']:.12g} " in line

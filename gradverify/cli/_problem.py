@@ -44,6 +44,8 @@ def add_problem_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed(), default=None, help="random seed for --init random, 0 to 2^32-1 (default 0)")
     p.add_argument("--scale", type=number("--scale", lo=0, lo_open=True, hi=1e6), default=None,
                    help="parameter scale for --init random, > 0; 30 or more saturates units (default 1)")
+    p.add_argument("--all-classes", action="store_true", default=None,
+                   help="--init random: every class occurs at least once (needs m ≥ classes)")
     p.add_argument("--npz", type=in_file("--npz", ".npz file"), metavar="FILE",
                    help="your own parameters and data: W1, b1, … (Wk of shape (n_k, n_{k-1})), X (m, n0), and Y (m, n_L) or y (labels 0..K-1)")
 
@@ -89,17 +91,17 @@ def network_from_args(args) -> tuple[Network, bool]:
 def _check_combinations(args) -> None:
     """Options that would be silently ignored are errors: say which, and what to do."""
     if args.npz is not None:
-        clash = [f"--{name}" for name in ("init", "seed", "scale") if getattr(args, name) is not None]
+        clash = [f"--{name.replace('_', '-')}" for name in ("init", "seed", "scale", "all_classes") if getattr(args, name, None) is not None]
         if clash:
             raise InputError(f"--npz brings its own parameters and data, so {', '.join(clash)} would be ignored",
                              expected="--npz FILE alone, or generated parameters (--init, --seed, --scale) without --npz",
                              received=" ".join(clash) + f" with --npz {args.npz}", fix=f"drop {', '.join(clash)}")
         return
     if args.init != "random":
-        clash = [f"--{name}" for name in ("seed", "scale") if getattr(args, name) is not None]
+        clash = [f"--{name.replace('_', '-')}" for name in ("seed", "scale", "all_classes") if getattr(args, name, None) is not None]
         if clash:
             raise InputError(f"{' and '.join(clash)} appl{'y' if len(clash) > 1 else 'ies'} only to --init random",
-                             expected="--init random with --seed/--scale", received=f"{' '.join(clash)} with --init {args.init or 'debug'}",
+                             expected="--init random with --seed/--scale/--all-classes", received=f"{' '.join(clash)} with --init {args.init or 'debug'}",
                              fix="add --init random (or drop " + " ".join(clash) + ")")
 
 
@@ -116,7 +118,8 @@ def problem_from_args(args, *, guard: Guard | None = None) -> tuple[Problem, boo
     if guard is not None:
         guard(net, m)
     if args.init == "random":
-        return random_problem(net, m=m, seed=args.seed or 0, scale=args.scale if args.scale is not None else 1.0), False
+        return random_problem(net, m=m, seed=args.seed or 0, scale=args.scale if args.scale is not None else 1.0,
+                              all_classes=bool(getattr(args, "all_classes", None))), False
     return debug_problem(net, m=m), default
 
 

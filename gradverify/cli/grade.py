@@ -18,10 +18,16 @@ def register(sub) -> None:
                        "(and grades again what the grader failed on). Exit code 0 = every submission passed, 1 = some did not, "
                        "2 = bad usage (or another batch is grading into --out), 3 = the grader itself failed on some "
                        "submissions (listed; not the students' fault).")
-    p.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="a .py file, a folder holding one, or a folder of submissions")
+    p.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                   help="a .py or .ipynb file, a student's folder (several modules: the file defining the function is found), "
+                        "or a class folder (each file and each subfolder is one submission)")
     p.add_argument("--assignment", required=True, metavar="PROFILE", help=f"{', '.join(n for n in PROFILES if n != 'native')}, or a .toml profile")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                   help="profile setting, e.g. unroll_order=F, label_base=1, reg_scale=0.5 (repeatable)")
+                   help="pin a profile setting, e.g. unroll_order=F, label_base=1, reg_scale=0.5, form=thetas (repeatable); "
+                        "without it every convention is detected per submission")
+    p.add_argument("--allow-package", dest="packages", action="append", default=[], metavar="NAME",
+                   help="let submissions import this installed distribution too (repeatable); ex4 and two-layer-relu "
+                        "already allow numpy, scipy, pandas, scikit-learn and matplotlib")
     from gradverify.cli._args import out_dir, seed
 
     p.add_argument("--out", default="graded", metavar="DIR", type=out_dir("--out"), help="output folder (default ./graded)")
@@ -55,14 +61,19 @@ def run(args) -> int:
     if args.jobs < 1 or args.examples < 1 or not args.timeout > 0 or not args.budget > 0:
         raise InputError("--jobs and --examples must be at least 1, --timeout and --budget positive",
                          received=f"--jobs {args.jobs}, --examples {args.examples}, --timeout {args.timeout}, --budget {args.budget}")
-    settings = profile.resolve(parse_settings(args.settings))
+    pinned = parse_settings(args.settings)
+    settings = profile.resolve(pinned)
     subs = discover(args.submissions, entry=args.entry)
+    from gradverify.grading.packages import resolve
+
+    allowed = resolve((*profile.packages, *args.packages))
     from gradverify.grading.sandbox import detect_isolation
 
     isolation = detect_isolation()
     print(f"grading  {len(subs)} submission(s) with the {profile.name} profile"
           + (f" ({', '.join(f'{k}={v}' for k, v in settings.items())})" if settings else ""), flush=True)
     print(f"sandbox  {isolation}", flush=True)
+    print(f"imports  {allowed}" + ("" if pinned else "; conventions detected per submission"), flush=True)
     for note in isolation.notes:
         print(f"         note: {note}", flush=True)
     bar = Progress("grading", delay=0.0)
@@ -75,14 +86,17 @@ def run(args) -> int:
 
     grades = grade_batch(subs, profile, settings, args.out, jobs=args.jobs, examples=args.examples, seed=args.seed,
                          saturating=args.saturating, call_timeout=args.timeout, budget=args.budget,
-                         report=args.report is not None, entry=args.entry, progress=progress)
+                         report=args.report is not None, entry=args.entry, pinned=tuple(pinned), packages=tuple(args.packages),
+                         progress=progress)
     bar.close()
     rows = [[g.submission, str(g.verdict), f"{g.score:g}/{g.max_score:g}", one_line(_headline(g), 90)] for g in grades]
     print()
     print(table(["submission", "verdict", "score", "diagnosis / first failed check"], rows, align="llrl"))
     n_pass = sum(g.verdict == "pass" for g in grades)
     out = Path(args.out)
-    print(f"\n{n_pass} of {len(grades)} passed" + (f"; {len(resumed)} already graded (resumed)" if resumed else "")
+    graded = sum(g.verdict != "grader-error" for g in grades)
+    print(f"\n{len(subs)} submissions given, {graded} graded" + (f" ({len(grades) - graded} not: the grader failed)" if graded < len(grades) else "")
+          + f"; {n_pass} of {len(grades)} passed" + (f"; {len(resumed)} already graded (resumed)" if resumed else "")
           + f". Feedback and Gradescope results.json under {out}/<submission>/, gradebook {out / 'gradebook.csv'} "
           "(with the batch's secret seed).")
     if args.report is not None:

@@ -34,6 +34,7 @@ import time
 import traceback
 
 _WORKER_FILE = os.path.abspath(__file__)
+_LOADER_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_gv_loader.py")
 _TRACEBACK_CHARS = 8000
 
 
@@ -142,7 +143,7 @@ def _format_traceback(exc: BaseException) -> str:
     try:
         tb = exc.__traceback__
         while tb is not None and (
-            tb.tb_frame.f_code.co_filename == _WORKER_FILE
+            tb.tb_frame.f_code.co_filename in (_WORKER_FILE, _LOADER_FILE)
             or tb.tb_frame.f_code.co_filename.startswith("<frozen importlib")
         ):
             tb = tb.tb_next
@@ -163,17 +164,30 @@ def _error_kind(exc: BaseException) -> str:
     return "exception"
 
 
-def _load(work: str, entry: str, module_name: str):
-    sys.path.insert(0, work)
-    sys.argv = [entry]
-    spec = importlib.util.spec_from_file_location(module_name, os.path.join(work, entry))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+def _load(work: str, config: dict, info: dict):
+    """Import the submission with the runtime's loader (notebooks, Python 2 prints, the entry of a
+    folder found by reading its files); what the student should know goes into ``info``."""
+    loader = sys.modules["_gv_loader"]
+    entry = config["entry"] or loader.find_entry(work, config["targets"])[0]
+    info["entry"] = entry
+    loaded = loader.load(work, entry, os.path.splitext(entry)[0], cell_seconds=config["cell_seconds"])
+    info.update(notes=list(loaded.notes)[:50], cell_errors=list(loaded.cell_errors)[:50], python2=bool(loaded.python2))
+    info["callables"] = loader.callables(loaded.module)
+    return loaded.module
 
 
-def _resolve(module, target: str, attrs):
+def _instance(cls, init):
+    """``cls(*init)`` (the student's own constructor: attributes it sets, like ``self.output_size``, exist),
+    or the instance without ``__init__`` when the constructor takes other arguments or fails."""
+    if init is not None:
+        try:
+            return cls(*init)
+        except Exception:
+            pass
+    return cls.__new__(cls)
+
+
+def _resolve(module, target: str, attrs, init=None):
     name, _, method = target.partition(".")
     obj = getattr(module, name, None)
     if obj is None:
@@ -188,9 +202,9 @@ def _resolve(module, target: str, attrs):
     if not isinstance(obj, type):
         raise _TargetError(f"{name!r} in the submission is a {type(obj).__name__}, not a class")
     try:
-        instance = obj.__new__(obj)
+        instance = _instance(obj, init)
     except BaseException as exc:
-        raise _TargetError(f"cannot create a {name} without running __init__: {_describe(exc)}")
+        raise _TargetError(f"cannot create a {name}: {_describe(exc)}")
     for key, value in (attrs or {}).items():
         try:
             setattr(instance, key, value)
@@ -218,7 +232,7 @@ def _call(module, channel: _Channel, request: dict, per_call_cpu: int) -> dict:
         return dict(reply, kind="unsupported", error=f"the worker could not read the arguments: {_describe(exc)}")
     cage.arm_cpu_limit(per_call_cpu)
     try:
-        function, _ = _resolve(module, request["target"], attrs)
+        function, _ = _resolve(module, request["target"], attrs, request.get("init"))
         reply["value"] = function(*args, **kwargs)
     except _TargetError as exc:
         reply.update(kind="target", error=str(exc))
@@ -263,6 +277,8 @@ def main(argv: list[str]) -> None:
     sys.path.append(config["site"])  # holds only numpy (and its bundled libraries)
     frames = _load_runtime("_gv_frames")  # imports numpy: from here on numpy is loaded
     cage = _load_runtime("_gv_cage")
+    for name in ("_gv_notebook", "_gv_python2", "_gv_loader"):  # the loader imports the other two by name
+        _load_runtime(name)
     channel = _Channel(frames, config)
 
     # Message 1, "caged", goes out before any student code runs, so the layers and timings it
@@ -283,17 +299,22 @@ def main(argv: list[str]) -> None:
         stream.reconfigure(errors="backslashreplace")
 
     # Message 2, "ready": how the import of the submission went.
-    ready = {"op": "ready", "kind": "ok", "error": None, "traceback": None}
+    info = {"entry": "", "notes": [], "cell_errors": [], "callables": {}, "python2": False, "missing_module": None}
+    ready = {"op": "ready", "kind": "ok", "error": None, "traceback": None, "info": info}
     work = config["work"]["path"]
     os.chdir(work)
     module = None
     cage.arm_cpu_limit(config["limits"]["cpu"])
     try:
-        module = _load(work, config["entry"], config["module"])
+        module = _load(work, config, info)
+    except sys.modules["_gv_loader"].LoadError as exc:  # said in the student's words already: no traceback
+        ready.update(kind="load", error=str(exc))
     except BaseException as exc:
         kind = _error_kind(exc)
         kind = "load" if kind == "exception" else kind
         ready.update(kind=kind, error=_describe(exc), traceback=_format_traceback(exc))
+        if isinstance(exc, ModuleNotFoundError) and isinstance(exc.name, str):
+            info["missing_module"] = exc.name
     finally:
         cage.arm_cpu_limit(None)
     _flush()

@@ -80,6 +80,8 @@ class BatchOptions:
         budget: wall-clock seconds of all of a submission's calls and starts together.
         report: also write a report of each failing submission's case.
         entry: the module to import in submissions of several files.
+        pinned: the settings the instructor fixed (``--set``); the others are detected per submission.
+        packages: distributions allowed besides the profile's (``--allow-package``).
     """
 
     examples: int = 20
@@ -89,6 +91,8 @@ class BatchOptions:
     budget: float = 120.0
     report: bool = False
     entry: str | None = None
+    pinned: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
 
     def limits(self) -> Limits:
         return Limits(call_timeout=self.call_timeout, cpu_seconds=max(10, math.ceil(self.call_timeout)),
@@ -104,9 +108,30 @@ def output_name(path: Path, *, unique_by: bytes | None = None) -> str:
     return f"{safe}-{digest}"
 
 
+_SOURCES = (".py", ".ipynb")
+
+
 def _python_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix == ".py" and p.is_file() and not p.is_symlink()
+    return sorted(p for p in folder.iterdir() if p.suffix in _SOURCES and p.is_file() and not p.is_symlink()
                   and not p.name.startswith("."))
+
+
+def _imports_a_sibling(files: list[Path]) -> bool:
+    """Whether one of ``files`` imports another by its module name (``from sigmoid import sigmoid``): then
+    they are one submission of several modules, not a class of one-file submissions. Read as text
+    (capped, never parsed or run); a notebook's JSON quotes its lines, which the pattern allows."""
+    stems = [re.escape(p.stem) for p in files if p.suffix == ".py" and p.stem.isidentifier()]
+    if not stems:
+        return False
+    pattern = re.compile(rb'(^|\n|")\s*(from|import)\s+(' + "|".join(stems).encode() + rb')\b')
+    for p in files:
+        try:
+            with open(p, "rb") as f:
+                if pattern.search(f.read(1 << 20)):
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def _subfolders(folder: Path) -> list[Path]:
@@ -114,11 +139,15 @@ def _subfolders(folder: Path) -> list[Path]:
 
 
 def discover(paths: list[str | Path], *, entry: str | None = None) -> list[Submission]:
-    """Submissions from the command line: a .py file, a folder holding one, or a folder of them.
+    """Submissions from the command line: a .py or .ipynb file, a student's folder, or a class folder.
 
-    With ``entry`` (a file name such as ``nnCostFunction.py``), a folder that holds that file is
-    one submission of several modules, the entry importing its siblings. Only the first level
-    of a folder is looked at (deeper folders belong to the submissions themselves).
+    A folder with subfolders is a class folder: each top-level file and **each subfolder** is one
+    submission (a subfolder without Python files too: its row says so). A folder of files only is
+    one student's submission of several modules when one of its files imports another (the worker
+    then finds the file that defines the target), else a class of one-file submissions. With
+    ``entry`` (a file name such as ``nnCostFunction.py``), a folder that holds that file is one
+    submission, the entry importing its siblings. Only the first level of a folder is looked at
+    (deeper folders belong to the submissions themselves).
 
     Raises:
         InputError: a path that does not exist or is not a .py file, or no submission at all.
@@ -128,8 +157,9 @@ def discover(paths: list[str | Path], *, entry: str | None = None) -> list[Submi
         p = Path(raw)
         try:
             if p.is_file():
-                if p.suffix != ".py":
-                    raise InputError(f"{clean(p)} is not a Python file", expected="a .py file or a folder", received=clean(p.name))
+                if p.suffix not in _SOURCES:
+                    raise InputError(f"{clean(p)} is not a Python file or a notebook", expected="a .py or .ipynb file, or a folder",
+                                     received=clean(p.name))
                 found.append(p)
             elif p.is_dir():
                 found += _discover_folder(p, entry)
@@ -151,16 +181,9 @@ def _discover_folder(p: Path, entry: str | None) -> list[Path]:
         return [p]  # one submission of several files
     if entry and not files:
         return [d for d in dirs if (d / entry).is_file()]  # a folder of such submissions
-    if len(files) == 1 and not dirs:
-        return [p]  # a folder holding one submission
-    return files + [d for d in dirs if _holds_python(d)]
-
-
-def _holds_python(folder: Path) -> bool:
-    try:
-        return bool(_python_files(folder))
-    except OSError:
-        return True  # unreadable: grading it will say why, in its own row
+    if not dirs and (len(files) == 1 or _imports_a_sibling(files)):
+        return [p]  # one student's folder: one file, or modules that import each other
+    return files + dirs  # a class folder: every file and every folder is a submission, each gets its row
 
 
 def _key(digest: str, profile: Profile, settings: dict, options: BatchOptions, seed: int) -> str:
@@ -194,7 +217,8 @@ def _grade_one(args: tuple) -> dict:
         profile = get_profile(profile_name)
         entry = options.entry if Path(path).is_dir() else None
         grade = grade_submission(path, profile, settings, examples=options.examples, seed=seed, limits=options.limits(),
-                                 entry=entry, saturating=options.saturating, report=options.report)
+                                 entry=entry, saturating=options.saturating, report=options.report,
+                                 pinned=tuple(options.pinned), packages=tuple(options.packages))
         grade.submission = name
         return grade.to_dict()
     except Exception as exc:  # a failure inside gradverify: this submission's grader-error, never the batch's end
@@ -214,6 +238,11 @@ def _write_outputs(out: Path, grade: Grade) -> None:
         grade.report_doc = None  # feedback.json stays small; the document is report/report.json
         if grade.failing_case is not None:
             grade.failing_case["report"] = "report/report.html"
+    if grade.reproduce is not None:  # the graded call, made again by `python reproduce.py`
+        # graded where it was given (not where a cluster's worker unpacked it): that is where it is run again
+        where = "SUBMISSION = " + repr(str(Path(grade.path).resolve()))
+        write_atomic(folder / "reproduce.py", re.sub(r"^SUBMISSION = .*$", lambda _m: where, grade.reproduce, count=1, flags=re.M))
+        grade.reproduce = None
     write_atomic(folder / "feedback.md", feedback_markdown(grade))
     write_atomic(folder / "results.json", json.dumps(gradescope_results(grade), indent=1))
     write_atomic(folder / "feedback.json", json.dumps(grade.to_dict(), indent=1, default=str))  # last: marks it done
@@ -264,8 +293,8 @@ def _batch_seed(out: Path, seed: int | None) -> int:
 
 def grade_batch(submissions: list[Submission], profile: Profile | str, settings: dict, out: str | Path, *, jobs: int = 2,
                 examples: int = 20, seed: int | None = None, saturating: bool = False, call_timeout: float = 10.0,
-                budget: float = 120.0, report: bool = False, entry: str | None = None,
-                progress: Callable[[int, int, Grade, bool], None] | None = None) -> list[Grade]:
+                budget: float = 120.0, report: bool = False, entry: str | None = None, pinned: tuple[str, ...] = (),
+                packages: tuple[str, ...] = (), progress: Callable[[int, int, Grade, bool], None] | None = None) -> list[Grade]:
     """Grade ``submissions`` into ``out``, ``jobs`` at a time, skipping those already done.
 
     The options are those of ``BatchOptions``. ``progress(done, total, grade, resumed)`` is called
@@ -276,7 +305,8 @@ def grade_batch(submissions: list[Submission], profile: Profile | str, settings:
         InputError: another batch holds ``out``.
     """
     options = BatchOptions(examples=examples, seed=seed, saturating=saturating, call_timeout=float(call_timeout),
-                           budget=float(budget), report=report, entry=entry)
+                           budget=float(budget), report=report, entry=entry, pinned=tuple(sorted(pinned)),
+                           packages=tuple(sorted(packages)))
     prof = get_profile(profile) if isinstance(profile, str) else profile
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

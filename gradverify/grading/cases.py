@@ -23,7 +23,9 @@ from gradverify.spec import Problem
 __all__ = ["Case", "Cases", "cases_for", "derive", "new_seed", "HIDDEN_VARIANTS", "LARGE_SIZES", "LARGE_M"]
 
 HIDDEN_VARIANTS = 2
-LARGE_SIZES, LARGE_M = (400, 25, 10), 2  # m = 2: see timing.py for why a small batch
+# m = 2: see timing.py for why a small batch. Two classes, so that both occur (the data contract:
+# code that sizes its one-hot matrix from the labels present is right on the assignment's data).
+LARGE_SIZES, LARGE_M = (400, 25, 2), 2
 _HIDDEN_LAMBDAS = (0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0)
 
 
@@ -69,11 +71,11 @@ def cases_for(profile: Profile, settings: dict, seed: int) -> Cases:
         own = derive(seed, f"hidden-{i}")
         lam = _HIDDEN_LAMBDAS[own % len(_HIDDEN_LAMBDAS)] if i > 1 else 0.0
         net = profile.network(first.network.sizes, lam, settings)
-        problem = random_problem(net, m=first.m, seed=own, scale=0.5 + (own >> 8) % 100 / 100)
+        problem = random_problem(net, m=first.m, seed=own, scale=0.5 + (own >> 8) % 100 / 100, all_classes=True)
         problem = replace(problem, origin=replace(problem.origin, note=f"hidden variant {i}"))
         hidden.append(Case(f"hidden variant {i} (the shapes of the debug network, other values)", problem, hidden=True))
     large_net = profile.network(_large_sizes(profile), 1.0, settings)
-    large = random_problem(large_net, m=LARGE_M, seed=derive(seed, "large"), scale=1.0)
+    large = random_problem(large_net, m=LARGE_M, seed=derive(seed, "large"), scale=1.0, all_classes=True)
     large = replace(large, origin=replace(large.origin, note="timing network"))
     return Cases(tuple(public + hidden), public[0], Case(f"a large network {large_net.compact}, m={LARGE_M}", large, hidden=True))
 

@@ -38,7 +38,7 @@ from gradverify.grading.runner import Runner, StudentError, same_value
 from gradverify.params import flatten, unflatten
 
 __all__ = ["CHECK_TITLES", "GRADIENT_CHECKS", "Check", "Answer", "not_reached", "not_graded", "loads", "shapes", "judge_fixed", "cost",
-           "gradient_fixed", "self_consistency", "gradient_random", "determinism", "inputs_unmodified",
+           "gradient_fixed", "self_consistency", "gradient_random", "determinism", "inputs_unmodified", "classes_absent",
            "withhold_gradient_points"]
 
 CHECK_TITLES = {
@@ -50,6 +50,7 @@ CHECK_TITLES = {
     "self_consistency": "Gradient agrees with finite differences of your own cost",
     "determinism": "The same output again, in a fresh process and another order",
     "inputs_unmodified": "The inputs are left unmodified",
+    "classes_absent": "Advice: right also on a batch in which some classes are absent",
 }
 GRADIENT_CHECKS = ("gradient_fixed", "gradient_random", "self_consistency")
 
@@ -238,6 +239,24 @@ def inputs_unmodified(rubric: dict, runner: Runner) -> Check:
     return _check("inputs_unmodified", rubric, False, f"The function wrote into its input arrays (on: {shown}); numpy "
                   "refused because they were passed read-only. Copy an array before changing it in place "
                   "(y = y.copy(), or y = y - 1 instead of y -= 1).")
+
+
+def classes_absent(rubric: dict, runner: Runner, problem) -> Check:
+    """``classes_absent`` (advisory, 0 points by default): the debug network with m = K − 1, class 0 absent;
+    the message names the cause when it fails (a one-hot matrix sized from the labels present)."""
+    from gradverify.grading.detect import measure
+    from gradverify.grading.robustness import CLASSES_ABSENT, classes_absent_problem, classes_absent_verdict
+
+    case = classes_absent_problem(problem)
+    if case is None:
+        return _check(CLASSES_ABSENT, rubric, True, "Not applicable: the network is not a classifier.")
+    try:
+        cost_, grads = runner(case)
+    except StudentError as exc:
+        passed, message = classes_absent_verdict(case, error=exc.message.replace(" (what it said is below)", ""))
+        return _check(CLASSES_ABSENT, rubric, passed, message, exc.details)
+    cost_ok, n_ok, n_params, _ = measure(case, cost_, grads)
+    return _check(CLASSES_ABSENT, rubric, *classes_absent_verdict(case, cost_ok=cost_ok, n_ok=n_ok, n_params=n_params))
 
 
 def withhold_gradient_points(checks: dict[str, Check], reason: str) -> None:

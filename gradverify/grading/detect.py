@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Attempt", "Detection", "detect", "measure", "settings_grid", "describe_settings"]
+__all__ = ["Attempt", "Detection", "detect", "measure", "settings_grid", "describe_settings", "options_for", "detect_submission"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class Attempt:
     n_params: int = 0
     cosine: float = 0.0           # |cos| of the angle between the gradient and the exact one
     remark: str = ""              # a profile's own observation (e.g. read in one order, written in the other)
+    first_fits: bool = False      # right on the first case (λ = 0), where regularization conventions cannot show
+    fatal: bool = False           # the call timed out, crashed or spent the budget: trying more would only spend more
 
     @property
     def fits(self) -> bool:
@@ -41,10 +43,12 @@ class Attempt:
 
     @property
     def closeness(self) -> float:
-        """0 for a failed call, up to 2 for a perfect answer; a right cost counts half a gradient."""
+        """0 for a failed call, up to 2.5 for a perfect answer. A right cost weighs most: where cost and
+        gradient disagree (reg·ΣW² in the cost, reg·W in the gradient), the convention is the one the
+        cost states and the gradient is the bug."""
         if self.failed or not self.n_params:
             return 0.0
-        return self.n_ok / self.n_params + 0.5 * bool(self.cost_ok) + 0.5 * self.cosine
+        return 1.0 * bool(self.cost_ok) + self.n_ok / self.n_params + 0.5 * self.cosine
 
     def why(self) -> str:
         """Why this option is as close as it is, in a student's words."""
@@ -106,11 +110,18 @@ def settings_grid(base: dict, choices: dict, conventions: Iterable[str], pinned:
     return grid
 
 
-def measure(problem, cost: float, grads: dict) -> tuple[bool | None, int, int, float]:
-    """``(cost_ok, n_ok, n_params, |cos|)`` of an answer against the exact values of ``problem``."""
+def measure(problem, cost: float, grads: dict, cache: dict | None = None) -> tuple[bool | None, int, int, float]:
+    """``(cost_ok, n_ok, n_params, |cos|)`` of an answer against the exact values of ``problem``
+    (``cache``: the exact values by problem, computed once)."""
     from gradverify.compare import candidate_source, gather, judge
 
-    exact = gather(problem, ("exact",))
+    key = id(problem)
+    if cache is None or key not in cache:
+        exact = gather(problem, ("exact",))
+        if cache is not None:
+            cache[key] = (problem, exact)  # the problem is kept so its id stays its own
+    else:
+        exact = cache[key][1]
     comp = judge(problem, {**exact, "yours": candidate_source("yours", lambda _p: (cost, grads), problem)}, diagnose=False)
     v = comp.verdicts["yours"]
     g, e = comp.sources["yours"].grad, comp.sources["exact"].grad
@@ -140,8 +151,14 @@ def detect(options: Iterable[tuple[str, str, dict]], attempt: Callable[[str, str
         attempts.append(a)
         if a.fits:
             return Detection(target, form, settings, True, tuple(attempts), a, tuple(pinned))
+        if a.fatal:
+            break
     if not attempts:
         return Detection("", "", dict(default), False, (), None, tuple(pinned))
+    first = [a for a in attempts if a.first_fits]
+    if first:  # right where conventions of regularization cannot show: the bug is in the regularization
+        best = max(first, key=lambda a: a.closeness)
+        return Detection(best.target, best.form, best.settings, True, tuple(attempts), best, tuple(pinned))
     usable = [a for a in attempts if not a.failed]
     if not usable:
         first = attempts[0]
@@ -150,3 +167,85 @@ def detect(options: Iterable[tuple[str, str, dict]], attempt: Callable[[str, str
     baseline = next((a for a in usable if a.settings == default and a.form == closest.form), usable[0])
     chosen = closest if closest.closeness > baseline.closeness + 0.05 else baseline
     return Detection(chosen.target, chosen.form, chosen.settings, False, tuple(attempts), closest, tuple(pinned))
+
+
+# ---- detecting through the sandbox ------------------------------------------------------------
+
+# Failures no other option can cure (an infinite loop, a crash, the budget spent): detection stops there,
+# and the submission is graded under the default so that its checks say what happened.
+_FATAL = frozenset({"timeout", "cpu", "memory", "crashed", "protocol", "budget", "setup"})
+
+def options_for(profile, callables, pinned: dict) -> list[tuple[str, str, dict]]:
+    """What to try for a submission that defines ``callables`` (``LoadInfo.callables``): the profile's
+    targets first (in its order), then any other function whose parameter names fit a form almost
+    entirely; each with every call form its signature can take, under every combination of the
+    profile's conventions (pinned ones fixed), the default first."""
+    from gradverify.callforms import Signature, rank_forms
+
+    params = dict(callables)
+    if "target" in pinned:
+        names = [pinned["target"]]
+    else:
+        names = [t for t in profile.names if t in params]
+        names += [n for n in params if n not in names]
+    base = {k: v for k, v in profile.settings.items() if k not in ("target", "form")}
+    grid = settings_grid(base, profile.choices, profile.conventions, {k: v for k, v in pinned.items() if k not in ("target", "form")},
+                         key=profile.convention_key)
+    options = []
+    for name in names:
+        sig = Signature.from_wire(name, params.get(name))
+        if sig is None:
+            continue
+        forms = rank_forms(sig, profile.forms)
+        if name not in profile.names:  # not a name the profile looks for: only a near-perfect fit of the names
+            forms = [f for f in forms if f.score(sig) >= max(3, len(f.roles) - 1)]
+        if "form" in pinned:
+            forms = [f for f in forms if f.name == pinned["form"]]
+        options += [(name, f.name, s) for f in forms for s in grid]
+    return options
+
+
+def detect_submission(sandbox, profile, cases, pinned: dict, *, budget: int = 48) -> Detection:
+    """Detect the target, call form and conventions of the submission loaded in ``sandbox``.
+
+    Args:
+        sandbox: a started sandbox (its ``load_info.callables`` are read).
+        profile: the assignment profile (its forms, targets, conventions).
+        cases: ``cases(settings) -> [λ = 0 problem, λ > 0 problem]`` under those settings (a convention
+            can change the network, as ``reg_scale`` does): the first shows label and layout
+            conventions, the second the regularization's; each option is called on both.
+        pinned: settings the instructor fixed (``--set``), including ``target`` or ``form``.
+        budget: most options tried (each costs two calls of the student's function).
+    """
+    from gradverify.grading.runner import Runner, StudentError
+
+    exact_cache: dict = {}
+    problems: dict = {}
+
+    def cases_of(settings: dict) -> list:
+        probe = cases(settings)
+        key = tuple(p.network for p in probe)  # the same networks: the same problems, the same exact values
+        return problems.setdefault(key, probe)
+
+    def attempt(target: str, form: str, settings: dict) -> Attempt:
+        run = Runner(sandbox, profile, {**settings, "target": target, "form": form})
+        totals = [True, 0, 0, 0.0]
+        first_fits = False
+        chosen = cases_of(settings)
+        for i, problem in enumerate(chosen):
+            try:
+                cost, grads = run(problem)
+            except StudentError as exc:
+                fatal = bool(run.failures) and run.failures[-1][1].kind in _FATAL
+                return Attempt(target, form, settings, failed=exc.message[:300], first_fits=first_fits, fatal=fatal)
+            cost_ok, n_ok, n_params, cosine = measure(problem, cost, grads, exact_cache)
+            totals = [totals[0] and cost_ok is not False, totals[1] + n_ok, totals[2] + n_params, totals[3] + cosine / len(chosen)]
+            if i == 0:
+                first_fits = cost_ok is not False and n_ok == n_params
+        return Attempt(target, form, settings, cost_ok=totals[0], n_ok=totals[1], n_params=totals[2], cosine=totals[3],
+                       first_fits=first_fits)
+
+    default = {k: v for k, v in profile.settings.items() if k not in ("target", "form")}
+    default.update({k: v for k, v in pinned.items() if k not in ("target", "form")})
+    return detect(options_for(profile, sandbox.load_info.callables, pinned), attempt, default=default,
+                  pinned=tuple(pinned), budget=budget)

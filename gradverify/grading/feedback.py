@@ -40,6 +40,10 @@ def feedback_markdown(g: Grade) -> str:
     lines += [f"Graded with the `{_code(g.profile)}` profile" + (f" ({md_text(settings)})" if settings else "")
               + ". Every value is compared with the exact gradient, computed symbolically.",
               f"Your function was called {g.calls} time{'s' * (g.calls != 1)}; the slowest call took {g.slowest_call * 1e3:.1f} ms.", ""]
+    if g.detected:
+        lines += [f"How your code was called: {md_text(g.detected)}", ""]
+    if g.notes:
+        lines += ["How your file was read:", ""] + [f"- {md_text(n)}" for n in g.notes[:12]] + [""]
     if g.diagnosis:
         lines += ["## What is wrong", ""]
         lines += [f"- {md_text(d.message)} *(confidence {d.confidence:.2f})*" for d in g.diagnosis[:3]]
@@ -72,7 +76,11 @@ def _failing_case_lines(g: Grade) -> list[str]:
         lines += ["", "This case is hidden (its values are secret, so that answers learned by heart earn nothing); "
                   "the debug network and the generated cases are the ones to reproduce.", ""]
         return lines
-    lines += ["", f"Reproduce it: `{_code(f['reproduce'])} --candidate YOURFILE.py:FUNCTION --profile {_code(g.profile)}`", ""]
+    settings = "".join(f" --set {k}={v}" for k, v in g.settings.items() if k not in ("target", "form"))
+    lines += ["", "Reproduce it: `python reproduce.py` in this folder calls your file exactly as it was graded (the call "
+              "form and conventions above, your helper modules beside it) on this case and prints every value against "
+              f"the exact one. Or: `{_code(f['reproduce'])} --candidate YOURFILE.py:{_code(g.settings.get('target', 'FUNCTION'))} "
+              f"--profile {_code(g.profile)}{_code(settings)}`", ""]
     if f.get("report"):
         lines += ["A picture of where your gradient is wrong (heatmaps per layer, bias column first): `report/report.html`.", ""]
     return lines
@@ -101,8 +109,8 @@ def gradescope_results(g: Grade) -> dict:
             "tests": tests}
 
 
-GRADEBOOK_COLUMNS = ["submission", "verdict", "score", "max_score", "diagnosis", "failed_checks", "seconds", "slowest_call_ms",
-                     "path", "incident", "seed"]
+GRADEBOOK_COLUMNS = ["submission", "verdict", "score", "max_score", "diagnosis", "failed_checks", "conventions", "seconds",
+                     "slowest_call_ms", "path", "incident", "seed"]
 
 
 def gradebook_csv(grades: list[Grade], *, seed: int | None = None) -> str:
@@ -113,6 +121,7 @@ def gradebook_csv(grades: list[Grade], *, seed: int | None = None) -> str:
     for g in sorted(grades, key=lambda g: g.submission):
         diagnosis = g.diagnosis[0].message if g.diagnosis else ""
         w.writerow([csv_cell(g.submission), str(g.verdict), f"{g.score:g}", f"{g.max_score:g}", csv_cell(diagnosis),
-                    ";".join(c.name for c in g.checks if not c.passed), f"{g.seconds:.2f}", f"{g.slowest_call * 1e3:.1f}",
+                    ";".join(c.name for c in g.checks if not c.passed and c.max_points),
+                    csv_cell("; ".join(f"{k}={v}" for k, v in g.settings.items())), f"{g.seconds:.2f}", f"{g.slowest_call * 1e3:.1f}",
                     csv_cell(g.path), csv_cell(g.incident), "" if seed is None else str(seed)])
     return buf.getvalue()

@@ -39,7 +39,9 @@ __all__ = ["SubmissionError", "Snapshot", "snapshot", "fingerprint", "remove_tre
            "reset_work", "worker_config", "show"]
 
 _HERE = Path(__file__).resolve().parent
-_RUNTIME = {"_worker.py": "_gv_worker.py", "_cage.py": "_gv_cage.py", "frames.py": "_gv_frames.py"}
+_RUNTIME = {"_worker.py": "_gv_worker.py", "_cage.py": "_gv_cage.py", "frames.py": "_gv_frames.py",
+            "loader.py": "_gv_loader.py", "notebook.py": "_gv_notebook.py", "python2.py": "_gv_python2.py"}
+_SOURCES = (".py", ".ipynb")  # what a submission's module can be: a Python file or a Jupyter notebook
 _DEVICES_READ = ("/dev/zero", "/dev/urandom", "/dev/random")
 _SKIPPED_DIRS = frozenset({".git", "__pycache__", ".ipynb_checkpoints"})
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -210,8 +212,8 @@ def snapshot(src: str | os.PathLike, dest: Path | None, *, entry: str | None = N
     if stat.S_ISLNK(info.st_mode):
         raise SubmissionError(f"the submission {show(src.name)} is a symbolic link: pass the real path")
     if stat.S_ISREG(info.st_mode):
-        if src.suffix != ".py":
-            raise SubmissionError(f"the submission {show(src.name)} is not a .py file")
+        if src.suffix not in _SOURCES:
+            raise SubmissionError(f"the submission {show(src.name)} is not a .py file or a notebook (.ipynb)")
         if entry is not None and entry not in (src.name, src.stem):
             raise SubmissionError(f"entry {show(entry)} given, but the submission is {show(src.name)}")
         parent = os.open(src.parent, _DIR_FLAGS)
@@ -241,11 +243,13 @@ def snapshot(src: str | os.PathLike, dest: Path | None, *, entry: str | None = N
 
 
 def _entry_of(walk: _Walk, entry: str | None) -> str:
-    """The top-level module to import, from what was copied (never from what was refused)."""
-    tops = sorted(name for name in walk.top_files if name.endswith(".py"))
-    refused = [why for name, why in walk.top_refused.items() if name.endswith(".py")]
+    """The top-level module to import, from what was copied (never from what was refused); "" when the
+    folder holds several and none was named: the worker then finds the one that defines the target
+    (``loader.find_entry``), by reading them, inside the sandbox."""
+    tops = sorted(name for name in walk.top_files if name.endswith(_SOURCES))
+    refused = [why for name, why in walk.top_refused.items() if name.endswith(_SOURCES)]
     if entry is not None:
-        name = entry if entry.endswith(".py") else entry + ".py"
+        name = entry if entry.endswith(_SOURCES) else entry + ".py"
         if name not in tops:
             why = walk.top_refused.get(name)
             if why:
@@ -253,12 +257,10 @@ def _entry_of(walk: _Walk, entry: str | None) -> str:
             have = ", ".join(show(t) for t in tops[:10]) or "no .py files"
             raise SubmissionError(f"the submission folder has no top-level {show(name)} (it has {have})")
         return name
-    if len(tops) != 1:
-        found = ", ".join(show(t) for t in tops[:10]) if tops else "none"
+    if not tops:
         extra = f"; not copied: {'; '.join(refused[:3])}" if refused else ""
-        raise SubmissionError("the submission folder must hold exactly one top-level .py file "
-                              f"(found: {found}){extra}; name the one to import with entry=")
-    return tops[0]
+        raise SubmissionError(f"the submission folder holds no top-level .py file or notebook{extra}")
+    return tops[0] if len(tops) == 1 else ""
 
 
 def fingerprint(src: str | os.PathLike, *, entry: str | None = None, limits: Limits = Limits()) -> str:
@@ -328,6 +330,7 @@ class Root:
 
     path: Path
     snapshot: Snapshot
+    packages: tuple[str, ...] = ()  # real paths of the allowed packages the worker may read
 
     @property
     def work(self) -> Path:
@@ -368,7 +371,7 @@ def sweep_stale_roots() -> int:
     return swept
 
 
-def make_root(submission: Path, entry: str | None, limits: Limits) -> Root:
+def make_root(submission: Path, entry: str | None, limits: Limits, packages: tuple[str, ...] = ()) -> Root:
     """A fresh private folder holding the runtime and one snapshot of the submission.
 
     Raises:
@@ -384,7 +387,7 @@ def make_root(submission: Path, entry: str | None, limits: Limits) -> Root:
         for name, copied in _RUNTIME.items():
             shutil.copyfile(_HERE / name, rt / copied)
             os.chmod(rt / copied, 0o644)
-        for directory in runtime_paths()["numpy"]:
+        for directory in dict.fromkeys([*runtime_paths()["numpy"], *packages]):  # the allowed packages, read-only
             (rt / "site" / os.path.basename(directory)).symlink_to(directory)
         os.chmod(rt, 0o755)
         os.chmod(rt / "site", 0o755)
@@ -395,7 +398,7 @@ def make_root(submission: Path, entry: str | None, limits: Limits) -> Root:
     except BaseException:
         remove_tree(root)
         raise
-    return Root(root, snap)
+    return Root(root, snap, tuple(packages))
 
 
 def reset_work(root: Root, plan: Plan, uid: int | None) -> None:
@@ -419,19 +422,22 @@ def reset_work(root: Root, plan: Plan, uid: int | None) -> None:
         os.chown(root.work, uid, uid)
 
 
-def worker_config(root: Root, limits: Limits, plan: Plan, *, uid: int | None, seccomp: str, calibrate: list) -> dict:
-    """The JSON config the worker reads: paths, layers to apply, limits, caps."""
+def worker_config(root: Root, limits: Limits, plan: Plan, *, uid: int | None, seccomp: str, calibrate: list,
+                  targets: tuple[str, ...] = ()) -> dict:
+    """The JSON config the worker reads: paths, layers to apply, limits, caps, the targets to look for."""
     paths = runtime_paths()
     rt, work = root.path / "rt", root.work
     host_ns = os.readlink("/proc/self/ns/mnt")
-    read = [str(rt), *paths["numpy"], *paths["libs"], *_DEVICES_READ]
+    packages = [p for p in root.packages if p not in paths["numpy"]]
+    read = [str(rt), *paths["numpy"], *packages, *paths["libs"], *_DEVICES_READ]
     return {
         "site": str(rt / "site"),
         "work": {"path": str(work), "source": str(root.path / "sub"), "host_mount_ns": host_ns,
                  "tmpfs_bytes": limits.work_bytes if plan.namespaces else 0, "tmpfs_inodes": limits.work_inodes},
-        "entry": root.snapshot.entry,
-        "module": Path(root.snapshot.entry).stem,
-        "fs_view": {"root": str(root.path / "fs"), "ro": [str(rt), *paths["numpy"], *paths["libs"]],
+        "entry": root.snapshot.entry,  # "" : the worker finds the file that defines a target
+        "targets": [t.split(".")[0] for t in targets],
+        "cell_seconds": limits.cell_seconds,
+        "fs_view": {"root": str(root.path / "fs"), "ro": [str(rt), *paths["numpy"], *packages, *paths["libs"]],
                     "dev": ["/dev/null", *_DEVICES_READ], "host_mount_ns": host_ns} if plan.fs_view else None,
         "uid": uid,
         "landlock": {"abi": plan.landlock, "read": read, "write": [str(work), "/dev/null"]} if plan.landlock else None,

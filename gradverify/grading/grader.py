@@ -15,12 +15,15 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
+from gradverify.callforms import Signature
 from gradverify.diagnose import Finding, diagnose
 from gradverify.grading import checks, timing
+from gradverify.grading.detect import detect_submission
 from gradverify.grading.cases import Case, Cases, cases_for, derive
 from gradverify.grading.checks import CHECK_TITLES, Answer, Check
 from gradverify.grading.files import fingerprint
 from gradverify.grading.limits import Limits
+from gradverify.grading.packages import blocked_import
 from gradverify.grading.runner import Runner, StudentError, describe_failure
 from gradverify.grading.sandbox import Sandbox
 from gradverify.grading.text import clean
@@ -61,6 +64,10 @@ class Grade:
     incident: str = ""  # for a grader-error: what failed inside gradverify (for the instructor)
     cost_probe: dict | None = None  # what the gradient cost on a small and a large network (timing.CostProbe)
     report_doc: dict | None = None  # the failing case as a report document (grade --report), written apart
+    detected: str = ""  # the conventions and call form found (or why none fitted), in words
+    notes: list[str] = field(default_factory=list)  # how the submission became a module (Python 2, notebook cells)
+    entry: str = ""  # the file imported (a folder's: the one that defines the target)
+    reproduce: str | None = None  # reproduce.py: the graded call made again (written apart; not in feedback.json)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -101,6 +108,10 @@ class _Grading:
     probe: timing.CostProbe | None = None
     runner: Runner | None = None
     incident: str = ""
+    detected: str = ""
+    notes: list[str] = field(default_factory=list)
+    entry: str = ""
+    reproduce: str | None = None
 
     @property
     def rubric(self) -> dict:
@@ -114,8 +125,8 @@ class _Grading:
         ordered = [self.checks.get(name) or checks.not_reached(name, self.rubric) for name in self.rubric]
         if verdict == Verdict.GRADER_ERROR:
             ordered = [checks.not_graded(name, self.rubric) for name in self.rubric]
-        if verdict is None:
-            verdict = Verdict.PASS if all(c.passed for c in ordered) else Verdict.FAIL
+        if verdict is None:  # an advisory check (0 points) informs; it does not fail a submission
+            verdict = Verdict.PASS if all(c.passed or not c.max_points for c in ordered) else Verdict.FAIL
         run = self.runner
         name = self.path.stem if self.path.suffix == ".py" else self.path.name
         return Grade(clean(name, 200), clean(str(self.path), 2000), self.profile.name, dict(self.settings), verdict,
@@ -123,12 +134,14 @@ class _Grading:
                      self.failing, self.isolation, stdout=clean("".join(run.stdout)[-20_000:]) if run else "",
                      seconds=time.perf_counter() - self.started, slowest_call=run.slowest if run else 0.0,
                      calls=run.calls if run else 0, fingerprint=self.fingerprint, incident=clean(self.incident, 2000),
-                     cost_probe=asdict(self.probe) if self.probe else None, report_doc=self.report_doc)
+                     cost_probe=asdict(self.probe) if self.probe else None, report_doc=self.report_doc,
+                     detected=clean(self.detected, 4000), notes=[clean(n, 2000) for n in self.notes[:30]],
+                     entry=clean(self.entry, 255), reproduce=self.reproduce)
 
 
 def grade_submission(path: str | Path, profile: Profile, settings: dict, *, examples: int = 20, seed: int = 0,
                      limits: Limits = Limits(), entry: str | None = None, saturating: bool = False,
-                     report: bool = False) -> Grade:
+                     report: bool = False, pinned: tuple[str, ...] = (), packages: tuple[str, ...] = ()) -> Grade:
     """Grade one submission with every rubric check. Never raises for anything the student did.
 
     Args:
@@ -142,6 +155,9 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
         saturating: also generate cases with saturated units (scales 30 and 100). Off by default:
             the textbook cost log(σ(a)) overflows there, and that is not what the assignment grades.
         report: also build a report document of the failing case (heatmaps of where it is wrong).
+        pinned: the settings the instructor fixed (``--set``); the profile's other conventions are
+            detected per submission (``detect``).
+        packages: distributions allowed besides the profile's own (``--allow-package``).
 
     Returns:
         The ``Grade``; its verdict is ``error`` when the submission could not be graded at all.
@@ -151,22 +167,54 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
     cases = cases_for(profile, settings, seed)
     calibrate = [(cases.small.problem.network.sizes, cases.small.problem.m),
                  (cases.large.problem.network.sizes, cases.large.problem.m)]
-    with Sandbox(g.path, entry=entry, limits=limits, calibrate=calibrate) as sb:
+    with Sandbox(g.path, entry=entry, limits=limits, calibrate=calibrate, targets=profile.names,
+                 packages=(*profile.packages, *packages)) as sb:
         run = g.runner = Runner(sb, profile, settings)
         load = sb.start()
         g.isolation = str(sb.isolation)
         g.fingerprint = sb.fingerprint or fingerprint(g.path, entry=entry, limits=limits)  # not copied: the files' own
+        info = sb.load_info
+        g.entry, g.notes = info.entry, [*info.notes, *(f"Skipped while loading: {e}" for e in info.cell_errors)]
         if load.kind == "setup":  # the sandbox could not be built, or the files were refused: not the student's doing
             g.incident = f"not graded: {load.error}"
             return g.finish(Verdict.GRADER_ERROR)
         if not load.ok:
-            g.put(checks.loads(g.rubric, False, *describe_failure(load, run.target)))
+            what, details = describe_failure(load, run.target)
+            blocked = blocked_import(info.missing_module, sb.packages) if info.missing_module else None
+            g.put(checks.loads(g.rubric, False, f"the submission did not load: {blocked}" if blocked else what, details))
             return g.finish(Verdict.ERROR)
+        if profile.forms:
+            if not _detect(g, sb, cases, {k: settings[k] for k in pinned if k in settings}):
+                return g.finish(Verdict.ERROR)
+            cases = cases_for(profile, g.settings, seed)  # a convention can change the network (reg_scale)
+            run = g.runner = Runner(sb, profile, g.settings)
         answers = _answer_fixed_cases(g, cases)
         if answers is None:
             return g.finish(Verdict.ERROR if not g.checks["loads"].passed else Verdict.FAIL)
         _grade_answers(g, cases, answers, examples=examples, seed=seed, saturating=saturating, report=report)
     return g.finish()
+
+
+def _detect(g: _Grading, sb: Sandbox, cases: Cases, pinned: dict) -> bool:
+    """Find the target, call form and conventions (``detect``); False when nothing can be called at all
+    (then ``loads`` says what the file defines and which forms were tried)."""
+    def two_cases(settings: dict) -> list:
+        public = [p for _, p in g.profile.fixed_cases(settings)]
+        return [public[0], next((p for p in public if p.network.lam > 0), public[-1])]
+
+    found = detect_submission(sb, g.profile, two_cases, pinned)
+    if not found.attempts:
+        defined = [str(Signature.from_wire(name, params) or name) for name, params in sb.load_info.callables]
+        forms = "; ".join(f.text.replace("f(", "/".join(g.profile.names) + "(", 1) if not f.method else f.text
+                          for f in g.profile.forms)
+        g.put(checks.loads(g.rubric, False, f"No function in {g.entry or 'the submission'} can be called the way the "
+                           f"'{g.profile.name}' profile accepts. Forms tried: {forms}.",
+                           "Your file defines: " + ("; ".join(defined[:20]) or "no functions")))
+        return False
+    default = {k: v for k, v in g.profile.settings.items() if k not in ("target", "form")}
+    g.settings = {**found.settings, "target": found.target, "form": found.form}
+    g.detected = found.note(default)
+    return True
 
 
 def _grade_answers(g: _Grading, cases: Cases, answers: list[Answer], *, examples: int, seed: int, saturating: bool,
@@ -188,7 +236,9 @@ def _grade_answers(g: _Grading, cases: Cases, answers: list[Answer], *, examples
     others = [Case("another case", c.problem) for c in cases_for(g.profile, g.settings, derive(seed, "others")).fixed if c.hidden]
     g.put(checks.determinism(rubric, run, answers, others, derive(seed, "order")))
     g.put(checks.inputs_unmodified(rubric, run))
+    g.put(checks.classes_absent(rubric, run, cases.fixed[0].problem))
     _diagnose(g, comps, suite, consistent, report)
+    _reproduction(g, cases, comps, suite)
     unproven = _not_backprop(g.probe, large)
     numerical = g.probe is not None and g.probe.numerical
     # A gradient right on the fixed cases — to the last bits, or to finite-difference noise — must
@@ -279,13 +329,13 @@ def _answer_fixed_cases(g: _Grading, cases: Cases) -> list[Answer] | None:
         res = run.call(case.problem, case.title)
         if res.kind == "target":
             what, details = describe_failure(res, run.target)
-            g.put(checks.loads(rubric, False, f"{what}. The profile '{profile.name}' expects {profile.signature}.", details))
+            g.put(checks.loads(rubric, False, f"{what}. The profile '{profile.name}' expects {profile.signature_of(g.settings)}.", details))
             return None
         try:
             J, grads = run.answer(case.problem, res)
         except StudentError as exc:
             g.put(checks.loads(rubric, True, "The submission loads and defines " + run.target + "."))
-            g.put(checks.shapes(rubric, False, f"On the {case.title}: {exc.message}\nExpected: {profile.signature}.",
+            g.put(checks.shapes(rubric, False, f"On the {case.title}: {exc.message}\nExpected: {profile.signature_of(g.settings)}.",
                                 exc.details))
             g.diagnosis = [Finding("shapes", exc.message.replace(" (what it said is below)", ""), 1.0)]
             return None
@@ -315,6 +365,36 @@ def _diagnose(g: _Grading, comps: list, suite, consistent: bool | None, report: 
                          verdicts={label: comp.verdicts[label]}, diagnoses={label: g.diagnosis})
         command = g.failing["reproduce"] + f" --candidate YOURFILE.py:{g.runner.target} --profile {g.profile.name}"
         g.report_doc = comparison_document(judged, command=command)
+
+
+def _reproduction(g: _Grading, cases: Cases, comps: list, suite) -> None:
+    """``reproduce.py`` for the case to look at — the first public fixed case that fails, else the shrunk
+    generated one, else the classic debug network — made by calling the submission on it once more.
+    A hidden case is never written out: its values are secret."""
+    from gradverify.compare import gather
+    from gradverify.grading.reproducer import expected_like, reproduce_script
+    from gradverify.params import unflatten
+
+    failing = [(case.title, comp.problem) for case, comp in comps if not case.hidden and not comp.verdicts["yours"].ok]
+    if not failing and suite.failure is not None:
+        failing = [("the smallest failing generated case (shrunk)", suite.failure.problem)]
+    title, problem = (failing or [(cases.small.title, cases.small.problem)])[0]
+    res = g.runner.call(problem, title)
+    try:
+        graded_cost = g.runner.answer(problem, res)[0]
+    except StudentError:
+        return  # no answer to reproduce (the checks already say why)
+    call = g.profile.call_for(problem, g.settings)
+    exact = gather(problem, ("exact",))["exact"]
+    expected = expected_like(res.value, exact.cost, unflatten(exact.grad, problem.network), profile=g.profile.name,
+                             settings=g.settings, network=problem.network)
+    try:
+        g.reproduce = reproduce_script(name=g.path.name, title=title, submission=g.path.resolve(), entry=g.entry or g.path.name,
+                                       target=call.target, how=g.detected or f"the {g.profile.name} profile", settings=g.settings,
+                                       args=call.args, kwargs=call.kwargs, attrs=call.attrs, init=call.init, expected=expected,
+                                       graded_cost=graded_cost)
+    except TypeError:
+        g.reproduce = None  # an argument the script cannot write (none of the built-in profiles makes one)
 
 
 def _case_table(comp, label: str, limit: int = 8) -> list[dict]:

@@ -30,6 +30,9 @@ class Limits:
         submission_depth: deepest folder nesting in a submission.
         work_bytes: size of the work directory's tmpfs (where the kernel allows one).
         work_inodes: most files and folders the submission may create in its work directory.
+        cell_seconds: wall-clock time one notebook cell may run while the notebook is loaded; a cell
+            that trains or loads data past it is stopped and skipped (the load itself stays within
+            ``load_timeout``).
     """
 
     call_timeout: float = 10.0
@@ -47,6 +50,7 @@ class Limits:
     submission_depth: int = 16
     work_bytes: int = 64 << 20
     work_inodes: int = 4096
+    cell_seconds: float = 3.0
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():

@@ -27,11 +27,11 @@ import sys
 import types
 from dataclasses import dataclass, field
 
-try:  # inside gradverify
-    from gradverify.grading import notebook, python2
-except ImportError:  # inside the sandbox, where gradverify does not exist
+try:  # inside the sandbox: the runtime's own copies (gradverify does not exist there)
     import _gv_notebook as notebook  # type: ignore[no-redef]
     import _gv_python2 as python2  # type: ignore[no-redef]
+except ImportError:  # inside gradverify
+    from gradverify.grading import notebook, python2
 
 __all__ = ["LoadError", "Loaded", "find_entry", "load", "describe_functions", "parameters", "callables",
            "install_compat", "SOURCE_SUFFIXES"]

@@ -16,10 +16,11 @@ import os
 import re
 from dataclasses import dataclass
 
+from gradverify.profiles import SCIENTIFIC_PACKAGES
+
 __all__ = ["DEFAULT_PACKAGES", "Resolved", "resolve", "normalize", "blocked_import"]
 
-# What ex4 and the two-layer net allow by default (where installed): the imports seen in real submissions.
-DEFAULT_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "matplotlib")
+DEFAULT_PACKAGES = SCIENTIFIC_PACKAGES  # what ex4 and the two-layer net allow (profiles.py says why)
 _NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 

@@ -89,6 +89,8 @@ class Worker:
             "MKL_NUM_THREADS": "1",
             "NUMEXPR_NUM_THREADS": "1",
             "VECLIB_MAXIMUM_THREADS": "1",
+            "MPLBACKEND": "Agg",  # matplotlib, where allowed: no display; plt.show() does nothing
+            "MPLCONFIGDIR": work,
             MARKER: token,
         }
         self.namespaces = plan.namespaces

@@ -14,12 +14,14 @@ import fcntl
 import functools
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 from gradverify.grading import frames
 
 __all__ = ["KINDS", "Kind", "CallResult", "Request", "request", "check_reply", "check_caged", "ready_result", "failure",
+           "LoadInfo", "load_info",
            "text", "unbounded_caps"]
 
 Kind = Literal[
@@ -40,7 +42,8 @@ KINDS: tuple[str, ...] = get_args(Kind)
 WORKER_KINDS = frozenset({"ok", "exception", "target", "unsupported", "cpu", "memory"})
 _REPLY_KEYS = frozenset({"op", "id", "kind", "value", "error", "traceback"})
 _CAGED_KEYS = frozenset({"op", "kind", "error", "traceback", "layers", "calibration"})
-_READY_KEYS = frozenset({"op", "kind", "error", "traceback"})
+_READY_KEYS = frozenset({"op", "kind", "error", "traceback", "info"})
+_INFO_KEYS = frozenset({"entry", "notes", "cell_errors", "callables", "python2", "missing_module"})
 _SEALS = ("F_SEAL_SEAL", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_WRITE")
 
 
@@ -137,9 +140,52 @@ def ready_result(ready: object) -> CallResult | None:
         or ready["kind"] not in ("ok", "load", "memory", "cpu")
         or not _optional_text(ready["error"])
         or not _optional_text(ready["traceback"])
+        or load_info(ready["info"]) is None
     ):
         return None
     return CallResult(ready["kind"], error=text(ready["error"]), traceback=text(ready["traceback"]))
+
+
+@dataclass(frozen=True)
+class LoadInfo:
+    """What the worker says about how the submission became a module (all of it student-reachable text).
+
+    ``entry``: the file imported; ``notes``: what the student should know (a Python 2 file's prints
+    rewritten, a notebook's IPython lines left out); ``cell_errors``: notebook cells (statements) that
+    failed and were skipped; ``callables``: every function and method the module defines, with its
+    parameters (``callforms.Signature.from_wire`` reads them); ``missing_module``: the module an
+    import could not find, when that is why the load failed.
+    """
+
+    entry: str = ""
+    notes: tuple[str, ...] = ()
+    cell_errors: tuple[str, ...] = ()
+    callables: tuple[tuple[str, object], ...] = ()
+    python2: bool = False
+    missing_module: str | None = None
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?\Z")
+
+
+def load_info(info: object) -> LoadInfo | None:
+    """The ``info`` of a 'ready' message, checked field by field (None: malformed, a protocol error)."""
+    if not isinstance(info, dict) or set(info) != _INFO_KEYS:
+        return None
+    texts = [info["notes"], info["cell_errors"]]
+    if (not isinstance(info["entry"], str) or len(info["entry"]) > 1000 or type(info["python2"]) is not bool
+            or not _optional_text(info["missing_module"]) or not isinstance(info["callables"], dict)
+            or len(info["callables"]) > 50 or not all(isinstance(t, list) and len(t) <= 50 and all(type(x) is str for x in t)
+                                                      for t in texts)):
+        return None
+    callables = []
+    for name, params in info["callables"].items():
+        if not isinstance(name, str) or not _NAME.match(name) or not (params is None or isinstance(params, list)):
+            return None
+        callables.append((name, params))
+    return LoadInfo(text(info["entry"])[:255], tuple(text(t)[:2000] for t in info["notes"]),
+                    tuple(text(t)[:2000] for t in info["cell_errors"]), tuple(callables), info["python2"],
+                    text(info["missing_module"])[:200] if info["missing_module"] else None)
 
 
 def failure(status: str, detail: object, death: str, timeout: float, elapsed: float, out: str, err: str,

@@ -132,7 +132,7 @@ class Runner:
 
     def _once(self, problem: Problem, *, writable: bool) -> CallResult:
         call = self.profile.call_for(problem, self.settings)
-        res = self.sandbox.call(call.target, call.args, call.kwargs, attrs=call.attrs, writable=writable)
+        res = self.sandbox.call(call.target, call.args, call.kwargs, attrs=call.attrs, init=call.init, writable=writable)
         self.calls += 1
         self.slowest = max(self.slowest, res.elapsed)
         if res.stdout:

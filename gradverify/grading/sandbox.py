@@ -47,7 +47,9 @@ from gradverify.grading.files import Root, SubmissionError, make_root, remove_tr
 from gradverify.grading.isolation import Isolation, Plan, UidLease, detect, detect_isolation, isolation_from, lease_uid, sealed_inputs
 from gradverify.grading.limits import Limits
 from gradverify.grading.process import MARKER, Worker, kill_marked
-from gradverify.grading.protocol import KINDS, CallResult, check_caged, check_reply, failure, ready_result, request, text
+from gradverify.grading.packages import resolve
+from gradverify.grading.protocol import (KINDS, CallResult, LoadInfo, check_caged, check_reply, failure, load_info, ready_result,
+                                         request, text)
 
 __all__ = ["Limits", "Isolation", "CallResult", "Sandbox", "detect_isolation", "KINDS"]
 
@@ -69,6 +71,10 @@ class Sandbox:
         limits: resource limits.
         calibrate: ``[(sizes, m), ...]``: the worker times a reference forward pass of each
             before any student code runs (``calibration`` has the CPU seconds).
+        targets: the names a folder's entry file is found by (``"name"`` or ``"Class.method"``):
+            without ``entry``, the worker imports the top-level file that defines one of them.
+        packages: distributions the submission may import besides the standard library (numpy
+            always), exposed read-only with their run-time requirements (``packages.resolve``).
     """
 
     def __init__(
@@ -78,6 +84,8 @@ class Sandbox:
         entry: str | None = None,
         limits: Limits = Limits(),
         calibrate: list | tuple = (),
+        targets: tuple[str, ...] = (),
+        packages: tuple[str, ...] = ("numpy",),
         _plan: Plan | None = None,
     ):
         if not isinstance(limits, Limits):
@@ -86,6 +94,9 @@ class Sandbox:
         self.entry = entry
         self.limits = limits
         self._calibrate = [[list(map(int, sizes)), int(m)] for sizes, m in calibrate]
+        self.targets = tuple(targets)
+        self.packages = resolve(("numpy", *packages))
+        self.load_info = LoadInfo()  # how the submission became a module (after ``start``)
         if _plan is None:
             self._plan, self.isolation = detect()
             self._notes = [n for n in self.isolation.notes]
@@ -143,6 +154,7 @@ class Sandbox:
         kwargs: dict | None = None,
         *,
         attrs: dict | None = None,
+        init: tuple | list | None = None,
         writable: bool = False,
         timeout: float | None = None,
     ) -> CallResult:
@@ -155,6 +167,9 @@ class Sandbox:
             args, kwargs: None, bool, int, float, str, lists, tuples, dicts with str keys and
                 numeric ndarrays, nested.
             attrs: attributes to set on the instance, e.g. ``{"params": {"W1": ...}}``.
+            init: for a method target, the constructor's arguments (ints): the instance is
+                ``Class(*init)`` when that works (attributes ``__init__`` sets exist), else made
+                without ``__init__``.
             writable: give the submission writable copies of the arrays instead of read-only
                 views of the sealed file (for a second try after it wrote into its inputs).
             timeout: wall-clock seconds for this call (default ``limits.call_timeout``); never
@@ -168,7 +183,8 @@ class Sandbox:
         timeout = self._check_call(target, args, kwargs, attrs, timeout)
         call_id = secrets.token_hex(8)
         message = {"op": "call", "id": call_id, "target": target, "args": list(args), "kwargs": dict(kwargs or {}),
-                   "attrs": None if attrs is None else dict(attrs), "writable": bool(writable)}
+                   "attrs": None if attrs is None else dict(attrs), "writable": bool(writable),
+                   "init": None if init is None else [int(n) for n in init]}
         try:
             req = request(message, sealed=sealed_inputs() and not writable)
         except frames.UnsupportedValue as exc:
@@ -256,10 +272,10 @@ class Sandbox:
         try:
             if state.root is None:
                 state.lease = lease_uid() if plan.own_uid else None
-                state.root = make_root(self.submission, self.entry, self.limits)
+                state.root = make_root(self.submission, self.entry, self.limits, self.packages.paths)
             reset_work(state.root, plan, self.uid)
             config = worker_config(state.root, self.limits, plan, uid=self.uid, seccomp=_filter() if plan.seccomp else "",
-                                   calibrate=self._calibrate)
+                                   calibrate=self._calibrate, targets=self.targets)
         except SubmissionError as exc:  # "setup" when the refusal is not the student's to fix (a hard link)
             return CallResult("setup" if exc.refused else "load", error=str(exc))
         except OSError as exc:
@@ -291,6 +307,7 @@ class Sandbox:
         if ex.status == "ok":
             result = ready_result(ex.message)
             if result is not None:
+                self.load_info = load_info(ex.message["info"])
                 result.elapsed, result.stdout, result.stderr = elapsed, out, err
                 if not result.ok:
                     self._state.retire()

@@ -4,7 +4,7 @@ Backpropagation costs a few forward passes, whatever the number of parameters P.
 gradient — central, forward or complex-step differences, Richardson, perturbations batched into
 one array — evaluates the cost once or more *per parameter*: at least ~P forward passes. So the
 submission is timed on a small network (the debug network, from the calls the checks make
-anyway) and on a large one (400-25-10, P = 10,285), and the *extra* time the large one takes is
+anyway) and on a large one (400-25-2, P = 10,077), and the *extra* time the large one takes is
 counted in forward passes of that network. A forward pass is timed by the sandbox's worker
 itself, in the same process and under the same limits, before any student code runs (its
 "caged" message: unforgeable); the submission's calls are timed by the grader from the kernel's
