@@ -23,15 +23,20 @@ from typing import TYPE_CHECKING
 
 from gradverify._version import __version__
 
-# The function ``compare`` shares its name with its module: bound eagerly, or importing the module
-# ``gradverify.compare`` would shadow it. The module costs numpy only.
+# The functions ``compare`` and ``gradcheck`` share their names with their modules: bound eagerly, or
+# importing the module would shadow the function. The modules cost numpy only.
 from gradverify.compare import Comparison, assert_gradient_matches, compare
+from gradverify.gradcheck import GradcheckResult, assert_gradcheck, gradcheck
 
 # public name -> the module that defines it
 _EXPORTS = {
     "Comparison": "gradverify.compare",
     "assert_gradient_matches": "gradverify.compare",
     "compare": "gradverify.compare",
+    "GradcheckResult": "gradverify.gradcheck",
+    "assert_gradcheck": "gradverify.gradcheck",
+    "gradcheck": "gradverify.gradcheck",
+    "Family": "gradverify.strategies",
     "CandidateError": "gradverify.errors",
     "GradientMismatchError": "gradverify.errors",
     "GradverifyError": "gradverify.errors",
@@ -51,6 +56,8 @@ _EXPORTS = {
 __all__ = [
     "CandidateError",
     "Comparison",
+    "Family",
+    "GradcheckResult",
     "GradientMismatchError",
     "GradverifyError",
     "InputError",
@@ -59,10 +66,12 @@ __all__ = [
     "Origin",
     "Problem",
     "SpecError",
+    "assert_gradcheck",
     "assert_gradient_matches",
     "check_candidate",
     "compare",
     "debug_problem",
+    "gradcheck",
     "make_problem",
     "parse_spec",
     "random_problem",
@@ -87,4 +96,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from gradverify.errors import CandidateError, GradientMismatchError, GradverifyError, InputError, InternalError, SpecError
     from gradverify.problems import debug_problem, random_problem
     from gradverify.spec import Network, Origin, Problem, make_problem, parse_spec
+    from gradverify.strategies import Family
     from gradverify.suite import check_candidate

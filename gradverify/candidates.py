@@ -21,7 +21,7 @@ from gradverify.params import flatten
 from gradverify.spec import Problem
 from gradverify.sources import SourceResult
 
-__all__ = ["candidate_source"]
+__all__ = ["candidate_source", "apart"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -47,7 +47,8 @@ def candidate_source(name: str, fn: Callable, problem: Problem, *, precision: Pr
         raise CandidateError(f"The candidate {name!r} raised {type(exc).__name__}: {exc}", received=f"the call failed at {where}",
                              fix="run the candidate on this problem yourself (gradverify verify prints how to rebuild it)") from None
     seconds = time.perf_counter() - t0
-    cost, grads = (out if isinstance(out, tuple) and len(out) == 2 else (None, out))
+    pair = isinstance(out, tuple) and len(out) == 2 or (isinstance(out, list) and len(out) == 2 and isinstance(out[1], dict))
+    cost, grads = out if pair else (None, out)
     grad = _as_flat(grads, problem, name)
     c = None if cost is None else _as_cost(cost, name)
     return SourceResult(name, precision, grad, engine_budget(problem, precision), cost=c,
@@ -57,6 +58,10 @@ def candidate_source(name: str, fn: Callable, problem: Problem, *, precision: Pr
 
 def _describe(value: object) -> str:
     """A short, safe description of what a candidate returned (never its whole content)."""
+    from gradverify.candidate_process import Opaque
+
+    if isinstance(value, Opaque):  # an object of the candidate's own class, seen across the process boundary
+        return f"a {value.type_name} object"
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
     if isinstance(value, (list, tuple)):
@@ -69,7 +74,9 @@ def _describe(value: object) -> str:
 
 def _as_array(value: object, what: str, name: str) -> np.ndarray:
     """``value`` as a real float64 array, or the candidate's clear failure."""
-    if value is None or isinstance(value, (str, bytes, dict)):
+    from gradverify.candidate_process import Opaque
+
+    if value is None or isinstance(value, (str, bytes, dict, Opaque)):
         raise CandidateError(f"The candidate {name!r} returned {_describe(value)} as {what}",
                              expected="numbers (a numpy array)", received=_describe(value), fix=f"return {what} as a numpy array")
     try:
@@ -124,3 +131,26 @@ def _as_flat(grads: object, problem: Problem, name: str) -> np.ndarray:
                              expected=f"{net.n_params} numbers (or a dict of arrays W1, b1, …)", received=f"{vec.size} number(s), from {_describe(grads)}",
                              fix="return the gradient in the canonical flat order W1, b1, W2, b2, … (C order)")
     return vec
+
+
+def apart(fn: Callable, *, profile="native", settings_: dict | None = None, timeout: float = 60.0, separate: bool = True):
+    """``fn`` (called as ``profile`` says; native: ``fn(network, params, X, Y) -> (J, grads)``) as
+    ``fn(problem)`` for ``compare``, run in its own forked process (see ``candidate_process``).
+
+    Returns ``(call, process)``: close the process when done.
+    """
+    from gradverify.candidate_process import CandidateProcess
+    from gradverify.profiles import PROFILES, get_profile, invoke_local
+
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    resolved = prof.resolve(settings_)
+    target = resolved.get("target", prof.target)
+    namespace = {target.split(".")[0]: fn}
+
+    def load() -> Callable:
+        return lambda problem: invoke_local(namespace, prof.call_for(problem, resolved))
+
+    proc = CandidateProcess(load, label=getattr(fn, "__name__", "candidate"), timeout=timeout, separate=separate)
+    if prof.read is PROFILES["native"].read:
+        return proc, proc
+    return (lambda problem: prof.read(problem, resolved, proc(problem))), proc

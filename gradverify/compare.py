@@ -372,13 +372,21 @@ def compare(problem: Problem, sources: Sequence[str] = SOURCE_NAMES, *, candidat
 
 
 def assert_gradient_matches(fn: Callable, problem: Problem, *, sources: Sequence[str] = ("exact",), label: str = "candidate",
-                            precision: Precision = "float64") -> Comparison:
-    """Raise ``GradientMismatchError`` unless ``fn(problem)`` matches the exact gradient.
+                            precision: Precision = "float64", timeout: float = 60.0, separate: bool = True) -> Comparison:
+    """Raise ``GradientMismatchError`` unless ``fn(network, params, X, Y) -> (J, grads)`` matches the exact gradient.
 
+    ``fn`` has the CLI's native signature and runs in its own process (``separate=False``: in this
+    one), so a print, ``sys.exit`` or crash in it is its failure (``CandidateError``), not the test run's.
     For pytest: the message names the parameter, every source's value, the errors, the budget
     ratio, the problem and the diagnosis. Returns the ``Comparison`` when it passes.
     """
-    comp = compare(problem, sources, candidates={label: fn}, precision=precision)
+    from gradverify.candidates import apart
+
+    call, proc = apart(fn, timeout=timeout, separate=separate)
+    try:
+        comp = compare(problem, sources, candidates={label: call}, precision=precision)
+    finally:
+        proc.close()
     v = comp.verdicts[label]
     if not v.ok:
         raise GradientMismatchError(mismatch_message(comp, label))

@@ -454,15 +454,19 @@ def load_profile(path: str | Path) -> Profile:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise SpecError(f"Cannot read the profile {path}", received=str(exc), fix="check the path") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"The profile {path} is not valid TOML", received=str(exc), fix="fix the TOML syntax") from None
-    if data.get("base") == LAYERS_API_NAME:
+        raise SpecError(f"Cannot read the profile {path}", received=exc.strerror or str(exc), fix="check the path") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"The profile {path} is not UTF-8 text", received=f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start}",
+                        fix="save it as UTF-8 (TOML requires it)") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise SpecError(f"The profile {path} is not valid TOML", received=str(exc) or "nesting too deep", fix="fix the TOML syntax") from None
+    if isinstance(data, dict) and data.get("base") == LAYERS_API_NAME:
         from gradverify.grading.layer_profile import load_layer_profile
 
         return load_layer_profile(path, data)
     known = {"base", "name", "target", "targets", "settings", "conventions", "packages", "all_classes", "rubric", "max_width",
              "max_depth"}
+    _check_types(data, path)
     if set(data) - known or data.get("base") not in PROFILES:
         raise SpecError(f"The profile {path} must name a built-in base and use known keys",
                         expected=f"base = one of {', '.join(PROFILES)}; keys among {', '.join(sorted(known))}",
@@ -490,6 +494,32 @@ def load_profile(path: str | Path) -> Profile:
     return replace(base, name=data.get("name", path.stem), target=data.get("target", base.target), settings=settings, rubric=rubric, **lists,
                    width=(base.width[0], int(data.get("max_width", base.width[1]))),
                    depth=(base.depth[0], int(data.get("max_depth", base.depth[1]))), source=str(path.resolve()))
+
+
+def _check_types(data: dict, path: Path) -> None:
+    """Every value of a profile file has the type it must have: never converted ("1" is not 1, true is not 1)."""
+    def wrong(key: str, value, words: str) -> SpecError:
+        return SpecError(f"{key} in the profile {path} has the wrong type", expected=words,
+                         received=f"{value!r} ({type(value).__name__})", fix=f"write {key} as {words}")
+
+    for key, words in (("base", "a profile name in quotes"), ("name", "a string"), ("target", 'a name in quotes, e.g. "nnCostFunction"')):
+        if key in data and not isinstance(data[key], str):
+            raise wrong(key, data[key], words)
+    for key in ("max_width", "max_depth"):
+        if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] < 1):
+            raise wrong(key, data[key], "a whole number ≥ 1, without quotes")
+    for key in ("settings", "rubric"):
+        if key in data and not isinstance(data[key], dict):
+            raise wrong(key, data[key], f"a table [{key}]")
+    for key, points in data.get("rubric", {}).items():
+        if not isinstance(points, (int, float)) or isinstance(points, bool):
+            raise wrong(f"rubric.{key}", points, "a number of points ≥ 0, without quotes")
+    base = PROFILES.get(data.get("base"))
+    for key, value in data.get("settings", {}).items():
+        allowed = base.choices.get(key) if base else None
+        if allowed and not (isinstance(value, type(allowed[0])) or (isinstance(value, int) and isinstance(allowed[0], float))) \
+                or isinstance(value, bool):
+            raise wrong(f"settings.{key}", value, "one of " + ", ".join(repr(a) for a in allowed) if allowed else "a plain value")
 
 
 # ---- trusted, in-process candidates ------------------------------------------------------

@@ -155,12 +155,34 @@ def _backprop_source(problem: Problem, progress=None, **options) -> SourceResult
                         detail="numpy vectorized forward/backward pass, hand-derived rules", seconds=seconds)
 
 
-def _numeric_source(problem: Problem, progress=None, **options) -> SourceResult:
-    from gradverify import finite_diff
+def _numeric_source(problem: Problem, progress=None, *, method: str = "auto", fd: str = "auto", plan=None,
+                    sample: int | None = None, seed: int = 0) -> SourceResult:
+    """Finite differences: every partial, or a random sample of them when every one would take long.
+
+    ``plan`` (a ``sizing.FdPlan``) decides; without one, ``fd`` (``"auto"``, ``"full"``,
+    ``"sample"``) and ``sample`` make it from the size estimate. A sampled result says which
+    partials it computed (``checked``) and its coverage.
+    """
+    from gradverify import finite_diff, sizing
 
     t0 = time.perf_counter()
-    num = finite_diff.numeric_gradient(problem, progress=progress, **options)
     net = problem.network
+    if plan is None:
+        plan = sizing.fd_plan(net, problem.m, fd=fd, method=method, sample=sample)
+    if plan.kind == "sample":
+        from gradverify.sampling import sampled_gradient
+
+        sg = sampled_gradient(problem, plan.n, seed=seed, progress=progress)
+        budget = sg.error + np.spacing(np.abs(sg.grad)) + TINY
+        share = 100 * sg.n / net.n_params
+        return SourceResult("numeric", "numeric", sg.grad, budget, checked=sg.checked,
+                            detail=f"finite differences ({sg.method}) of {sg.n:,} sampled partials of {net.n_params:,} "
+                                   f"({share:.2g} %; {plan.reason}), {sg.n_evals:,} forward evaluations",
+                            seconds=time.perf_counter() - t0,
+                            notes=(f"finite differences computed {sg.n:,} of {net.n_params:,} partials ({share:.2g} %), drawn at random "
+                                   "from every parameter array; the others are unchecked by them",),
+                            facts={"method": sg.method, "n_evals": sg.n_evals, "sampled": sg.n, "coverage": round(share, 4)})
+    num = finite_diff.numeric_gradient(problem, progress=progress, method=method)
     grad = flatten(num.grads, net)
     budget = flatten(num.errors, net) + np.spacing(np.abs(grad)) + TINY
     kinks = flatten({k: v.astype(float) for k, v in num.kinks.items()}, net) > 0 if num.kinks else None

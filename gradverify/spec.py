@@ -77,6 +77,23 @@ REGULARIZATIONS = {
 }
 
 
+def _is_real(value) -> bool:
+    """A real number that is not a bool (``True`` is an int in Python, but never a strength)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _names(field_name: str, value) -> tuple[str, ...]:
+    """A sequence of names (strings), or a ``SpecError`` naming the field."""
+    try:
+        names = tuple(value)
+    except TypeError:
+        names = None
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise SpecError(f"{field_name} must be a name or a list of names", expected='e.g. "tanh" or ["relu", "tanh"]',
+                        received=f"{value!r} ({type(value).__name__})", fix="write the names as strings")
+    return names
+
+
 @dataclass(frozen=True)
 class Network:
     """A feed-forward network and its cost: layer sizes, activations, output/loss, regularization.
@@ -108,7 +125,7 @@ class Network:
                 fix="give every layer width as a positive integer, input first",
             )
         object.__setattr__(self, "sizes", tuple(int(n) for n in sizes))
-        acts = (self.activations,) if isinstance(self.activations, str) else tuple(self.activations)
+        acts = (self.activations,) if isinstance(self.activations, str) else _names("activations", self.activations)
         hidden = len(sizes) - 2
         if len(acts) == 0:
             acts = ("sigmoid",) * hidden
@@ -130,6 +147,9 @@ class Network:
                     fix="use one of the supported activation names",
                 )
         object.__setattr__(self, "activations", acts)
+        if not isinstance(self.output, str):
+            raise SpecError("The output must be named by a string", expected="one of " + ", ".join(OUTPUTS),
+                            received=f"{self.output!r} ({type(self.output).__name__})", fix='e.g. output = "softmax"')
         output = _OUTPUT_ALIASES.get(self.output, self.output)
         if output not in OUTPUTS:
             raise SpecError(
@@ -146,10 +166,8 @@ class Network:
                 received=f"width {sizes[-1]}",
                 fix="use a sigmoid output for a single binary output",
             )
-        try:
-            lam = float(self.lam)
-        except (TypeError, ValueError):
-            lam = math.nan
+        # a bool or a string is not a strength: JSON `"lambda": true` must not silently mean λ = 1
+        lam = float(self.lam) if _is_real(self.lam) else math.nan
         if not math.isfinite(lam) or lam < 0:
             raise SpecError(
                 "λ must be a finite number ≥ 0",
@@ -158,12 +176,19 @@ class Network:
                 fix="pass a non-negative λ",
             )
         object.__setattr__(self, "lam", lam)
-        if self.reg not in REGULARIZATIONS:
+        if not isinstance(self.reg, str) or self.reg not in REGULARIZATIONS:
             raise SpecError(
                 f"Unknown regularization convention {self.reg!r}",
                 expected="one of " + ", ".join(REGULARIZATIONS),
                 received=repr(self.reg),
                 fix="lambda/2m is the lecture's λ/(2m)·ΣW²",
+            )
+        if not isinstance(self.reg_bias, (bool, np.bool_)):  # "false" (a string) is truthy: never guess
+            raise SpecError(
+                "regularize_bias must be true or false",
+                expected="a boolean (true/false in TOML and JSON, True/False in Python)",
+                received=f"{self.reg_bias!r} ({type(self.reg_bias).__name__})",
+                fix="write regularize_bias = false without quotes",
             )
         object.__setattr__(self, "reg_bias", bool(self.reg_bias))
 
@@ -260,21 +285,50 @@ def parse_spec(text: str, **options) -> Network:
     return Network(sizes, hidden, match["output"] or "sigmoid", **options)
 
 
+# The spec file's keys, each with the type it must have (checked before anything is built): a
+# value of another type is an error, never converted (a string "false" is truthy, JSON true is 1).
+_FILE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+    "network": ((str,), 'a compact spec string, e.g. "4-8-8-2:tanh/softmax"'),
+    "sizes": ((list,), "a list of layer widths, e.g. [4, 8, 8, 2]"),
+    "activations": ((str, list), 'an activation name or a list of them, e.g. "tanh" or ["relu", "tanh"]'),
+    "output": ((str,), 'an output name, e.g. "softmax"'),
+    "lambda": ((int, float), "a number ≥ 0, e.g. 1.0"),
+    "regularization": ((str,), 'one of "' + '", "'.join(REGULARIZATIONS) + '"'),
+    "regularize_bias": ((bool,), "true or false (no quotes)"),
+}
+
+
+def _json_type(value) -> str:
+    return {bool: "a boolean", str: "a string", int: "an integer", float: "a number", list: "a list", dict: "a table"}.get(
+        type(value), type(value).__name__)
+
+
 def network_from_mapping(data: dict, *, source: str = "spec") -> Network:
-    """Build a ``Network`` from a parsed TOML/JSON mapping.
+    """Build a ``Network`` from a parsed TOML/JSON mapping, every key checked against its type.
 
     Keys: ``network`` (a compact spec) or ``sizes`` (+ ``activations``, ``output``); and
     optionally ``lambda``, ``regularization``, ``regularize_bias``.
+
+    Raises:
+        SpecError: an unknown key, a value of the wrong type (``"false"`` for a boolean,
+            ``true`` for λ), or a network that does not validate.
     """
-    known = {"network", "sizes", "activations", "output", "lambda", "regularization", "regularize_bias"}
-    unknown = set(data) - known
+    if not isinstance(data, dict):
+        raise SpecError(f"{source} must hold a table of keys", expected="keys such as network, lambda", received=_json_type(data))
+    unknown = set(data) - set(_FILE_KEYS)
     if unknown:
         raise SpecError(
-            f"Unknown key(s) in {source}: {', '.join(sorted(unknown))}",
-            expected="keys among " + ", ".join(sorted(known)),
-            received=", ".join(sorted(data)),
+            f"Unknown key(s) in {source}: {', '.join(sorted(map(str, unknown)))}",
+            expected="keys among " + ", ".join(sorted(_FILE_KEYS)),
+            received=", ".join(sorted(map(str, data))),
             fix="check the spelling; see the README's spec file section",
         )
+    for key, value in data.items():
+        types, words = _FILE_KEYS[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise SpecError(f"{key!r} in {source} has the wrong type", expected=words,
+                            received=f"{value!r} ({_json_type(value)})",
+                            fix=f"write {key} as {words.split(',')[0]}")
     options = {}
     if "lambda" in data:
         options["lam"] = data["lambda"]
@@ -284,17 +338,15 @@ def network_from_mapping(data: dict, *, source: str = "spec") -> Network:
         options["reg_bias"] = data["regularize_bias"]
     if "network" in data:
         if "sizes" in data:
-            raise SpecError(f"{source} gives both 'network' and 'sizes'", fix="keep one of them")
-        net = parse_spec(str(data["network"]), **options)
-        if "activations" in data or "output" in data:
-            net = net.with_(**{k: v for k, v in (("activations", data.get("activations")), ("output", data.get("output"))) if v is not None})
-        return net
+            raise SpecError(f"{source} gives both 'network' and 'sizes'", expected="one of them", received="both",
+                            fix="keep one of them")
+        net = parse_spec(data["network"], **options)
+        changes = {k: data[k] for k in ("activations", "output") if k in data}
+        return net.with_(**changes) if changes else net
     if "sizes" not in data:
-        raise SpecError(f"{source} does not say which network", expected="a 'network' or 'sizes' key", received=", ".join(sorted(data)) or "nothing")
-    sizes = data["sizes"]
-    if not isinstance(sizes, list):
-        raise SpecError(f"'sizes' in {source} must be a list", expected="e.g. sizes = [3, 5, 3]", received=repr(sizes))
-    return Network(tuple(sizes), data.get("activations", ()), data.get("output", "sigmoid"), **options)
+        raise SpecError(f"{source} does not say which network", expected="a 'network' or 'sizes' key", received=", ".join(sorted(data)) or "nothing",
+                        fix='add network = "3-5-3" (or sizes = [3, 5, 3])')
+    return Network(tuple(data["sizes"]), data.get("activations", ()), data.get("output", "sigmoid"), **options)
 
 
 def load_spec_file(path: str | Path) -> Network:
@@ -308,17 +360,26 @@ def load_spec_file(path: str | Path) -> Network:
         regularize_bias = false
     """
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"The spec file {path} is a folder", expected="a .toml or .json file", received=f"the folder {path}",
+                        fix="give the spec file's path")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SpecError(f"Cannot read the spec file {path}", received=str(exc), fix="check the path") from None
+        raise SpecError(f"Cannot read the spec file {path}", received=exc.strerror or str(exc), fix="check the path") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"The spec file {path} is not UTF-8 text", expected="a UTF-8 encoded .toml or .json file",
+                        received=f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start}",
+                        fix="save the file as UTF-8 (TOML requires it), or check that it is the spec and not a binary file") from None
+    if path.suffix.lower() not in (".toml", ".json"):
+        raise SpecError(f"The spec file {path} has an unknown format", expected="a file ending in .toml or .json",
+                        received=path.name, fix="rename it to .toml or .json to say which syntax it uses")
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
-        raise SpecError(f"The spec file {path} is not valid {kind}", received=str(exc), fix=f"fix the {kind} syntax") from None
-    if not isinstance(data, dict):
-        raise SpecError(f"The spec file {path} must hold a table/object", received=type(data).__name__)
+        received = "nesting too deep to read" if isinstance(exc, RecursionError) else str(exc)
+        raise SpecError(f"The spec file {path} is not valid {kind}", received=received, fix=f"fix the {kind} syntax") from None
     return network_from_mapping(data, source=str(path))
 
 
@@ -418,11 +479,30 @@ class Problem:
         return f"Problem({self.network.describe()}; m={self.m}; {self.origin})"
 
 
-def _as_float_array(name: str, value, shape: tuple[int, ...], fix: str) -> np.ndarray:
+def _real_array(name: str, value, expected: str) -> np.ndarray:
+    """``value`` as an array of real numbers (bool, int or float), without converting anything else.
+
+    Complex numbers would lose their imaginary part and strings would be parsed as numbers if
+    handed to ``np.array(…, dtype=float64)``: both are refused here instead.
+    """
     try:
-        arr = np.array(value, dtype=np.float64)  # a copy: the problem never aliases caller memory
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{name} is not a numeric array", expected=f"numbers of shape {shape}", received=f"{type(value).__name__} ({exc})", fix=fix) from None
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise InputError(f"{name} is not an array of numbers", expected=expected, received=f"{type(value).__name__} ({exc})",
+                         fix=f"pass {name} as a numpy array of floats") from None
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise InputError(f"{name} holds complex numbers", expected=f"real numbers ({expected})", received=f"dtype {arr.dtype}",
+                         fix=f"pass the real part ({name}.real) if the imaginary part is meant to be 0, else real data")
+    if kind not in "biuf":
+        what = {"U": "text", "S": "bytes", "O": "Python objects", "M": "dates", "m": "time spans", "V": "structured records"}.get(kind, str(arr.dtype))
+        raise InputError(f"{name} is not an array of numbers", expected=expected, received=f"{what} (dtype {arr.dtype})",
+                         fix=f"convert {name} to floats yourself (e.g. np.asarray(…, dtype=float)) after checking its content")
+    return arr
+
+
+def _as_float_array(name: str, value, shape: tuple[int, ...], fix: str) -> np.ndarray:
+    arr = np.array(_real_array(name, value, f"numbers of shape {shape}"), dtype=np.float64)  # a copy: never aliases caller memory
     if arr.shape != shape:
         raise InputError(f"{name} has the wrong shape", expected=f"shape {shape}", received=f"shape {arr.shape}", fix=fix)
     bad = ~np.isfinite(arr)
@@ -469,10 +549,7 @@ def make_problem(network: Network, params: dict, X, Y=None, *, y=None, origin: O
                               + ("transpose it if your layout is (n_in, n_out)" if name.startswith("W") else "pass the bias as a 1-D vector"))
         for name, shape in network.param_shapes
     }
-    try:
-        X_arr = np.array(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError("X is not a numeric array", received=str(exc), fix="pass X as an (m, n0) array of numbers") from None
+    X_arr = np.array(_real_array("X", X, f"an (m, {network.sizes[0]}) array of numbers"), dtype=np.float64)
     if X_arr.ndim != 2 or X_arr.shape[1] != network.sizes[0] or X_arr.shape[0] < 1:
         raise InputError(
             "X has the wrong shape",
@@ -487,7 +564,7 @@ def make_problem(network: Network, params: dict, X, Y=None, *, y=None, origin: O
         raise InputError("Give exactly one of Y (targets) and y (labels)", expected=f"Y of shape ({m}, {K}) or y of shape ({m},)",
                          received="both" if Y is not None else "neither", fix="pass one of them")
     if y is not None:
-        labels = np.asarray(y)
+        labels = _real_array("y", y, f"integer labels, shape ({m},)")
         if labels.ndim == 2 and 1 in labels.shape:
             labels = labels.reshape(-1)
         n_classes = 2 if (network.output == "sigmoid" and K == 1) else K

@@ -14,6 +14,7 @@ shrinks in what matters — depth, widths, m, scale — and is reproduced from i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import strategies as st
@@ -22,7 +23,7 @@ from gradverify.forward import pre_activations
 from gradverify.problems import random_problem
 from gradverify.spec import ACTIVATIONS, OUTPUTS, REGULARIZATIONS, Network, Problem
 
-__all__ = ["networks", "problems", "scales", "SATURATING_SCALES", "ORDINARY_SCALES"]
+__all__ = ["Family", "networks", "problems", "scales", "SATURATING_SCALES", "ORDINARY_SCALES"]
 
 ORDINARY_SCALES = (0.1, 0.5, 1.0, 2.0)
 SATURATING_SCALES = (30.0, 100.0)  # pre-activations of tens to hundreds: units deep in saturation
@@ -85,7 +86,7 @@ def networks(*, min_depth: int = 1, max_depth: int = 3, min_width: int = 1, max_
         lam_st = st.just(float(lam))
 
     @st.composite
-    def build(draw) -> Network:
+    def gradverify_networks(draw) -> Network:
         depth = draw(st.integers(min_depth, max_depth))
         output = draw(st.sampled_from(outputs))
         sizes = [draw(st.integers(min_width, max_width)) for _ in range(depth + 1)]
@@ -96,7 +97,7 @@ def networks(*, min_depth: int = 1, max_depth: int = 3, min_width: int = 1, max_
                       reg_bias=draw(st.booleans()) if reg_bias is None else reg_bias)
         return net
 
-    strategy = build()
+    strategy = gradverify_networks()
     if max_params is not None:
         strategy = strategy.filter(lambda n: n.n_params <= max_params)
     return strategy
@@ -154,15 +155,106 @@ def problems(network: Network | st.SearchStrategy[Network] | None = None, *, min
         raise InvalidArgument(f"scale={scale!r} must be a positive number, a strategy, or None.")
 
     @st.composite
-    def build(draw) -> Problem:
+    def gradverify_problems(draw) -> Problem:
         net = draw(net_st)
         classes = max(net.sizes[-1], 2) if all_classes and net.output != "identity" else 0
         m = draw(st.integers(max(min_m, classes), max(max_m, classes)))
         s = draw(scale_st)
         seed = draw(st.integers(0, 2**32 - 1))
-        return random_problem(net, m=m, seed=seed, scale=s, all_classes=bool(classes))
+        problem = random_problem(net, m=m, seed=seed, scale=s, all_classes=bool(classes))
+        _note_reproduce(problem)
+        return problem
 
-    strategy = build()
+    strategy = gradverify_problems()
     if avoid_kinks:
         strategy = strategy.filter(lambda p: _clear_of_kinks(p, kink_margin))
     return strategy
+
+
+def _note_reproduce(problem: Problem) -> None:
+    """Inside a Hypothesis test, note the command that rebuilds the problem: it is printed with a
+    falsifying example, so a failure says how to look at it with ``gradverify verify``."""
+    from hypothesis import note
+    from hypothesis.errors import InvalidArgument as HypothesisInvalidArgument
+
+    from gradverify.reproduce import reproduce_command
+
+    try:
+        note(f"reproduce: {reproduce_command(problem)}")
+    except HypothesisInvalidArgument:  # drawn outside a test (strategy.example()): nothing to note into
+        pass
+
+
+@dataclass(frozen=True)
+class Family:
+    """The family of networks and problems to draw from: what a suite, ``check_candidate`` and a test cover.
+
+    Every field narrows the draw; the defaults cover everything gradverify knows. ``Family.lecture()``
+    is the lecture's network only (sigmoid units, sigmoid outputs with cross-entropy, λ/(2m)·ΣW²,
+    biases not regularized): the family a correct lecture-only engine must pass.
+
+    Attributes:
+        activations, outputs, regularizations: the names to draw from (see ``spec``).
+        reg_bias: True or False to fix bias regularization, None to draw both.
+        saturating: also draw parameter scales (30, 100) that saturate units.
+        max_depth, max_width: weight layers, and the width of every layer.
+        max_params: the largest network, in parameters.
+        max_m: the largest batch.
+        lam: a fixed λ, or None to draw 0 or a small positive value.
+    """
+
+    activations: tuple[str, ...] = ACTIVATIONS
+    outputs: tuple[str, ...] = tuple(OUTPUTS)
+    regularizations: tuple[str, ...] = tuple(REGULARIZATIONS)
+    reg_bias: bool | None = None
+    saturating: bool = True
+    max_depth: int = 3
+    max_width: int = 5
+    max_params: int = 60
+    max_m: int = 6
+    lam: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("activations", ACTIVATIONS), ("outputs", tuple(OUTPUTS)), ("regularizations", tuple(REGULARIZATIONS))):
+            object.__setattr__(self, name, _check_choice(name, getattr(self, name), allowed))
+        if self.reg_bias is not None and not isinstance(self.reg_bias, bool):
+            raise InvalidArgument(f"reg_bias={self.reg_bias!r} must be True, False or None (draw both).")
+        if not isinstance(self.saturating, bool):
+            raise InvalidArgument(f"saturating={self.saturating!r} must be True or False.")
+        _check_range("min_depth", 1, "max_depth", self.max_depth, 1)
+        _check_range("min_width", 1, "max_width", self.max_width, 1)
+        _check_range("min_m", 1, "max_m", self.max_m, 1)
+        if not isinstance(self.max_params, int) or isinstance(self.max_params, bool) or self.max_params < 2:
+            raise InvalidArgument(f"max_params={self.max_params!r} must be an integer ≥ 2.")
+        if self.lam is not None and (not isinstance(self.lam, (int, float)) or isinstance(self.lam, bool) or not self.lam >= 0):
+            raise InvalidArgument(f"lam={self.lam!r} must be a number ≥ 0, or None to draw it.")
+        if self.outputs == ("softmax",) and self.max_width < 2:
+            raise InvalidArgument("outputs=('softmax',) needs max_width ≥ 2 (a softmax has at least two classes). Consider max_width=3.")
+
+    @classmethod
+    def lecture(cls, **changes) -> Family:
+        """The lecture's network and cost only (``changes`` override any field)."""
+        base = {"activations": ("sigmoid",), "outputs": ("sigmoid",), "regularizations": ("lambda/2m",), "reg_bias": False}
+        return cls(**{**base, **changes})
+
+    def networks(self) -> st.SearchStrategy[Network]:
+        """The networks of the family."""
+        return networks(max_depth=self.max_depth, max_width=self.max_width, activations=self.activations, outputs=self.outputs,
+                        lam=self.lam, regularizations=self.regularizations, reg_bias=self.reg_bias, max_params=self.max_params)
+
+    def problems(self, network: Network | st.SearchStrategy[Network] | None = None, *,
+                 all_classes: bool = False) -> st.SearchStrategy[Problem]:
+        """Problems of the family (on ``network`` if given, else on the family's networks); ``all_classes``:
+        every class present in the labels (m ≥ classes), the data contract of real assignments."""
+        return problems(self.networks() if network is None else network, max_m=self.max_m, saturating=self.saturating,
+                        all_classes=all_classes)
+
+    def describe(self) -> str:
+        """One line for people: what the family draws."""
+        parts = [f"hidden {'/'.join(self.activations)}", f"outputs {'/'.join(self.outputs)}", f"regularization {' or '.join(self.regularizations)}",
+                 "biases " + ({True: "regularized", False: "not regularized", None: "regularized or not"}[self.reg_bias]),
+                 "saturating scales included" if self.saturating else "no saturating scales",
+                 f"depth ≤ {self.max_depth}, width ≤ {self.max_width}, ≤ {self.max_params} parameters, m ≤ {self.max_m}"]
+        if self.lam is not None:
+            parts.append(f"λ = {self.lam:g}")
+        return "; ".join(parts)

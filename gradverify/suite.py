@@ -5,8 +5,9 @@ oracle; the first failure is shrunk to the smallest network, batch and scale tha
 and reported with the exact expected values and how to reproduce it.
 
     from gradverify.suite import check_candidate
+    from gradverify.strategies import Family
     def test_my_backprop():                       # inside a user's own pytest suite
-        check_candidate(my_cost_and_grad, examples=50)   # raises GradientMismatchError, shrunk
+        check_candidate(my_cost_and_grad, family=Family.lecture(), examples=50)   # raises GradientMismatchError, shrunk
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gradverify.compare import Comparison, compare, mismatch_message
 from gradverify.errors import CandidateError, GradientMismatchError, InternalError
 from gradverify.profiles import Profile, get_profile
 from gradverify.reproduce import reproduce_command
 from gradverify.spec import Problem
+
+if TYPE_CHECKING:
+    from gradverify.strategies import Family
 
 __all__ = ["SuiteRecord", "SuiteResult", "run_suite", "check_candidate", "reproduce_command"]
 
@@ -51,6 +56,7 @@ class SuiteResult:
     failure_error: str = ""
     minimal: Problem | None = None  # the shrunk failing problem (also when comparing it raised)
     seconds: float = 0.0
+    family: str = ""  # what was drawn, in words
 
     @property
     def ok(self) -> bool:
@@ -66,20 +72,28 @@ class SuiteResult:
 _ORACLE = {"exact": {"mode": "scalable"}}
 
 
-def _strategy(profile: Profile | None, settings_: dict, max_params: int, saturating: bool):
+class _Stop(Exception):
+    """A candidate that timed out: every further case (shrinking included) would wait as long, so stop."""
+
+    def __init__(self, error: CandidateError, problem: Problem):
+        super().__init__(str(error))
+        self.error, self.problem = error, problem
+
+
+def _strategy(profile: Profile | None, settings_: dict, family: Family):
     from gradverify.strategies import networks, problems  # Hypothesis is imported only when a suite runs
 
-    if profile is None or profile.name == "native":
-        nets = networks(max_params=max_params)
-    else:
-        sample = profile.network((2, 2, 2), 1.0, settings_)
-        nets = networks(min_depth=profile.depth[0], max_depth=profile.depth[1], min_width=profile.width[0],
-                        max_width=profile.width[1], activations=sample.activations[:1] or ("sigmoid",),
-                        outputs=(sample.output,), regularizations=(sample.reg,), reg_bias=sample.reg_bias,
-                        max_params=max_params).map(
-            lambda n: profile.network(n.sizes[:-1] + (max(n.sizes[-1], profile.min_outputs),), n.lam, settings_))
     # A profile's generated cases honour its data contract: every class present (m ≥ K), as in real data.
-    return problems(nets, saturating=saturating, all_classes=bool(profile is not None and profile.all_classes))
+    all_classes = bool(profile is not None and profile.all_classes)
+    if profile is None or profile.name == "native":
+        return family.problems(all_classes=all_classes)
+    sample = profile.network((2, 2, 2), 1.0, settings_)
+    nets = networks(min_depth=profile.depth[0], max_depth=max(profile.depth[0], min(profile.depth[1], family.max_depth)),
+                    min_width=profile.width[0], max_width=max(profile.width[0], min(profile.width[1], family.max_width)),
+                    activations=sample.activations[:1] or ("sigmoid",), outputs=(sample.output,), regularizations=(sample.reg,),
+                    reg_bias=sample.reg_bias, max_params=family.max_params).map(
+        lambda n: profile.network(n.sizes[:-1] + (max(n.sizes[-1], profile.min_outputs),), n.lam, settings_))
+    return problems(nets, max_m=family.max_m, saturating=family.saturating, all_classes=all_classes)
 
 
 @dataclass(frozen=True)
@@ -93,9 +107,13 @@ class Judged:
 
 def judge_case(problem: Problem, *, sources: Sequence[str], candidates: dict | None) -> Judged:
     """Compare ``sources`` (and ``candidates``) on ``problem``; a candidate that raises fails the case, anything else is ours."""
+    from gradverify.candidate_process import CandidateTimeout
+
     t = time.perf_counter()
     try:
         comp = compare(problem, sources, candidates=candidates, options=_ORACLE)
+    except CandidateTimeout:
+        raise  # every further case would wait as long: run_suite stops the search
     except CandidateError as exc:
         return Judged(None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t)
     return Judged(comp, "", time.perf_counter() - t)
@@ -103,7 +121,8 @@ def judge_case(problem: Problem, *, sources: Sequence[str], candidates: dict | N
 
 def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: str | Profile | None = None,
               settings_: dict | None = None, examples: int = 100, seed: int = 0, max_params: int = 60,
-              saturating: bool = True, progress: Callable[[int, int], None] | None = None, cluster=None) -> SuiteResult:
+              saturating: bool = True, family: Family | None = None, progress: Callable[[int, int], None] | None = None,
+              cluster=None) -> SuiteResult:
     """Check over ``examples`` random architectures; shrink the first failure.
 
     Args:
@@ -112,16 +131,25 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
         profile: the profile whose networks to draw (candidates of a fixed architecture).
         examples: how many architectures to try.
         seed: the Hypothesis seed; the same seed draws the same cases.
-        max_params: the largest network drawn.
-        saturating: include parameter scales that saturate units.
+        max_params, saturating: the largest network, and whether to draw saturating scales (used
+            when no ``family`` is given).
+        family: the ``strategies.Family`` to draw from (activations, outputs, regularization
+            convention, bias regularization, saturation, maximum sizes).
         progress: ``progress(done, total)``.
         cluster: a connected ``gradverify.cluster.Cluster``: the cases are judged there as tasks
             (the search and its shrinking stay here, and find the same case). A candidate must
             then travel to the workers (``gradverify.suite_remote.FileCandidate``).
+
+    A candidate that runs past its time limit (a ``CandidateTimeout``) ends the search at once:
+    the case is reported without shrinking.
     """
+    from gradverify.candidate_process import CandidateTimeout
+    from gradverify.strategies import Family
+
+    family = family if family is not None else Family(max_params=max_params, saturating=saturating)
     prof = get_profile(profile) if isinstance(profile, str) else profile
     settings_ = prof.resolve(settings_) if prof else {}
-    result = SuiteResult(seed=seed, examples=examples)
+    result = SuiteResult(seed=seed, examples=examples, family=family.describe())
     sources: Sequence[str] = ("exact",) if candidate else ("exact", "backprop", "numeric")
     cands = {"candidate": candidate} if candidate else None
     judge = functools.partial(judge_case, sources=sources, candidates=cands)
@@ -132,7 +160,7 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
 
     hs = settings(max_examples=examples, database=None, deadline=None, derandomize=False,
                   suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
-    strategy = _strategy(prof, settings_, max_params, saturating)
+    strategy = _strategy(prof, settings_, family)
     if cluster is not None:  # the same search; every case it will draw judged on the cluster first
         from gradverify.suite_remote import ClusterJudge
 
@@ -140,7 +168,10 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
         judge.prefetch(strategy, hs, seed, progress)
 
     def fails(problem: Problem) -> bool:
-        j = judge(problem)
+        try:
+            j = judge(problem)
+        except CandidateTimeout as exc:
+            raise _Stop(exc, problem) from None
         net = problem.network
         if j.comparison is None:  # the candidate crashed on this case: it fails it
             rec = SuiteRecord(net.compact, net.n_params, problem.m, str(problem.origin), "error", float("inf"), j.seconds, j.error)
@@ -154,6 +185,13 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
 
     try:
         minimal = find(strategy, fails, settings=hs, random=random.Random(seed))
+    except _Stop as stop:
+        result.minimal = stop.problem
+        result.records.append(SuiteRecord(stop.problem.network.compact, stop.problem.network.n_params, stop.problem.m,
+                                          str(stop.problem.origin), "error", float("inf"), 0.0, str(stop.error)))
+        result.failure_error = f"{type(stop.error).__name__}: {stop.error} on {stop.problem!r} (not shrunk: every case would wait as long)"
+        result.seconds = time.perf_counter() - t0
+        return result
     except (NoSuchExample, Unsatisfiable):
         minimal = None
     except Flaky:  # failed on a case, then passed when the same case was replayed
@@ -166,7 +204,10 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
             raise InternalError("gradverify's own sources gave different answers on the same case", received=result.failure_error) from None
     if minimal is not None:
         result.minimal = minimal
-        j = judge(minimal)
+        try:
+            j = judge(minimal)
+        except CandidateTimeout as exc:
+            j = Judged(None, f"{type(exc).__name__}: {exc}", 0.0)
         result.failure = j.comparison
         if j.comparison is None:
             result.failure_error = f"{j.error} on {minimal!r}"
@@ -174,24 +215,40 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
     return result
 
 
-def check_candidate(fn: Callable, *, profile: str = "native", settings_: dict | None = None, examples: int = 50,
-                    seed: int = 0, max_params: int = 60) -> SuiteResult:
+def check_candidate(fn: Callable, *, profile: str = "native", settings_: dict | None = None, family: Family | None = None,
+                    examples: int = 50, seed: int = 0, max_params: int = 60, timeout: float = 10.0,
+                    separate: bool = True) -> SuiteResult:
     """For a user's pytest suite: raise ``GradientMismatchError`` with the shrunk failing case.
 
-    ``fn`` is called as the profile says (``native``: ``fn(network, params, X, Y) -> (J, grads)``).
-    """
-    from gradverify.profiles import local_candidate
+    Args:
+        fn: the candidate, called as the profile says (``native``: ``fn(network, params, X, Y) -> (J, grads)``).
+        profile, settings_: how it is called (``gradverify.profiles``).
+        family: the networks and problems to draw from, e.g. ``Family.lecture()`` for an engine
+            that implements only the lecture's network (default: every activation, output and convention).
+        examples, seed: how many cases, and the Hypothesis seed.
+        max_params: the largest network (when no ``family`` is given).
+        timeout: seconds one call may take.
+        separate: run ``fn`` in its own forked process (a ``print``, ``sys.exit`` or crash in it is
+            its failure, not the test run's); False calls it in this process.
 
-    prof = get_profile(profile)
-    resolved = prof.resolve(settings_)
-    target = resolved.get("target", prof.target)
-    cand = local_candidate({target.split(".")[0]: fn}, prof, resolved)
-    res = run_suite(cand, profile=prof, settings_=settings_, examples=examples, seed=seed, max_params=max_params)
+    Raises:
+        GradientMismatchError: a case failed; the message has the smallest failing case, the
+            values, the diagnosis and the command that reproduces it.
+    """
+    from gradverify.candidates import apart
+
+    call, proc = apart(fn, profile=profile, settings_=settings_, timeout=timeout, separate=separate)
+    try:
+        res = run_suite(call, profile=profile, settings_=settings_, examples=examples, seed=seed, max_params=max_params, family=family)
+    finally:
+        proc.close()
     if res.failure is not None:
         p = res.failure.problem
         raise GradientMismatchError(mismatch_message(res.failure, "candidate") + f"\nsmallest failing case: {p!r}\n"
                                     f"reproduce: {reproduce_command(p, profile=profile)} (with your candidate), or "
                                     f"rerun with seed={seed}")
     if res.failure_error:
-        raise GradientMismatchError(f"the candidate raised an error: {res.failure_error}")
+        raise GradientMismatchError(f"the candidate failed: {res.failure_error}"
+                                    + (f"\nreproduce: {reproduce_command(res.minimal, profile=profile)} (with your candidate)"
+                                       if res.minimal is not None and res.minimal.origin.rebuildable else ""))
     return res

@@ -439,3 +439,36 @@ def test_the_html_loads_in_headless_chromium_with_every_image(html_page, tmp_pat
                    capture_output=True, timeout=120)
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+# ---- in proportion: a large problem's report is a summary, its values a compressed sidecar ------------
+
+def test_a_large_problems_report_is_summarized_and_every_value_goes_to_a_compressed_sidecar(tmp_path, capsys):
+    out = tmp_path / "big"
+    values = tmp_path / "values.npz"
+    argv = ["verify", "60-40-10", "--init", "random", "--sources", "backprop,numeric", "--report", str(out), "--values", str(values)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    doc = json.loads((out / "report.json").read_text())
+    shown = doc["comparison"]["parameters_shown"]
+    P = doc["comparison"]["problem"]["n_params"]
+    assert P == 2850 and shown["complete"] is False and shown["rows"] == len(doc["comparison"]["parameters"]) <= 200
+    assert shown["values_file"] == str(values) and set(doc["comparison"]["heatmaps"]) == {"numeric"}
+    assert (out / "report.json").stat().st_size < 400_000 and not report.validate(doc)
+    with np.load(values) as arrays:
+        assert arrays["value/backprop"].shape == (P,) and arrays["status/numeric"].shape == (P,) and arrays["names"][0] == "W1[0,0]"
+    assert "heatmap" in (out / "report.html").read_text()
+
+
+def test_report_needs_a_format_or_a_file_and_never_dumps_html_on_a_terminal(doc, tmp_path, capsys):
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(doc))
+    assert main(["report", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Say which format" in err and "--format html|md|json" in err
+    assert main(["report", str(path), "--out", str(tmp_path / "page.html")]) == 0
+    assert (tmp_path / "page.html").read_text().startswith("<!DOCTYPE html>")
+    assert main(["report", str(path), "--out", str(tmp_path / "page.txt")]) == 2
+    assert "Cannot tell the format" in capsys.readouterr().err
+    assert main(["report", str(path), "--format", "md"]) == 0
+    assert capsys.readouterr().out.startswith("#")

@@ -47,7 +47,7 @@ def test_a_problem_read_from_an_npz_file_is_rebuilt_from_that_file_not_from_a_ge
     assert main(["verify", "3-5-2:tanh/softmax", "--lambda", "2", "--npz", str(path), "--sources", "backprop", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["problem"]["origin"] == f"npz {path}"
-    from gradverify.cli._problem import load_npz  # noqa: F401  (the CLI's reader)
+    from gradverify.cli._npz import open_npz  # noqa: F401  (the CLI's reader)
     loaded = make_problem(original.network, original.params, original.X, y=original.labels, origin=Origin("npz", path=str(path)))
     command = reproduce_command(loaded)
     assert f"--npz {path}" in command and "--init" not in command and " -m " not in command

@@ -1,6 +1,7 @@
 """Network specs, the compact grammar, spec files, problem validation, layouts."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -128,3 +129,66 @@ def test_theta_keeps_the_bias_as_column_zero():
     assert all(np.array_equal(from_theta(th)[k], p.params[k]) for k in p.params)
     with pytest.raises(InputError, match="wrong size"):
         unflatten(np.zeros(37), p.network)
+
+
+# ---- spec files are checked against their types: never a truthy string, never True as 1 -------------
+
+@pytest.mark.parametrize("text, words", [
+    ('network = "3-5-3"\nregularize_bias = "false"\n', "regularize_bias"),
+    ('network = "3-5-3"\nlambda = "3"\n', "'lambda'"),
+    ('network = "3-5-3"\nlambda = true\n', "True (a boolean)"),
+    ('sizes = [3, "5", 3]\n', "positive integer"),
+    ('sizes = [3, 5.0, 3]\n', "positive integer"),
+    ('sizes = "3-5-3"\n', "'sizes'"),
+    ('network = 353\n', "'network'"),
+    ('network = "3-5-3"\nactivations = [1]\n', "activations must be a name or a list of names"),
+    ('network = "3-5-3"\nregularization = 2\n', "'regularization'"),
+])
+def test_a_spec_file_value_of_the_wrong_type_is_an_error(text, words, tmp_path):
+    (tmp_path / "n.toml").write_text(text)
+    with pytest.raises(SpecError, match=re.escape(words)):
+        load_spec_file(tmp_path / "n.toml")
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(lam=True), "λ must be a finite number"), (dict(lam="3"), "λ must be"), (dict(reg_bias="false"), "true or false"),
+    (dict(reg_bias=1), "true or false"), (dict(reg=3), "Unknown regularization"),
+])
+def test_the_network_itself_refuses_values_that_would_be_silently_converted(kwargs, words):
+    with pytest.raises(SpecError, match=re.escape(words)):
+        parse_spec("3-5-3", **kwargs)
+
+
+@pytest.mark.parametrize("bad, words", [
+    (lambda a: a + 1e-3j, "holds complex numbers"), (lambda a: a.astype(str), "not an array of numbers"),
+    (lambda a: a.astype(object), "not an array of numbers"),
+])
+def test_make_problem_refuses_complex_text_and_objects_instead_of_converting_them(bad, words):
+    p = debug_problem()
+    with pytest.raises(InputError, match=words):
+        make_problem(p.network, {**p.params, "W1": bad(p.params["W1"])}, p.X, y=p.labels)
+
+
+def test_a_spec_file_with_another_ending_or_a_folder_is_refused(tmp_path):
+    (tmp_path / "n.yaml").write_text("network: 3-5-3\n")
+    with pytest.raises(SpecError, match="unknown format"):
+        load_spec_file(tmp_path / "n.yaml")
+    with pytest.raises(SpecError, match="is a folder"):
+        load_spec_file(tmp_path)
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(SpecError, match="not valid JSON"):
+        load_spec_file(tmp_path / "deep.json")
+
+
+@pytest.mark.parametrize("text, words", [
+    ('base = "ex4"\n[settings]\nlabel_base = "1"\n', "settings.label_base"),
+    ('base = "ex4"\nmax_width = "5"\n', "max_width"),
+    ('base = "ex4"\n[rubric]\ncost = true\n', "rubric.cost"),
+    ('base = 4\n', "base"),
+])
+def test_a_profile_file_value_of_the_wrong_type_is_an_error(text, words, tmp_path):
+    from gradverify.profiles import load_profile
+
+    (tmp_path / "p.toml").write_text(text)
+    with pytest.raises(SpecError, match=re.escape(words)):
+        load_profile(tmp_path / "p.toml")

@@ -95,3 +95,60 @@ def test_the_suite_command_reports_the_shrunk_case_and_exit_code(tmp_path, capsy
     assert main(["suite", "--examples", "15"]) == 0
     assert "PASS: all" in capsys.readouterr().out
     assert main(["suite", "--examples", "0"]) == 2
+
+
+# ---- narrowing the family ------------------------------------------------------------------------
+
+def _lecture_only(network, params, X, Y):
+    """A correct engine for the lecture's network only: sigmoid everywhere, λ/(2m)·ΣW², biases left out."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("my_backprop_example", Path(__file__).parent / "examples" / "my_backprop.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.cost_and_grad(network, params, X, Y)
+
+
+def test_a_lecture_only_engine_passes_on_the_lecture_family_and_fails_on_everything():
+    from gradverify.strategies import Family
+
+    assert check_candidate(_lecture_only, family=Family.lecture(), examples=25).ok
+    with pytest.raises(GradientMismatchError):
+        check_candidate(_lecture_only, examples=40)
+
+
+@settings(max_examples=30)
+@given(gst.Family(activations=("tanh",), outputs=("softmax",), regularizations=("lambda",), reg_bias=True, max_width=4,
+                  max_depth=2, max_m=3, saturating=False).problems())
+def test_a_family_draws_only_what_it_names(problem):
+    net = problem.network
+    assert set(net.activations) <= {"tanh"} and net.output == "softmax" and net.reg == "lambda" and net.reg_bias
+    assert max(net.sizes) <= 4 and net.depth <= 2 and problem.m <= 3
+
+
+@pytest.mark.parametrize("options, words", [
+    (dict(activations=("swish",)), "swish is unknown"),
+    (dict(reg_bias="no"), "reg_bias='no' must be True, False or None"),
+    (dict(max_depth=0), "max_depth=0"),
+    (dict(lam=-1.0), "lam=-1.0"),
+    (dict(outputs=("softmax",), max_width=1), "needs max_width ≥ 2"),
+])
+def test_a_family_validates_its_options(options, words):
+    with pytest.raises(gst.InvalidArgument, match=re.escape(words)):
+        gst.Family(**options)
+
+
+def test_the_suite_command_narrows_the_family_and_says_what_it_drew(tmp_path, capsys):
+    from pathlib import Path
+
+    cand = f"{Path(__file__).parent / 'examples' / 'my_backprop.py'}:cost_and_grad"
+    assert main(["suite", "--candidate", cand, "--lecture", "--examples", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "family   hidden sigmoid; outputs sigmoid; regularization lambda/2m; biases not regularized" in out
+    assert main(["suite", "--candidate", cand, "--activations", "tanh", "--examples", "20"]) == 1
+    capsys.readouterr()
+    assert main(["suite", "--activations", "swish"]) == 2
+    assert "--activations names unknown swish" in capsys.readouterr().err
+    assert main(["suite", "--outputs", "softmax", "--max-width", "1"]) == 2
+    assert "cannot draw any network" in capsys.readouterr().err

@@ -29,8 +29,9 @@ _COMMANDS = ("verify", "suite", "grade", "report", "graph", "layer")
 
 def build_parser() -> argparse.ArgumentParser:
     from gradverify._version import __version__
+    from gradverify.cli._args import Parser
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="gradverify",
         description="Verify neural-network gradients three independent ways "
         "(exact SymPy oracle, numpy backprop, finite differences) and say who is wrong.",
@@ -54,10 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     if not argv:
         argv = ["verify"]  # the built-in default example: the lecture's debug network
+    from gradverify.cli._args import UsageError
+
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed usage; keep its code (0 for --help)
-        return int(exc.code or 0)
+    except UsageError as exc:  # one paragraph: what, expected, received, fix
+        print(f"{exc.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help and --version print and exit 0
+        return int(exc.code or 0) if isinstance(exc.code, int) or exc.code is None else 2
     args.command_line = "gradverify " + shlex.join(argv)  # recorded in reports, so they say how they were made
     if not getattr(args, "handler", None):
         parser.print_help()
@@ -75,9 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gradverify: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `gradverify verify | head -1`: the reader left; not an error of ours
+    except BrokenPipeError:  # a write outside emit(): the reader left; not an error of ours, and no verdict to report
         _silence_stdout()
-        return 0
+        return 141  # what a shell reports for a command ended by SIGPIPE
     except Exception as exc:  # anything else is a bug of gradverify's, never the user's fault
         return _internal_error(args.command, exc)
 

@@ -31,13 +31,15 @@ def register(sub) -> None:
     p.add_argument("--allow-package", dest="packages", action="append", default=[], metavar="NAME",
                    help="let submissions import this installed distribution too (repeatable); ex4 and two-layer-relu "
                         "already allow numpy, scipy, pandas, scikit-learn and matplotlib")
-    p.add_argument("--out", default="graded", metavar="DIR", help="output folder (default ./graded)")
+    from gradverify.cli._args import out_dir, seed
+
+    p.add_argument("--out", default="graded", metavar="DIR", type=out_dir("--out"), help="output folder (default ./graded)")
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="submissions graded in parallel (default 2)")
     p.add_argument("--examples", type=int, default=20, metavar="N",
                    help=f"generated cases per submission (per layer with {LAYERS_API_NAME}; default 20)")
-    p.add_argument("--seed", type=int, default=None, metavar="N",
-                   help="the batch's seed (hidden variants, generated cases, the timing network); default: a fresh secret one, "
-                        "reused when the same --out is resumed, and recorded for the instructor in gradebook.csv")
+    p.add_argument("--seed", type=seed(), default=None, metavar="N",
+                   help="the batch's seed, 0 to 2^32-1 (hidden variants, generated cases, the timing network); default: a fresh "
+                        "secret one, reused when the same --out is resumed, and recorded for the instructor in gradebook.csv")
     p.add_argument("--entry", metavar="FILE.py", help="for submissions of several files: the module to import "
                    "(a folder holding it is one submission; its siblings are importable)")
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
@@ -46,7 +48,7 @@ def register(sub) -> None:
                    help="wall-clock time one submission may take in all its calls and restarts (default 120); calls after it "
                         "are refused and their checks fail")
     p.add_argument("--saturating", action="store_true", help="also generate saturated units (strict: the textbook log(σ) overflows there)")
-    p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None,
+    p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None, type=out_dir("--report"),
                    help="also write a class report (default DIR: <out>/report) and, for every failing submission, "
                         "<out>/<name>/report/report.html with heatmaps of where its gradient is wrong")
     add_scheduler_option(p, "each submission as one task (instead of --jobs)")

@@ -1,54 +1,119 @@
-"""``gradverify suite``: the three-way check over random architectures, or a user's candidate."""
+"""``gradverify suite``: the three-way check over random architectures, or a user's candidate.
+
+The family drawn from can be narrowed (activations, outputs, regularization convention, bias
+regularization, saturation, sizes) so that an engine that implements only the lecture's network
+is not failed for what it never claimed to do. A candidate runs in its own process, as in verify.
+"""
 
 from __future__ import annotations
 
+import argparse
 
 import numpy as np
 
+from gradverify.cli._args import integer, out_dir, seed
 from gradverify.cli._cluster import add_scheduler_option, open_cluster
-from gradverify.cli._common import Progress, table
-from gradverify.cli._problem import candidate_from_args, profile_from_args
-from gradverify.cli.verify import render
+from gradverify.cli._common import Progress, emit, table, terminal_width
+from gradverify.cli._problem import add_candidate_options, candidate_from_args, profile_from_args
+from gradverify.cli.verify import _show_output, render
 from gradverify.errors import InputError
+from gradverify.spec import ACTIVATIONS, OUTPUTS, REGULARIZATIONS
 from gradverify.suite import reproduce_command, run_suite
 
 HELP = "check over random architectures (Hypothesis), shrinking any failure to the smallest network"
 
 
+def _names(option: str, allowed) -> callable:
+    allowed = tuple(allowed)
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+        bad = [n for n in names if n not in allowed]
+        if not names or bad:
+            raise argparse.ArgumentTypeError(InputError(
+                f"{option} names {'nothing' if not names else 'unknown ' + ', '.join(bad)}", expected="a comma-separated subset of " + ", ".join(allowed),
+                received=repr(text), fix=f"e.g. {option} {allowed[0]}").args[0])
+        return names
+
+    parse.__name__ = "names"
+    return parse
+
+
 def register(sub) -> None:
     p = sub.add_parser("suite", help=HELP, description=HELP + ". Without --candidate it checks gradverify's own backprop and "
-                       "finite differences against the exact oracle. Exit code 0 = all agree, 1 = a failure, 2 = bad usage.")
-    p.add_argument("--candidate", metavar="FILE.py:FUNCTION", help="your gradient function (trusted code), called as --profile says")
-    p.add_argument("--profile", default="native", help="native (f(network, params, X, Y) -> (J, grads)), ex4, layers, two-layer-relu, or a .toml file")
-    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE", help="profile setting (repeatable)")
-    p.add_argument("--examples", type=int, default=100, metavar="N", help="architectures to try (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="Hypothesis seed: the same seed draws the same cases (default 0)")
-    p.add_argument("--max-params", type=int, default=60, metavar="P", help="largest network drawn, in parameters (default 60)")
-    p.add_argument("--no-saturation", action="store_true", help="leave out parameter scales that saturate units")
-    p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None, help="also write report.json/md/html (default reports/suite)")
+                       "finite differences against the exact oracle. Narrow the family with --lecture or the options below. "
+                       "Exit code 0 = all agree, 1 = a failure, 2 = bad usage, 3 = an internal error.")
+    add_candidate_options(p, timeout_help="(default 10)")
+    p.add_argument("--examples", type=integer("--examples", lo=1, hi=100_000), default=100, metavar="N", help="architectures to try (default 100)")
+    p.add_argument("--seed", type=seed(), default=0, help="Hypothesis seed: the same seed draws the same cases (default 0)")
+    family = p.add_argument_group("the family drawn from (default: everything gradverify knows)")
+    family.add_argument("--lecture", action="store_true", help="only the lecture's network: sigmoid units and outputs, cross-entropy, "
+                        "λ/(2m)·ΣW², biases not regularized (the options below still narrow it)")
+    family.add_argument("--activations", type=_names("--activations", ACTIVATIONS), default=None, metavar="A,B",
+                        help=f"hidden activations to draw from: {', '.join(ACTIVATIONS)}")
+    family.add_argument("--outputs", type=_names("--outputs", OUTPUTS), default=None, metavar="A,B",
+                        help=f"output units (and losses): {', '.join(OUTPUTS)}")
+    family.add_argument("--reg", type=_names("--reg", REGULARIZATIONS), default=None, metavar="R,S",
+                        help=f"regularization conventions: {', '.join(REGULARIZATIONS)}")
+    family.add_argument("--reg-bias", choices=("yes", "no", "both"), default=None, help="biases regularized: yes, no or both (default both)")
+    family.add_argument("--no-saturation", action="store_true", help="leave out parameter scales that saturate units")
+    family.add_argument("--max-params", type=integer("--max-params", lo=2, hi=5000), default=60, metavar="P",
+                        help="largest network drawn, in parameters (default 60)")
+    family.add_argument("--max-depth", type=integer("--max-depth", lo=1, hi=10), default=3, metavar="L", help="most weight layers (default 3)")
+    family.add_argument("--max-width", type=integer("--max-width", lo=1, hi=100), default=5, metavar="N", help="widest layer (default 5)")
+    family.add_argument("--max-m", type=integer("--max-m", lo=1, hi=1000), default=6, metavar="M", help="largest batch (default 6)")
+    p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None, type=out_dir("--report"),
+                   help="also write report.json/md/html (default reports/suite-seed<seed>)")
     add_scheduler_option(p, "the cases")
     p.set_defaults(handler=run)
 
 
-def run(args) -> int:
-    if args.examples < 1 or args.max_params < 2:
-        raise InputError("--examples and --max-params must be positive", received=f"--examples {args.examples}, --max-params {args.max_params}")
-    profile, settings = profile_from_args(args)
-    cand = candidate_from_args(args, profile, settings)
-    candidate, label = (cand.fn, cand.text) if cand else (None, None)
-    with open_cluster(args) as cluster:
-        if cluster is not None and cand is not None:  # the candidate travels to the workers as its source
-            from gradverify.suite_remote import FileCandidate
+def family_from_args(args):
+    """The ``strategies.Family`` the options describe (validated there)."""
+    from gradverify.strategies import Family, InvalidArgument
 
-            path, _, target = args.candidate.rpartition(":")
-            candidate = FileCandidate(path, target, profile, settings)
-        bar = Progress("suite", delay=0.5)
-        res = run_suite(candidate, profile=profile, settings_=settings, examples=args.examples, seed=args.seed,
-                        max_params=args.max_params, saturating=not args.no_saturation, progress=bar, cluster=cluster)
+    base = Family.lecture() if args.lecture else Family()
+    changes = {"saturating": not args.no_saturation, "max_params": args.max_params, "max_depth": args.max_depth,
+               "max_width": args.max_width, "max_m": args.max_m}
+    for key, value in (("activations", args.activations), ("outputs", args.outputs), ("regularizations", args.reg)):
+        if value is not None:
+            changes[key] = value
+    if args.reg_bias is not None:
+        changes["reg_bias"] = {"yes": True, "no": False, "both": None}[args.reg_bias]
+    try:
+        return Family(**{**base.__dict__, **changes})
+    except InvalidArgument as exc:
+        raise InputError("These family options cannot draw any network", received=str(exc), fix="widen the options") from None
+
+
+def run(args) -> int:
+    if args.candidate is None and (args.profile != "native" or args.settings or args.timeout is not None):
+        raise InputError("--profile, --set and --timeout apply only to a --candidate", expected="--candidate FILE.py:FUNCTION with them",
+                         received="no --candidate", fix="add --candidate, or drop them")
+    family = family_from_args(args)
+    profile, settings = profile_from_args(args)
+    bar = Progress("suite", delay=0.5, unit="cases")
+    cand = candidate_from_args(args, profile, settings, timeout=args.timeout if args.timeout is not None else 10.0)
+    label = cand.text if cand else None
+    try:
+        with open_cluster(args) as cluster:
+            candidate = cand.fn if cand else None
+            if cluster is not None and cand is not None:  # the candidate travels to the workers as its source
+                from gradverify.suite_remote import FileCandidate
+
+                path, target, _ = args.candidate
+                candidate = FileCandidate(str(path), target, profile, settings)
+            res = run_suite(candidate, profile=profile, settings_=settings, examples=args.examples, seed=args.seed,
+                            family=family, progress=bar, cluster=cluster)
+    finally:
         bar.close()
+        if cand:
+            cand.close()
+            _show_output(cand)
     what = f"candidate {label} ({profile.name} profile)" if label else "gradverify's backprop and finite differences"
-    print(f"suite    {what} against the exact oracle; seed {args.seed}")
-    print(f"tried    {len(res.records)} architectures in {res.seconds:.1f} s ({res.per_second:.0f} per second, shrinking included)")
+    emit(f"suite    {what} against the exact oracle; seed {args.seed}")
+    emit(f"family   {family.describe()}")
+    emit(f"tried    {len(res.records)} architectures in {res.seconds:.1f} s ({res.per_second:.0f} per second, shrinking included)")
     recs = res.records
     if recs:
         by_spec: dict[str, list] = {}
@@ -58,24 +123,26 @@ def run(args) -> int:
         for spec, rs in sorted(by_spec.items(), key=lambda kv: (-sum(r.verdict != "pass" for r in kv[1]), kv[0]))[:15]:
             ratios = [r.worst_ratio for r in rs if np.isfinite(r.worst_ratio)]
             rows.append([spec, rs[0].n_params, len(rs), sum(r.verdict != "pass" for r in rs), f"{max(ratios):.2g}" if ratios else "—"])
-        print()
-        print(table(["network", "params", "cases", "failed", "worst ratio"], rows, align="l"))
+        emit()
+        emit(table(["network", "params", "cases", "failed", "worst ratio"], rows, align="l"))
         if len(by_spec) > 15:
-            print(f"… {len(by_spec) - 15} more architectures")
-    print()
+            emit(f"… {len(by_spec) - 15} more architectures")
+    emit()
     if res.failure is not None:
         p = res.failure.problem
-        print("smallest failing case (shrunk):")
-        print(render(res.failure, rows=20))
-        print(f"\nreproduce: {reproduce_command(p, candidate=label, profile=profile.name, settings=settings)}")
-        print("rerun the suite: " + args.command_line)
+        emit("smallest failing case (shrunk):")
+        emit(render(res.failure, rows=20, width=terminal_width()))
+        emit(f"\nreproduce: {reproduce_command(p, candidate=label, profile=profile.name, settings=settings)}")
+        emit("rerun the suite: " + args.command_line)
     elif res.failure_error:
-        print(f"FAIL: {res.failure_error}")
+        emit(f"FAIL: {res.failure_error}")
+        if res.minimal is not None and res.minimal.origin.rebuildable:
+            emit(f"reproduce: {reproduce_command(res.minimal, candidate=label, profile=profile.name, settings=settings)}")
     else:
-        print(f"PASS: all {len(recs)} architectures agree with the exact oracle.")
+        emit(f"PASS: all {len(recs)} architectures agree with the exact oracle.")
     if args.report is not None:
         from gradverify.cli.report import write_suite_report
 
         paths = write_suite_report(res, args.report, command=args.command_line)
-        print("report: " + ", ".join(str(p) for p in paths))
+        emit("report: " + ", ".join(str(p) for p in paths))
     return 0 if res.ok else 1

@@ -74,7 +74,7 @@ def worst_rows(section: dict, limit: int = 12) -> tuple[list[dict], bool]:
                           "abs_err": row["abs_err"][source], "rel_err": row["rel_err"][source],
                           "budget": row["budgets"][source], "ratio": row["ratio"][source], "status": status})
     off = [p for p in pairs if p["status"] == "off"]
-    chosen = off if off else [p for p in pairs if p["status"] != "kink"]
+    chosen = off if off else [p for p in pairs if p["status"] not in ("kink", "unchecked")]
     chosen.sort(key=lambda p: -_sortable(num(p["ratio"])))
     return chosen[:limit], bool(off)
 

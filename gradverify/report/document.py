@@ -73,14 +73,20 @@ def _layers(sizes: Sequence[int]) -> list[dict]:
             for k in range(1, len(sizes))]
 
 
-def comparison_section(comp) -> dict:
+def comparison_section(comp, *, probes: dict | None = None, values_file: str | None = None) -> dict:
     """The ``comparison`` part of a document: ``Comparison.to_dict()`` plus the Θ layout.
 
     ``comp`` is a ``gradverify.compare.Comparison`` (or already such a section, returned as is).
+    Large problems list a selection of parameters (``report.values``); ``probes`` are the random
+    probes of a sampled run; ``values_file`` names the ``.npz`` holding every value, if written.
     """
     if isinstance(comp, Mapping):
         return dict(comp)
-    section = jsonable(comp.to_dict(values=True))
+    from gradverify.report.values import proportional_section
+
+    section = jsonable(proportional_section(comp, values_file=values_file))
+    if probes:
+        section["probes"] = jsonable({name: p.to_dict() for name, p in probes.items()})
     section["layers"] = _layers(section["problem"]["sizes"])
     return section
 
@@ -100,7 +106,7 @@ def _header(kind: str, *, command: str, title: str, verdict: str, summary: str, 
             "environment": environment()}
 
 
-def comparison_document(comp, *, command: str) -> dict:
+def comparison_document(comp, *, command: str, probes: dict | None = None, values_file: str | None = None) -> dict:
     """The document of one ``gradverify verify`` run.
 
     Args:
@@ -112,10 +118,14 @@ def comparison_document(comp, *, command: str) -> dict:
         every source's per-parameter values, abs/rel errors, budgets, ratios and status, the
         verdicts per parameter, array and source, the diagnosis and the notes.
     """
-    section = comparison_section(comp)
+    section = comparison_section(comp, probes=probes, values_file=values_file)
     net = section["problem"]
     title = f"verify {net['network']} (λ = {net['lambda']:g}, m = {net['m']})"
-    doc = _header("verify", command=command, title=title, verdict=section["verdict"], summary=section["summary"],
+    failed_probes = [p for p in (probes or {}).values() if not p.passed]
+    verdict = "fail" if failed_probes else section["verdict"]
+    summary = section["summary"] if not failed_probes or section["verdict"] == "fail" else (
+        f"FAIL: {failed_probes[0].source} fails the random probes of the whole gradient ({failed_probes[0].describe()}).")
+    doc = _header("verify", command=command, title=title, verdict=verdict, summary=summary,
                   reproduce=_reproduce(comp.problem, command))
     doc["comparison"] = section
     return doc

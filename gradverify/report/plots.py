@@ -87,6 +87,21 @@ def theta_grid(section: dict, source: str, field: str = "ratio") -> dict[int, li
     return grids
 
 
+def _grids(section: dict, source: str) -> tuple[dict, dict, dict]:
+    """Ratio and status grids per layer, from every parameter row, or from the pooled heatmaps of a large
+    problem (then ``blocks`` gives each layer's block size and a block is "off" when its largest ratio is > 1)."""
+    pooled = (section.get("heatmaps") or {}).get(source)
+    if not pooled or (section.get("parameters_shown") or {}).get("complete", True):
+        return theta_grid(section, source, "ratio"), theta_grid(section, source, "status"), {}
+    ratios, status, blocks = {}, {}, {}
+    for key, layer in pooled.items():
+        k = int(key)
+        ratios[k] = layer["grid"]
+        status[k] = [["off" if _num(r) > 1 else "ok" for r in row] for row in layer["grid"]]
+        blocks[k] = layer["block"]
+    return ratios, status, blocks
+
+
 def _fmt_ratio(r: float) -> str:
     if r != r:
         return "nan"
@@ -115,7 +130,7 @@ def heatmaps(section: dict) -> list[Figure]:
     cmap = colormaps["RdYlGn_r"].with_extremes(bad="#4d4d4d")  # NaN ratio: the error is unknown
     lo = float(np.log10(_FLOOR))
     for source in section["verdicts"]:
-        ratios, status = theta_grid(section, source, "ratio"), theta_grid(section, source, "status")
+        ratios, status, blocks = _grids(section, source)
         all_r = np.array([_num(r) for rows in ratios.values() for row in rows for r in row if r is not None], dtype=float)
         finite = all_r[np.isfinite(all_r)]
         hi = max(1.0, float(np.log10(finite.max())) if finite.size and finite.max() > 0 else 1.0)
@@ -153,7 +168,12 @@ def heatmaps(section: dict) -> list[Figure]:
             ax.set_xlabel(f"column of Θ{k}: bias b{k}, then W{k}[:, j]")
             ax.set_ylabel(f"unit i of layer {k}")
             n_off = int(np.count_nonzero(st == "off"))
-            ax.set_title(f"{source}: Θ{k} = [b{k} | W{k}], {n_off} of {grid.size} off", fontsize=10)
+            block = blocks.get(k)
+            if block:  # a large layer: every cell is the largest ratio of a block of entries
+                ax.set_xlabel(f"columns of Θ{k} in blocks of {block[1]} (bias in block 0)")
+                ax.set_ylabel(f"units of layer {k} in blocks of {block[0]}")
+            ax.set_title(f"{source}: Θ{k} = [b{k} | W{k}], {n_off} of {grid.size} {'blocks' if block else ''} off".replace("  ", " "),
+                         fontsize=10)
             for y, x in zip(*np.nonzero(kink)):
                 ax.add_patch(_hatch(x, y))
             if small:
@@ -176,9 +196,13 @@ def heatmaps(section: dict) -> list[Figure]:
             cb.set_label("|error| / budget (≤ 1 passes)")
             cb.ax.axhline(0.0, color="black", linewidth=1.5)
             bias_off = int(np.count_nonzero(st[:, 0] == "off"))
-            caption = (f"{source}, layer {k}: error/budget ratio of every entry of Θ{k} = [b{k} | W{k}] "
-                       f"({n_rows}×{n_cols}, bias in column 0); {n_off} entries off"
-                       + (f", {bias_off} of them in the bias column" if n_off else "") + ".")
+            if block:
+                caption = (f"{source}, layer {k}: the largest error/budget ratio in each block of {block[0]}×{block[1]} entries of "
+                           f"Θ{k} = [b{k} | W{k}] (bias in the first column of blocks); {n_off} blocks hold an entry off.")
+            else:
+                caption = (f"{source}, layer {k}: error/budget ratio of every entry of Θ{k} = [b{k} | W{k}] "
+                           f"({n_rows}×{n_cols}, bias in column 0); {n_off} entries off"
+                           + (f", {bias_off} of them in the bias column" if n_off else "") + ".")
             out.append(Figure(f"heatmap-{source}-{k}", f"{source}, Θ{k}", caption, _png(fig), group=source))
     return out
 

@@ -125,7 +125,18 @@ SCHEMA: dict = {
             "notes": {"type": "array", "items": _STR},
             "parameters": {"type": "array", "items": {"$ref": "#/$defs/parameter"}},
             "layers": {"type": "array", "items": {"$ref": "#/$defs/layer"}},
-            "step_curve": {"$ref": "#/$defs/step_curve"}},
+            "step_curve": {"$ref": "#/$defs/step_curve"},
+            "parameters_shown": _obj(["complete", "rows", "of"], {
+                "complete": {"type": "boolean"}, "rows": {"type": "integer", "minimum": 0}, "of": {"type": "integer", "minimum": 0},
+                "values_file": {"anyOf": [{"type": "null"}, _STR]}, "rule": _STR},
+                description="whether every parameter has a row; a large problem lists a selection (rule) and may point to "
+                            "a compressed .npz with every value"),
+            "heatmaps": {"type": "object", "description": "large problems: per judged source and layer, the ratio in the Θ "
+                         "layout max-pooled to blocks", "additionalProperties": {"type": "object", "additionalProperties": _obj(
+                             ["block", "shape", "grid"], {"block": {"type": "array", "items": {"type": "integer"}},
+                                                          "shape": {"type": "array", "items": {"type": "integer"}},
+                                                          "grid": {"type": "array", "items": {"type": "array", "items": _NUM}}})}},
+            "probes": {"type": "object", "description": "signed random probes of whole gradients (sampled finite differences)"}},
             description="every source on one problem, judged (Comparison.to_dict plus the Θ layout)"),
         "suite_record": _obj(["spec", "n_params", "m", "origin", "verdict", "worst_ratio", "seconds", "error"], {
             "spec": _STR, "n_params": {"type": "integer"}, "m": {"type": "integer"}, "origin": _STR,
@@ -234,8 +245,12 @@ def _consistency(section: Mapping, path: str, out: list[str]) -> None:
     verdicts = section.get("verdicts")
     if not (isinstance(problem, Mapping) and isinstance(params, list) and isinstance(verdicts, Mapping)):
         return
-    if isinstance(problem.get("n_params"), int) and len(params) != problem["n_params"]:
+    shown = section.get("parameters_shown")
+    complete = not (isinstance(shown, Mapping) and shown.get("complete") is False)
+    if isinstance(problem.get("n_params"), int) and complete and len(params) != problem["n_params"]:
         out.append(f"{path}.parameters: {len(params)} rows for {problem['n_params']} parameters")
+    if not complete and isinstance(shown, Mapping) and shown.get("rows") != len(params):
+        out.append(f"{path}.parameters: {len(params)} rows, but parameters_shown says {shown.get('rows')}")
     judged = set(verdicts)
     for i, row in enumerate(params):
         if isinstance(row, Mapping) and isinstance(row.get("status"), Mapping) and set(row["status"]) != judged:

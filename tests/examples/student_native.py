@@ -1,5 +1,12 @@
-"""A user's backprop in the native form, with a switch for a planted bug (used by the CLI tests)."""
-import os
+"""A student's backprop in gradverify's native form, with one classic bug: it regularizes the biases.
+
+``cost_and_grad(network, params, X, Y) -> (J, grads)`` for sigmoid networks with the lecture's
+cross-entropy and λ/(2m)·ΣW². The cost is right (the biases are left out of the penalty there);
+the gradient adds λ/m·b to every bias gradient, as if the biases were penalized. The README's
+failing-candidate example runs it:
+
+    gradverify verify --candidate tests/examples/student_native.py:cost_and_grad --rows 3 --sources exact,backprop
+"""
 
 import numpy as np
 
@@ -17,9 +24,7 @@ def cost_and_grad(network, params, X, Y):
     delta, grads = H - Y, {}
     for k in range(L, 0, -1):
         grads[f"W{k}"] = delta.T @ hs[k - 1] / m + 2 * c * params[f"W{k}"]
-        grads[f"b{k}"] = delta.sum(0) / m
-        if os.environ.get("GRADVERIFY_TEST_BUG") == "bias":
-            grads[f"b{k}"] = grads[f"b{k}"] + 2 * c * params[f"b{k}"]
+        grads[f"b{k}"] = delta.sum(0) / m + 2 * c * params[f"b{k}"]  # BUG: the biases are not in the penalty
         if k > 1:
             delta = (delta @ params[f"W{k}"]) * hs[k - 1] * (1 - hs[k - 1])
     return J, grads
