@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gradverify.finite_diff.kernels import ACT, elementwise_rows
-from gradverify.finite_diff.policy import EPS, POLICY
+from gradverify.finite_diff.policy import EPS, ETA, POLICY, SATURATING, SATURATION
 
 if TYPE_CHECKING:
     from gradverify.finite_diff.engine import Engine
@@ -85,10 +85,28 @@ class ErrorModel:
 
     # ---- bounds built from them -----------------------------------------------------------
 
-    def truncation_bound(self, layer: int) -> np.ndarray:
-        """(n_out, n_in + 1): Σᵣ |ψ‴_{r,i}|·|uᵣ|³ for every weight (u = h⁽ˡ⁻¹⁾[:, j]) and the bias (u = 1)."""
+    def truncation_bound(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """Σᵣ |ψ‴_{r,i}|·|uᵣ|³ for every weight (u = h⁽ˡ⁻¹⁾[:, j]) and the bias (u = 1), as a pair
+        (B, s): B (n_out, n_in + 1) the sums with every column u scaled by s = max|u| (so ≤ 1 per
+        term) and s (n_in + 1,) the scales; the bound is B·s³. Kept apart because s³ overflows for
+        inputs above 1e102 while the truncation h²·B·s³/6 often does not (``truncation``)."""
         T3 = self.row_derivatives(layer)[1]
-        return np.column_stack([T3.T @ np.abs(self.eng.H[layer - 1]) ** 3, T3.sum(axis=0)])
+        U = np.abs(self.eng.H[layer - 1])
+        s = np.append(U.max(axis=0, initial=0.0), 1.0)
+        s = np.where(s > 0, s, 1.0)
+        return np.column_stack([T3.T @ (U / s[:-1]) ** 3, T3.sum(axis=0)]), s
+
+    @staticmethod
+    def truncation(B: np.ndarray, s: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """h²·B·s³/6, the central difference's truncation bound, without overflow in between:
+        0 where B is 0 (a cost linear along the parameter), inf only where the bound itself is."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            direct = h ** 2 * B * s ** 3 / 6
+            if np.isfinite(direct).all():
+                return direct
+            logs = 2 * np.log(h) + np.log(B) + 3 * np.log(s) - np.log(6.0)
+            safe = np.where(B > 0, np.exp(np.minimum(logs, 1e4)), 0.0)
+        return np.where(np.isfinite(direct), direct, safe)
 
     def complex_rounding(self, layer: int) -> np.ndarray:
         """(n_out, n_in + 1): 2·eps·Σᵣ |ψ″ᵣᵢ|·|uᵣ|·Rᵣᵢ, what the rounding of the real part of
@@ -101,10 +119,80 @@ class ErrorModel:
         G = second * R
         return 2 * EPS * np.column_stack([G.T @ Hprev, G.sum(axis=0)])
 
-    def condition(self, layer: int) -> float:
-        """Relative condition of a complex-step derivative through layers ``layer``..L: depth + Σ max|a⁽ᵏ⁾|."""
+    def input_rounding(self, layer: int) -> np.ndarray:
+        """(n_out, n_in + 1): 2·eps·Σᵣ |ψ′ᵣᵢ|·δuᵣⱼ, what the rounding δu of a weight's input
+        u = h⁽ˡ⁻¹⁾[:, j] moves its derivative Σᵣ ψ′ᵣᵢ·uᵣ by (every estimator differentiates along
+        the rounded u). δu = |u| + |f′(a)|·R for an activation of the pre-activation a of size R
+        (a saturated σ(a) ≈ e^a is off by eps·|a| relatively); X and the bias's 1 are exact.
+        f′ is a size here, taken by a central difference of the forward kernel."""
         eng = self.eng
-        return (eng.L - layer + 1) + sum(float(np.abs(eng.A[k]).max(initial=0.0)) for k in range(layer, eng.L + 1))
+        n_out = eng.W[layer].shape[0]
+        if layer == 1:
+            return np.zeros((n_out, eng.W[1].shape[1] + 1))
+        a, k = eng.A[layer - 1], layer - 1
+        f = ACT[eng.acts[k - 1]]
+        d = 1e-4 * np.maximum(np.abs(a), 1.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            slope = np.abs(f(a + d) - f(a - d)) / (2 * d)
+            R = np.abs(a) + np.abs(eng.H[k - 1]) @ np.abs(eng.W[k]).T + np.abs(eng.b[k])
+            D = np.abs(eng.H[k]) + slope * R
+            out = 2 * EPS * (self.row_derivatives(layer)[0].T @ D)
+        return np.column_stack([out, np.zeros(n_out)])
+
+    def condition(self, layer: int) -> float:
+        """Relative condition of a complex-step derivative to the rounding of the real parts, through
+        layers ``layer``..L: depth + Σₖ min(max|a⁽ᵏ⁾|, 745) over the saturating layers.
+
+        A saturating unit's slope decays like e^(−|a|), so a rounding eps·|a| of a moves it by
+        eps·|a| relatively — until the slope underflows (|a| > 745), after which what is left is
+        the absolute floor of ``underflow_floor``. Identity units have slope 1 whatever a is; the
+        squared error's own cancellation (a ≈ y) is in the magnitudes of its terms instead.
+        """
+        eng = self.eng
+        return (eng.L - layer + 1) + sum(min(float(np.abs(eng.A[k]).max(initial=0.0)), SATURATION)
+                                         for k in range(layer, eng.L + 1) if eng.acts[k - 1] in SATURATING)
+
+    def underflow_floor(self, layer: int) -> np.ndarray:
+        """(n_out,): ETA·Σ |∂J/∂q|·(roundings of q) over every value q that perturbing a parameter
+        of unit i of layer ``layer`` recomputes: the absolute error gradual underflow can add to
+        the changed part of J, however small the values are (complex step: the imaginary parts are
+        ∂J/∂θ·h, subnormal for partials below about 1e−288).
+
+        The values: the unit's pre-activations (sensitivity |ψ′⁽ˡ⁾|), its activations (|ψ′⁽ˡ⁺¹⁾|·|W|),
+        every later layer's pre-activations and activations, the loss terms (1/m each) and their
+        sum, each charged ``floor_ops`` roundings. The sum is linear in the sensitivities, so where
+        it overflows (weights near 1e154) it is taken with them scaled by 2⁻⁶⁰⁰ and scaled back
+        after multiplying by ETA: the floor itself is tiny, only the sum in between is not.
+        """
+        loss = POLICY["floor_ops"] * (self.eng.Y.shape[1] + 2)   # K terms per example (1/m each), the sum, the penalty
+        with np.errstate(over="ignore", invalid="ignore"):
+            F = self._sensitivities(layer, 1.0)
+            if np.all(np.isfinite(F)):
+                return ETA * (F + loss)
+            scaled = (ETA * 2.0 ** 600) * self._sensitivities(layer, 2.0 ** -600)
+        return ETA * loss + np.where(np.isfinite(F), ETA * F, scaled)
+
+    def total_underflow_floor(self) -> float:
+        """``underflow_floor`` for a perturbation of every parameter at once (a probe direction)."""
+        return float(sum(self.underflow_floor(k).sum() for k in range(1, self.eng.L + 1)))
+
+    def _sensitivities(self, layer: int, c: float) -> np.ndarray:
+        """The ψ′-proportional part of the floor's sum for every unit of ``layer``, with every
+        sensitivity multiplied by c."""
+        eng, ops = self.eng, POLICY["floor_ops"]
+        own = ops * (c * self.row_derivatives(layer)[0]).sum(axis=0)
+        if layer < eng.L:
+            own = own + ops * self._activation_sensitivity(layer, c).sum(axis=0)
+        later = 0.0
+        for k in range(layer + 1, eng.L + 1):
+            later += ops * (eng.W[k].shape[1] + 1) * float((c * self.row_derivatives(k)[0]).sum())
+            if k < eng.L:
+                later += ops * float(self._activation_sensitivity(k, c).sum())
+        return own + later
+
+    def _activation_sensitivity(self, k: int, c: float = 1.0) -> np.ndarray:
+        """(m, n_k): |∂J/∂h⁽ᵏ⁾| bounded by Σᵢ |ψ′⁽ᵏ⁺¹⁾ᵣᵢ|·|W⁽ᵏ⁺¹⁾ᵢⱼ| (times c)."""
+        return (c * self.row_derivatives(k + 1)[0]) @ np.abs(self.eng.W[k + 1])
 
     def _layer_rounding(self, k: int) -> float:
         """Σ|∂J/∂a⁽ᵏ⁾|·(|a⁽ᵏ⁾| + |W⁽ᵏ⁾|·|h⁽ᵏ⁻¹⁾|): what recomputing layer k's pre-activations rounds."""
