@@ -560,8 +560,19 @@ def _check_saturated(prob):
         assert _outside_own_bar(prob, result) == [], method
 
 
+# shrunk by Hypothesis: saturated σ units (a ≈ −372) whose e^a-sized sensitivities are below the
+# resolution of a squared-error loss of size 0.1, and two examples that cancel in the partial
+_CANCELLING_SATURATED = make_problem(
+    parse_spec("2-3-1/identity"),
+    {"W1": np.array([[-0.34657493, -0.54857987], [0.03514989, -0.78388784], [-0.10266541, 0.22549736]]),
+     "b1": np.array([-371.80754248, -371.55730941, -372.8842958]),
+     "W2": np.array([[0.30032322, 0.27141175, 0.23745823]]), "b2": np.array([-0.15463408])},
+    np.array([[0.16909204, 1.33773495], [0.27054978, 0.66102841]]), np.array([[-0.41432065], [0.20762333]]))
+
+
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prob=saturated_problems())
+@example(prob=_CANCELLING_SATURATED)
 def test_error_bars_hold_near_underflow_and_in_saturation(prob):
     _check_saturated(prob)
 

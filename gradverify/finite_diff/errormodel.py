@@ -40,9 +40,12 @@ class ErrorModel:
         """(|ψ′|, |ψ‴|, |ψ″|) / m for every row r and unit i of layer ``layer``.
 
         J‴ = Σᵣ ψ‴·uᵣ³ along a parameter with input column u, so the truncation error of every
-        such parameter is bounded by h²/6 · Σᵣ |ψ‴ᵣ,ᵢ|·|uᵣ|³. ψ‴ comes from a third difference with
-        step δ = eps^(1/5)·max(|a|, 1) (kept inside a ReLU unit's linear piece); ψ′ and ψ″
-        (sensitivities for the round-off models) from the same points.
+        such parameter is bounded by h²/6 · Σᵣ |ψ‴ᵣ,ᵢ|·|uᵣ|³. Read at the points a + kδ (k = ±1,
+        ±2; δ = eps^(1/5)·max(|a|, 1), kept inside a ReLU unit's linear piece) from differences of
+        ψ; where ψ hardly moves in float64 over them, also from differences of ψ′ taken there by
+        complex step, the larger kept. The second sees what the first cannot: a saturated unit's
+        e^(−|a|)-sized change of a loss of size 1 is below float64's resolution of ψ, not of
+        Im ψ(a + ih)/h.
         """
         if layer in self._rows:
             return self._rows[layer]
@@ -52,18 +55,40 @@ class ErrorModel:
         delta = POLICY["richardson_step"] * np.maximum(np.abs(A), 1.0)
         if layer in eng.relu_layers:
             delta = np.minimum(delta, np.maximum(np.abs(A) / 3, 1e-8))   # |a| < 3e−8: the entry is kinked anyway
+        hc = self._probe_step(layer)
         first, third, second = np.empty((m, n)), np.empty((m, n)), np.empty((m, n))
         width = max([eng.W[k].shape[0] for k in range(layer, eng.L + 1)])
         chunk = max(1, POLICY["chunk_elements"] // (4 * m * width))
         for lo in range(0, n, chunk):
             cols = slice(lo, min(n, lo + chunk))
             d = delta[:, cols]
-            vals = self._stencil_values(layer, cols, A[:, cols, None] + d[..., None] * _OFFSETS)
-            third[:, cols] = np.abs(vals[..., 3] - 2 * vals[..., 2] + 2 * vals[..., 1] - vals[..., 0]) / (2 * d ** 3) / m
-            first[:, cols] = np.abs(8 * (vals[..., 2] - vals[..., 1]) - (vals[..., 3] - vals[..., 0])) / (12 * d) / m
-            second[:, cols] = np.abs(vals[..., 3] - vals[..., 2] - vals[..., 1] + vals[..., 0]) / (3 * d ** 2) / m
+            a = A[:, cols, None] + d[..., None] * _OFFSETS
+            v = self._stencil_values(layer, cols, a)                       # ψ(a + kδ), k = −2, −1, 1, 2
+            third[:, cols] = np.abs(v[..., 3] - 2 * v[..., 2] + 2 * v[..., 1] - v[..., 0]) / (2 * d ** 3) / m
+            first[:, cols] = np.abs(8 * (v[..., 2] - v[..., 1]) - (v[..., 3] - v[..., 0])) / (12 * d) / m
+            second[:, cols] = np.abs(v[..., 3] - v[..., 2] - v[..., 1] + v[..., 0]) / (3 * d ** 2) / m
+            # where ψ barely moves in float64 over the stencil, its differences say nothing: ask Im ψ
+            spread = np.abs(v - v.mean(axis=-1, keepdims=True)).max(axis=-1)
+            if np.any(~(spread > 64 * EPS * np.abs(v).max(axis=-1))):
+                g = self._stencil_values(layer, cols, a + 1j * hc).imag / hc    # ψ′(a + kδ)
+                g3 = np.abs(g[..., 3] + g[..., 0] - g[..., 2] - g[..., 1]) / (3 * d ** 2)
+                g1 = np.abs(4 * (g[..., 2] + g[..., 1]) - (g[..., 3] + g[..., 0])) / 6
+                g2 = np.abs(8 * (g[..., 2] - g[..., 1]) - (g[..., 3] - g[..., 0])) / (12 * d)
+                third[:, cols] = np.fmax(third[:, cols], g3 / m)
+                first[:, cols] = np.fmax(first[:, cols], g1 / m)
+                second[:, cols] = np.fmax(second[:, cols], g2 / m)
         self._rows[layer] = (first, third, second)
         return self._rows[layer]
+
+    def _probe_step(self, layer: int) -> float:
+        """The complex step for ``row_derivatives``: 1e−8 divided by how much the later layers can
+        amplify an imaginary part (n·max|W| per layer), so every imaginary part stays below 1e−8 —
+        near the real axis — and far above underflow for any sensitivity above ~1e−290."""
+        eng = self.eng
+        amp = 1.0
+        for k in range(layer + 1, eng.L + 1):
+            amp *= max(1.0, eng.W[k].shape[1] * float(np.abs(eng.W[k]).max(initial=0.0)))
+        return 1e-8 / amp if np.isfinite(amp) and amp < 1e290 else 1e-300
 
     def _stencil_values(self, layer: int, cols: slice, a_new: np.ndarray) -> np.ndarray:
         """(m, c, 4): example r's cost with only its pre-activation a⁽ˡᵃʸᵉʳ⁾[r, i] (i in ``cols``)
@@ -73,7 +98,7 @@ class ErrorModel:
         if layer == eng.L:
             if eng.separable:
                 return elementwise_rows(eng.net.output, a_new[..., None], eng.Y[:, cols, None, None])
-            Z = np.broadcast_to(A[:, None, None, :], a_new.shape + (A.shape[1],)).copy()
+            Z = np.broadcast_to(A[:, None, None, :], a_new.shape + (A.shape[1],)).astype(a_new.dtype)
             idx = np.arange(cols.start, cols.stop)
             Z[:, np.arange(len(idx)), :, idx] = np.moveaxis(a_new, 1, 0)
             return elementwise_rows(eng.net.output, Z, eng.Y[:, None, None, :])

@@ -96,7 +96,7 @@ def combine(method: str, V: np.ndarray, V0: np.ndarray, h: np.ndarray, S: np.nda
     if method == "central":
         vm, vp = V[:, 0], V[:, 1]
         est = (vp - vm) / (2 * h)
-        err = safety * trunc + ro * S / h
+        err = (0.0 if trunc is None else safety * trunc) + ro * S / h
         return est, err, (V0 - vm) / h, (vp - V0) / h
     d1 = (V[:, 1] - V[:, 0]) / (2 * h)
     d2 = (V[:, 3] - V[:, 2]) / (4 * h)
@@ -195,17 +195,10 @@ def _unit_gradient(eng: Engine, ctx: _Layer, unit: int, method: str, acc: dict[s
             imag_mag = mag[:, 0] / eng.m + np.abs(pen[:, 0].imag)
             est, err, left, right = combine(method, V, V0, h, S, eng.L - layer + 1, imag_mag,
                                             cond=eng.model.condition(layer))
-            # + the truncation h²|J‴|/6, negligible (≈1e−40) unless the step was large
-            trunc = eng.model.truncation(ctx.bounds[0][unit, sl], ctx.bounds[1][sl], h)
-            err = err + ctx.crounding[unit, sl] + ctx.inputs[unit, sl] + ctx.floor[unit] / h \
-                + POLICY["truncation_safety"] * trunc
             S_p = None
         else:
             S_p = S + np.where(reg, eng.c * (np.abs(th) + 4 * h) ** 2, 0.0)
-            trunc = None if ctx.bounds is None else eng.model.truncation(ctx.bounds[0][unit, sl], ctx.bounds[1][sl], h)
-            est, err, left, right = combine(method, V, V0, h, S_p, trunc=trunc)
-            err = err + ctx.inputs[unit, sl] + (1.0 if method == "central" else RICH_RO) * ctx.floor[unit] / h
-        est, err = _honest(est, err)
+            est, err, left, right = combine(method, V, V0, h, S_p)     # + truncation: ``_layer_terms``
         acc["grads"][unit, sl], acc["errors"][unit, sl], acc["steps"][unit, sl] = est, err, h
         acc["left"][unit, sl] = acc["right"][unit, sl] = np.nan
         if kink is not None and kink.any():
@@ -213,10 +206,23 @@ def _unit_gradient(eng: Engine, ctx: _Layer, unit: int, method: str, acc: dict[s
             acc["left"][unit, sl] = np.where(kink, left, np.nan)
             acc["right"][unit, sl] = np.where(kink, right, np.nan)
             k_est, k_err = _kinked(method, V, h, left, right, err, ro_S=POLICY["roundoff_units"] * EPS * S_p)
-            k_est, k_err = _honest(k_est, k_err)
             acc["grads"][unit, sl] = np.where(kink, k_est, est)
             acc["errors"][unit, sl] = np.where(kink, k_err, err)
     return n_evals
+
+
+def _layer_terms(eng: Engine, ctx: _Layer, method: str, acc: dict[str, np.ndarray]) -> None:
+    """Add the error terms that need no stencil values to a finished layer, all units at once:
+    the input rounding, the underflow floor, the truncation (central; complex step, where it is
+    negligible unless the step was large) and the real-part rounding (complex step); then mark
+    what is not a finite number as unresolved (``_honest``)."""
+    H = acc["steps"]
+    extra = ctx.inputs + (RICH_RO if method == "richardson" else 1.0) * ctx.floor[:, None] / H
+    if ctx.crounding is not None:
+        extra = extra + ctx.crounding
+    if ctx.bounds is not None:
+        extra = extra + POLICY["truncation_safety"] * eng.model.truncation(ctx.bounds[0], ctx.bounds[1], H)
+    acc["grads"], acc["errors"] = _honest(acc["grads"], acc["errors"] + extra)
 
 
 def numeric_gradient(problem: Problem, *, method: str = "auto",
@@ -262,6 +268,7 @@ def _numeric_gradient(problem: Problem, method: str, progress, start: float) -> 
             done += n_in + 1
             if progress is not None:
                 progress(done, total)
+        _layer_terms(eng, ctx, method, acc)
         for key in _FIELDS:
             out[key][f"W{layer}"] = acc[key][:, :n_in].copy()
             out[key][f"b{layer}"] = acc[key][:, n_in].copy()
