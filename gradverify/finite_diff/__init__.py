@@ -45,6 +45,14 @@ Only the terms of J that a perturbation changes are evaluated, so the unchanged 
 exactly in every difference (and its round-off never enters). 784-128-10 at m = 64: complex
 step 0.9 s, central 1.1 s, Richardson 3.5 s on one core (bench/bench_finite_diff.py).
 
+At the edges of float64 the bars stay honest (checked against the exact oracle): every value a
+perturbation recomputes is charged the absolute floor of float64 rounding (gradual underflow: the
+imaginary parts of complex step are ∂J/∂θ·h, subnormal for partials below about 1e−288), the
+rounding of a weight's input is charged (a saturated σ(a) ≈ e^a is off by eps·|a| relatively), a
+saturated slope's sensitivity stops growing where the slope underflows (|a| > 745), and bounds
+whose intermediate products overflow are taken in scaled form. Where the cost itself overflows on
+a stencil, the entry is *unresolved*: NaN with an infinite bar (``NumericGradient.resolved``).
+
 Kinks: where the sign pattern of any ReLU pre-activation changes inside a parameter's stencil,
 the entry is marked in ``kinks`` and its one-sided differences are reported; its error bar is
 widened to cover both sides, so it is reported as non-differentiable, never as a failure.

@@ -16,7 +16,7 @@ import numpy as np
 
 from gradverify.errors import InputError
 from gradverify.finite_diff.estimators import resolve_method
-from gradverify.finite_diff.policy import EPS, POLICY, RICH_RO
+from gradverify.finite_diff.policy import EPS, ETA, POLICY, RICH_RO
 from gradverify.finite_diff.records import BlackBoxGradient
 
 __all__ = ["numeric_gradient_of", "as_theta", "call_cost", "fd_along", "evaluation_noise", "POINTS"]
@@ -111,8 +111,8 @@ def _noise_level(f: Callable, theta: np.ndarray, f0: float, *, n: int = 9, seed:
 
 def evaluation_noise(f: Callable, theta: np.ndarray, f0: float, noise: float | None) -> tuple[float, int]:
     """The absolute error trusted to one evaluation of a black box: given, or
-    max(2·eps·|f(θ)|, 3σ) with σ measured by ``_noise_level`` (2·eps·max(|f(θ)|, 1) when f is
-    flat to float64 there). Returns (noise, calls)."""
+    max(2·eps·|f(θ)|, 3σ, the absolute floor of float64 rounding) with σ measured by
+    ``_noise_level`` (2·eps·max(|f(θ)|, 1) when f is flat to float64 there). Returns (noise, calls)."""
     if noise is not None:
         value = float(noise)
         if not (math.isfinite(value) and value >= 0):
@@ -124,7 +124,7 @@ def evaluation_noise(f: Callable, theta: np.ndarray, f0: float, noise: float | N
         # f did not change at all near θ: it is flat to float64 (e.g. a loss that rounded to 0),
         # so its rounding cannot be seen; assume the terms it summed were of order max(|f|, 1)
         return POLICY["roundoff_units"] * EPS * max(abs(f0), 1.0), calls
-    return max(POLICY["roundoff_units"] * EPS * abs(f0), 3 * sigma), calls
+    return max(POLICY["roundoff_units"] * EPS * abs(f0), 3 * sigma, POLICY["floor_ops"] * ETA), calls
 
 
 def numeric_gradient_of(f: Callable[[np.ndarray], float], theta, *, method: str = "central",

@@ -52,7 +52,8 @@ def loss_terms(output: str, A, Y):
     of the size of a; softmax: y·(logΣe^a − a), with logΣ as log1p of the non-maximal terms (a
     well-classified row's loss is small, and log(1 + small) would round it to eps absolute);
     identity: ½(a − y)².
-    Also returns, for complex input, the magnitude of the imaginary parts that cancel inside a term.
+    Also returns, for complex input, the magnitude of the imaginary parts that cancel inside a term
+    (identity: of the real part Re a − y that multiplies Im a).
     """
     if output == "sigmoid":
         if not np.iscomplexobj(A):
@@ -63,7 +64,10 @@ def loss_terms(output: str, A, Y):
         return sp - YA, np.abs(sp.imag) + np.abs(YA.imag)
     if output == "identity":
         D = A - Y
-        return 0.5 * D * D, None
+        if not np.iscomplexobj(A):
+            return 0.5 * D * D, None
+        # Im ½d² = Re d·Im d, and Re d = Re a − y rounds to eps·(|a| + |y|) when a ≈ y cancels
+        return 0.5 * D * D, (np.abs(A.real) + np.abs(Y)) * np.abs(A.imag)
     if output == "softmax":
         idx = np.argmax(A.real, axis=-1)[..., None]
         Z = A - np.take_along_axis(A, idx, axis=-1)          # shift by the max real part: analytic

@@ -59,7 +59,8 @@ def _problem_target(problem: Problem, method: str) -> _Target:
     method = resolve_method(method, all(a in ANALYTIC for a in net.activations))
     eng = Engine(problem)
     noise = POLICY["roundoff_units"] * EPS * (eng.model.total_roundoff_scale()
-                                               + forward.penalty(net, problem.params, problem.m))
+                                               + forward.penalty(net, problem.params, problem.m)) \
+        + eng.model.total_underflow_floor()
     return _Target(f, theta, method, scalar_names(net), noise, eng, relu_pattern)
 
 
@@ -113,7 +114,9 @@ class _Prober:
         eng, h = self.t.engine, POLICY["complex_step"]
         im, mag = _complex_direction(eng, unflatten(v, eng.net), h)
         d = im / h
-        return d, POLICY["complex_units"] * EPS * (eng.L * mag / h + eng.model.condition(1) * abs(d)), 1, v, False
+        err = POLICY["complex_units"] * EPS * (eng.L * mag / h + eng.model.condition(1) * abs(d)) \
+            + eng.model.total_underflow_floor() / h
+        return d, err, 1, v, False
 
     def _real(self, v: np.ndarray) -> tuple[float, float, int, np.ndarray, bool]:
         t, method = self.t, self.t.method
@@ -234,7 +237,15 @@ def probe_check(target: Problem | Callable[[np.ndarray], float], candidate_grad,
     P = tgt.theta.size
     if g.size != P:
         raise InputError("The candidate gradient has the wrong size", expected=f"{P} entries", received=f"{g.size}")
-    prober = _Prober(tgt, g, rtol, max_evals if max_evals is not None else 40 * (k + int(math.ceil(math.log2(max(P, 2))))))
+    max_evals = max_evals if max_evals is not None else 40 * (k + int(math.ceil(math.log2(max(P, 2)))))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):   # extremes: see numeric_gradient
+        return _run(tgt, g, rtol, max_evals, k, seed, distribution)
+
+
+def _run(tgt: _Target, g: np.ndarray, rtol: float, max_evals: int, k: int, seed: int, distribution: str) -> ProbeReport:
+    """k random probes, then the bisection of the failing ones."""
+    P = tgt.theta.size
+    prober = _Prober(tgt, g, rtol, max_evals)
     rng = np.random.default_rng(seed)
     directions = []
     for _ in range(k):

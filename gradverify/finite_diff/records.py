@@ -22,7 +22,9 @@ class NumericGradient:
 
     Attributes:
         grads: the estimates, same shapes as ``problem.params``.
-        errors: the error estimate of every entry (≥ 0); the true error should not exceed it.
+        errors: the error estimate of every entry (≥ 0); the true error does not exceed it. It
+            includes the absolute floor of float64 (gradual underflow: partials below ~1e−290
+            carry it), and is inf where no estimate could be made (``resolved``).
         steps: the step h used for every entry.
         kinks: True where the entry's stencil crosses a ReLU kink (non-differentiable there).
         one_sided: ``{name: (left, right)}`` one-sided differences, NaN where not kinked;
@@ -52,10 +54,22 @@ class NumericGradient:
     def n_kinks(self) -> int:
         return int(sum(int(k.sum()) for k in self.kinks.values()))
 
+    @property
+    def resolved(self) -> dict[str, np.ndarray]:
+        """True where an estimate was made. False where the cost overflowed float64 on the entry's
+        stencil (or its error bound exceeds float64's range): the estimate is NaN and the error
+        inf there — nothing is claimed, so such an entry is not checkable by finite differences."""
+        return {name: np.isfinite(err) for name, err in self.errors.items()}
+
+    @property
+    def n_unresolved(self) -> int:
+        return int(sum(int((~r).sum()) for r in self.resolved.values()))
+
     def __repr__(self) -> str:
         P = sum(g.size for g in self.grads.values())
         return (f"NumericGradient({self.method}, {P} parameters, max error estimate "
                 f"{max(float(e.max()) for e in self.errors.values()):.2g}, {self.n_kinks} kinked, "
+                + (f"{self.n_unresolved} unresolved, " if self.n_unresolved else "") +
                 f"{self.n_evals} evaluations, {self.seconds:.3g} s)")
 
 

@@ -60,6 +60,11 @@ def step_curve(problem: Problem, name: str, *, steps: Sequence[float] | None = N
         InputError: an unknown parameter name or non-positive steps.
     """
     layer, unit, col, canonical = _locate(problem, name)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):   # extremes: see numeric_gradient
+        return _curve(problem, layer, unit, col, canonical, steps, reference)
+
+
+def _curve(problem: Problem, layer: int, unit: int, col: int, canonical: str, steps, reference) -> StepCurve:
     eng = Engine(problem)
     theta = eng.theta(layer, unit)[col]
     scale = max(abs(theta), 1.0)
@@ -71,7 +76,7 @@ def step_curve(problem: Problem, name: str, *, steps: Sequence[float] | None = N
 
     def values(t: np.ndarray):
         V, _, mag = eng.unit_values(layer, unit, np.array([col]), t[None, :], want_mag=np.iscomplexobj(t))
-        return V[0] / eng.m + c * (theta + t) ** 2, mag
+        return V[0] / eng.m + (c * (theta + t) ** 2 if c else 0.0), mag
 
     V, _ = values(np.concatenate([hs, -hs]))
     est = (V[:hs.size] - V[hs.size:]) / (2 * hs)
@@ -81,7 +86,7 @@ def step_curve(problem: Problem, name: str, *, steps: Sequence[float] | None = N
         method = "complex-step" if analytic else "richardson"
         h, t = stencil(method, np.array([scale]))
         Vr, _, mag = eng.unit_values(layer, unit, np.array([col]), t, want_mag=analytic)
-        Vr = Vr / eng.m + c * (theta + t) ** 2
+        Vr = Vr / eng.m + (c * (theta + t) ** 2 if c else 0.0)
         V0 = values(np.zeros(1))[0][0]
         S = eng.model.roundoff_scale(layer, unit)
         ref, _, _, _ = combine(method, Vr, np.array([V0]), h, np.array([S]), eng.L - layer + 1,
