@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gradverify.cli._args import out_dir, seed
 from gradverify.cli._cluster import add_scheduler_option, open_cluster
 from gradverify.cli._common import Progress, table
 from gradverify.cli._problem import parse_settings
@@ -31,8 +32,6 @@ def register(sub) -> None:
     p.add_argument("--allow-package", dest="packages", action="append", default=[], metavar="NAME",
                    help="let submissions import this installed distribution too (repeatable); ex4 and two-layer-relu "
                         "already allow numpy, scipy, pandas, scikit-learn and matplotlib")
-    from gradverify.cli._args import out_dir, seed
-
     p.add_argument("--out", default="graded", metavar="DIR", type=out_dir("--out"), help="output folder (default ./graded)")
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="submissions graded in parallel (default 2)")
     p.add_argument("--examples", type=int, default=20, metavar="N",
