@@ -29,7 +29,7 @@ from gradverify.params import flatten
 from gradverify.spec import Problem
 
 __all__ = ["EPS", "TINY", "FLOAT64_ULPS", "PRECISIONS", "Precision", "term_magnitudes", "float64_budget", "engine_budget",
-           "cost_magnitude", "cost_budget"]
+           "cost_magnitude", "cost_budget", "textbook_allowance"]
 
 EPS = float(np.finfo(np.float64).eps)
 TINY = float(np.finfo(np.float64).tiny)
@@ -169,13 +169,18 @@ def cost_magnitude(problem: Problem) -> float:
 
 
 def _cost_magnitude(problem: Problem, net) -> float:
-    A = pre_activations(net, problem.params, problem.X)[-1]
+    As = pre_activations(net, problem.params, problem.X)
+    L = net.depth
+    H = problem.X if L == 1 else activation(net.activations[-1])(As[-2])
+    # a⁽ᴸ⁾ is a sum of the terms Wᴸᵢⱼ·hⱼ and bᴸᵢ: where they cancel (large hidden values, a small
+    # output) its rounding is an ulp of their absolute sum, not of a⁽ᴸ⁾, and so is the cost's.
+    A = np.abs(H) @ np.abs(problem.params[f"W{L}"]).T + np.abs(problem.params[f"b{L}"])
     absY = np.abs(problem.Y)
     if net.output == "identity":
-        data = float(np.sum((np.abs(A) + absY) ** 2)) / 2
+        data = float(np.sum((A + absY) ** 2)) / 2
     else:
-        lse = np.max(np.abs(A), axis=1, keepdims=True) + math.log(max(A.shape[1], 2))
-        data = float(np.sum((absY + 1) * (np.abs(A) + lse)))
+        lse = np.max(A, axis=1, keepdims=True) + math.log(max(A.shape[1], 2))
+        data = float(np.sum((absY + 1) * (A + lse)))
     penalty = 0.0
     if net.lam:
         c = net.reg_coefficient(problem.m)
@@ -194,3 +199,28 @@ def cost_budget(problem: Problem, precision: Precision = "float64") -> float:
     length = net.depth + 1 + math.log2(problem.m * net.sizes[-1] + 1)
     with np.errstate(over="ignore", invalid="ignore"):
         return FLOAT64_ULPS * eps * length * cost_magnitude(problem) + tiny
+
+
+def textbook_allowance(problem: Problem, precision: Precision = "float64") -> tuple[float, float]:
+    """What the textbook cost −y·log σ(a) − (1−y)·log(1 − σ(a)) of a correct candidate may lose, and the largest a.
+
+    σ(a) near 1 is rounded to an ulp of 1, so 1 − σ(a) ≈ e^(−a) keeps only an absolute error of
+    about eps: log(1 − σ(a)) is off by about eps·(1 + eᵃ) (1e-7 at a = 20, 2e-3 at a = 30). That is
+    the formula's, not the student's, and the lecture teaches it: a candidate's cost budget
+    includes it (a stable log-sigmoid needs none, and gradverify's backprop gets none). Only
+    sigmoid outputs: a softmax's log of a ratio of exponentials loses nothing comparable.
+
+    Returns:
+        (allowance, largest output pre-activation where a term cancels); (0, 0) when nothing cancels.
+    """
+    net = problem.network
+    if net.output != "sigmoid":
+        return 0.0, 0.0
+    eps, _ = _precision(precision)
+    A = pre_activations(net, problem.params, problem.X)[-1]
+    weight = np.abs(1 - problem.Y)  # the (1 − y)·log(1 − σ(a)) terms; y·log σ(a) is accurate for every a
+    with np.errstate(over="ignore", invalid="ignore"):
+        terms = weight * FLOAT64_ULPS * eps * (1 + np.exp(np.minimum(np.maximum(A, 0), 745.0)))
+        allowance = float(np.sum(terms)) / problem.m
+    cancels = A[weight > 0]
+    return allowance, float(np.max(cancels)) if cancels.size else 0.0

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gradverify.budget import Precision, cost_budget, engine_budget
+from gradverify.budget import Precision, cost_budget, engine_budget, textbook_allowance
 from gradverify.errors import CandidateError, GradverifyError
 from gradverify.params import flatten
 from gradverify.spec import Problem
@@ -51,9 +51,19 @@ def candidate_source(name: str, fn: Callable, problem: Problem, *, precision: Pr
     cost, grads = out if pair else (None, out)
     grad = _as_flat(grads, problem, name)
     c = None if cost is None else _as_cost(cost, name)
-    return SourceResult(name, precision, grad, engine_budget(problem, precision), cost=c,
-                        cost_budget=0.0 if c is None else cost_budget(problem, precision),
+    budget, notes = (0.0, ()) if c is None else _cost_budget(problem, precision)
+    return SourceResult(name, precision, grad, engine_budget(problem, precision), cost=c, cost_budget=budget, notes=notes,
                         detail="candidate" + (" (computes in single precision)" if precision == "float32" else ""), seconds=seconds)
+
+
+def _cost_budget(problem: Problem, precision: Precision) -> tuple[float, tuple[str, ...]]:
+    """A correct engine's cost budget, plus what the textbook log(1 − σ(a)) loses (``budget.textbook_allowance``)."""
+    base = cost_budget(problem, precision)
+    allowance, peak = textbook_allowance(problem, precision)
+    if allowance <= base:
+        return base + allowance, ()
+    return base + allowance, (f"its cost budget includes {allowance:.2g} for the textbook log(1 − σ(a)) at output pre-activations up "
+                              f"to a = {peak:.3g}, where 1 − σ(a) keeps only an ulp of 1 (a stable log-sigmoid needs none)",)
 
 
 def _describe(value: object) -> str:

@@ -170,18 +170,21 @@ class Comparison:
         return "FAIL: " + "; ".join(parts) + "." + (" Diagnosis: " + " ".join(diag) if diag else "")
 
     def _wrong_words(self, name: str) -> str:
+        from gradverify.diagnose import distinct_digits
+
         v = self.verdicts[name]
         src, ref = self.sources[name], self.sources.get(v.referee)
+        yours, theirs = distinct_digits(src.cost, ref.cost) if src.cost is not None and ref is not None and ref.cost is not None else ("—", "—")
         if v.n_off:
             w = v.worst
             where = (f"is wrong at {v.n_off} of {v.n_checked} parameters" if self.referee == "exact" else f"and {v.referee} disagree at "
                      f"{v.n_off} of {v.n_checked} parameters")
             where += f" (worst {self.names[w]}: error {v.abs_err[w]:.3g} = {v.ratio[w]:.3g}× its budget)"
             if v.cost_ok is False:
-                where += f", and its cost is off ({src.cost:.10g} vs {ref.cost:.10g})"
+                where += f", and its cost is off ({yours} vs {theirs})"
         else:
-            where = (f"has the right gradient but a wrong cost ({src.cost:.10g}, {v.referee} {ref.cost:.10g})" if self.referee == "exact"
-                     else f"and {v.referee} agree on the gradient but not on the cost ({src.cost:.10g} vs {ref.cost:.10g})")
+            where = (f"has the right gradient but a wrong cost ({yours}, {v.referee} {theirs})" if self.referee == "exact"
+                     else f"and {v.referee} agree on the gradient but not on the cost ({yours} vs {theirs})")
         if self.referee != "exact":
             where += "; no exact value to say which is wrong (add the exact source)"
         return f"{name} {where}"

@@ -31,7 +31,7 @@ from gradverify.functions import activation
 from gradverify.params import Layout, flatten, unflatten
 from gradverify.spec import Problem
 
-__all__ = ["Finding", "diagnose"]
+__all__ = ["Finding", "diagnose", "distinct_digits"]
 
 
 @dataclass(frozen=True)
@@ -415,19 +415,29 @@ def _cost_findings(problem, cand, exact, self_consistent: bool | None) -> list[F
             what = " It equals the cost without the regularization term."
         elif net.lam and not net.reg_bias and abs(cand.cost - (exact.cost + bias_pen)) < 1e-9 * abs(exact.cost):
             what = " It includes the biases in the regularization term."
-        elif abs(cand.cost - problem.m * (exact.cost - penalty) - penalty) < 1e-9 * abs(problem.m * exact.cost):
+        elif problem.m > 1 and abs(cand.cost - problem.m * (exact.cost - penalty) - penalty) < 1e-9 * abs(problem.m * exact.cost):
             what = f" Its data term is m = {problem.m} times too large (the 1/m is missing)."
+        yours, truth = distinct_digits(cand.cost, exact.cost)
         if grad_ok:
-            out.append(Finding("cost-only", f"The cost is wrong ({cand.cost:.10g}, exact {exact.cost:.10g}) while the gradient is right." + what, 0.9))
+            out.append(Finding("cost-only", f"The cost is wrong ({yours}, exact {truth}) while the gradient is right." + what, 0.9))
         elif self_consistent:
             out.append(Finding("consistent-wrong-cost", "The gradient is consistent with this submission's own cost (a finite-difference "
                                "check of its cost agrees), but the cost itself is wrong, so the classic gradient check passes "
-                               f"while both are wrong ({cand.cost:.10g} vs exact {exact.cost:.10g})." + what, 0.9))
+                               f"while both are wrong ({yours} vs exact {truth})." + what, 0.9))
         else:
-            out.append(Finding("cost", f"The cost is wrong too ({cand.cost:.10g}, exact {exact.cost:.10g})." + what, 0.6))
+            out.append(Finding("cost", f"The cost is wrong too ({yours}, exact {truth})." + what, 0.6))
     elif not grad_ok:
         out.append(Finding("gradient-only", "The cost is right but the gradient is not: the bug is in the backward pass.", 0.5))
     return out
+
+
+def distinct_digits(a: float, b: float) -> tuple[str, str]:
+    """Two values printed with the fewest digits (10 to 17) that show they differ."""
+    for digits in range(10, 18):
+        x, y = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if x != y:
+            break
+    return x, y
 
 
 def _cost_right(cand, exact) -> bool:

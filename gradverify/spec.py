@@ -38,6 +38,7 @@ __all__ = [
     "ACTIVATIONS",
     "OUTPUTS",
     "REGULARIZATIONS",
+    "TEXTBOOK_LIMIT",
     "Network",
     "Origin",
     "Problem",
@@ -68,6 +69,12 @@ OUTPUTS = {
     "identity": "squared error 1/(2m)·Σᵢ Σₖ (hₖ − yₖ)²",
 }
 _OUTPUT_ALIASES = {"bce": "sigmoid", "ce": "softmax", "cce": "softmax", "mse": "identity", "linear": "identity"}
+
+# The textbook cross-entropy −y·log σ(z) − (1−y)·log(1−σ(z)) stays finite while σ(z) < 1 in float64,
+# i.e. for z below about 36.7 (1/(1 + e^−z) rounds to 1 beyond); a softmax without the max shift
+# stays finite far beyond. Cases kept under |z| ≤ 30 are ones textbook code must get right, and code
+# that breaks on moderately large pre-activations (a NaN past |z| = 8, say) fails on them.
+TEXTBOOK_LIMIT = 30.0
 
 # regularization convention -> (penalty coefficient c with penalty = c·ΣW², as a function of λ, m)
 REGULARIZATIONS = {

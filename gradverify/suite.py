@@ -55,6 +55,7 @@ class SuiteResult:
     failure: Comparison | None = None
     failure_error: str = ""
     minimal: Problem | None = None  # the shrunk failing problem (also when comparing it raised)
+    shrunk: bool = True  # False when the failing case is one of the extremes, judged before the search
     seconds: float = 0.0
     family: str = ""  # what was drawn, in words
 
@@ -78,22 +79,6 @@ class _Stop(Exception):
     def __init__(self, error: CandidateError, problem: Problem):
         super().__init__(str(error))
         self.error, self.problem = error, problem
-
-
-def _strategy(profile: Profile | None, settings_: dict, family: Family):
-    from gradverify.strategies import networks, problems  # Hypothesis is imported only when a suite runs
-
-    # A profile's generated cases honour its data contract: every class present (m ≥ K), as in real data.
-    all_classes = bool(profile is not None and profile.all_classes)
-    if profile is None or profile.name == "native":
-        return family.problems(all_classes=all_classes)
-    sample = profile.network((2, 2, 2), 1.0, settings_)
-    nets = networks(min_depth=profile.depth[0], max_depth=max(profile.depth[0], min(profile.depth[1], family.max_depth)),
-                    min_width=profile.width[0], max_width=max(profile.width[0], min(profile.width[1], family.max_width)),
-                    activations=sample.activations[:1] or ("sigmoid",), outputs=(sample.output,), regularizations=(sample.reg,),
-                    reg_bias=sample.reg_bias, max_params=family.max_params).map(
-        lambda n: profile.network(n.sizes[:-1] + (max(n.sizes[-1], profile.min_outputs),), n.lam, settings_))
-    return problems(nets, max_m=family.max_m, saturating=family.saturating, all_classes=all_classes)
 
 
 @dataclass(frozen=True)
@@ -121,7 +106,7 @@ def judge_case(problem: Problem, *, sources: Sequence[str], candidates: dict | N
 
 def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: str | Profile | None = None,
               settings_: dict | None = None, examples: int = 100, seed: int = 0, max_params: int = 60,
-              saturating: bool = True, family: Family | None = None, progress: Callable[[int, int], None] | None = None,
+              saturating: bool | None = None, family: Family | None = None, progress: Callable[[int, int], None] | None = None,
               cluster=None) -> SuiteResult:
     """Check over ``examples`` random architectures; shrink the first failure.
 
@@ -132,7 +117,8 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
         examples: how many architectures to try.
         seed: the Hypothesis seed; the same seed draws the same cases.
         max_params, saturating: the largest network, and whether to draw saturating scales (used
-            when no ``family`` is given).
+            when no ``family`` is given; None: yes for gradverify's own sources, no for a candidate,
+            whose cases then reach pre-activations up to where the textbook cost is still finite).
         family: the ``strategies.Family`` to draw from (activations, outputs, regularization
             convention, bias regularization, saturation, maximum sizes).
         progress: ``progress(done, total)``.
@@ -140,16 +126,21 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
             (the search and its shrinking stay here, and find the same case). A candidate must
             then travel to the workers (``gradverify.suite_remote.FileCandidate``).
 
-    A candidate that runs past its time limit (a ``CandidateTimeout``) ends the search at once:
-    the case is reported without shrinking.
+    The cases are the profile's case space (``casespace``), the same ``grade`` draws from: for a
+    candidate, its extremes (many classes, units near the textbook limit) are judged first, then
+    the search. A candidate that runs past its time limit (a ``CandidateTimeout``) ends the search
+    at once: the case is reported without shrinking.
     """
     from gradverify.candidate_process import CandidateTimeout
     from gradverify.strategies import Family
 
+    from gradverify.casespace import case_space
+
     family = family if family is not None else Family(max_params=max_params, saturating=saturating)
     prof = get_profile(profile) if isinstance(profile, str) else profile
     settings_ = prof.resolve(settings_) if prof else {}
-    result = SuiteResult(seed=seed, examples=examples, family=family.describe())
+    space = case_space(prof, settings_, family=family, candidate=candidate is not None)
+    result = SuiteResult(seed=seed, examples=examples, family=space.describe())
     sources: Sequence[str] = ("exact",) if candidate else ("exact", "backprop", "numeric")
     cands = {"candidate": candidate} if candidate else None
     judge = functools.partial(judge_case, sources=sources, candidates=cands)
@@ -160,7 +151,7 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
 
     hs = settings(max_examples=examples, database=None, deadline=None, derandomize=False,
                   suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
-    strategy = _strategy(prof, settings_, family)
+    strategy = space.strategy()
     if cluster is not None:  # the same search; every case it will draw judged on the cluster first
         from gradverify.suite_remote import ClusterJudge
 
@@ -184,7 +175,12 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
         return rec.verdict != "pass"
 
     try:
-        minimal = find(strategy, fails, settings=hs, random=random.Random(seed))
+        # The extremes first: a search of a few dozen cases reaches them only sometimes.
+        minimal = next((p for p in space.extremes(seed) if fails(p)), None)
+        if minimal is not None:
+            result.shrunk = False
+        else:
+            minimal = find(strategy, fails, settings=hs, random=random.Random(seed))
     except _Stop as stop:
         result.minimal = stop.problem
         result.records.append(SuiteRecord(stop.problem.network.compact, stop.problem.network.n_params, stop.problem.m,
@@ -244,7 +240,8 @@ def check_candidate(fn: Callable, *, profile: str = "native", settings_: dict | 
         proc.close()
     if res.failure is not None:
         p = res.failure.problem
-        raise GradientMismatchError(mismatch_message(res.failure, "candidate") + f"\nsmallest failing case: {p!r}\n"
+        found = "smallest failing case" if res.shrunk else "failing case (an extreme of the case space, not shrunk)"
+        raise GradientMismatchError(mismatch_message(res.failure, "candidate") + f"\n{found}: {p!r}\n"
                                     f"reproduce: {reproduce_command(p, profile=profile)} (with your candidate), or "
                                     f"rerun with seed={seed}")
     if res.failure_error:

@@ -39,6 +39,9 @@ EXPECTED = {
     "bug_sigmoid_gradient_of_activation": ("diagnosis", "activation-derivative"),
     "bug_sign_flipped": ("diagnosis", "sign"),
     "bug_unrolled_in_fortran_order": ("diagnosis", "layout"),
+    # the case space's extremes (issue 15): more classes than 10, pre-activations near the textbook limit
+    "bug_ten_labels_hardcoded": ("check", "gradient_random"),
+    "bug_nan_past_eight": ("check", "gradient_random"),
 }
 
 

@@ -17,7 +17,7 @@ from gradverify.cli._common import Progress, emit, table, terminal_width
 from gradverify.cli._problem import add_candidate_options, candidate_from_args, profile_from_args
 from gradverify.cli.verify import _show_output, render
 from gradverify.errors import InputError
-from gradverify.spec import ACTIVATIONS, OUTPUTS, REGULARIZATIONS
+from gradverify.spec import ACTIVATIONS, OUTPUTS, REGULARIZATIONS, TEXTBOOK_LIMIT
 from gradverify.suite import reproduce_command, run_suite
 
 HELP = "check over random architectures (Hypothesis), shrinking any failure to the smallest network"
@@ -56,7 +56,13 @@ def register(sub) -> None:
     family.add_argument("--reg", type=_names("--reg", REGULARIZATIONS), default=None, metavar="R,S",
                         help=f"regularization conventions: {', '.join(REGULARIZATIONS)}")
     family.add_argument("--reg-bias", choices=("yes", "no", "both"), default=None, help="biases regularized: yes, no or both (default both)")
-    family.add_argument("--no-saturation", action="store_true", help="leave out parameter scales that saturate units")
+    sat = family.add_mutually_exclusive_group()
+    sat.add_argument("--saturating", dest="saturation", action="store_const", const=True, default=None,
+                     help="also draw units saturated past where the textbook cost overflows (default for gradverify's own sources; "
+                          "grade --saturating is the same)")
+    sat.add_argument("--no-saturation", dest="saturation", action="store_const", const=False,
+                     help=f"keep every pre-activation within ±{TEXTBOOK_LIMIT:g}, where the textbook cost is finite "
+                          "(default for a --candidate, as in grade)")
     family.add_argument("--max-params", type=integer("--max-params", lo=2, hi=5000), default=60, metavar="P",
                         help="largest network drawn, in parameters (default 60)")
     family.add_argument("--max-depth", type=integer("--max-depth", lo=1, hi=10), default=3, metavar="L", help="most weight layers (default 3)")
@@ -73,7 +79,7 @@ def family_from_args(args):
     from gradverify.strategies import Family, InvalidArgument
 
     base = Family.lecture() if args.lecture else Family()
-    changes = {"saturating": not args.no_saturation, "max_params": args.max_params, "max_depth": args.max_depth,
+    changes = {"saturating": args.saturation, "max_params": args.max_params, "max_depth": args.max_depth,
                "max_width": args.max_width, "max_m": args.max_m}
     for key, value in (("activations", args.activations), ("outputs", args.outputs), ("regularizations", args.reg)):
         if value is not None:
@@ -112,7 +118,7 @@ def run(args) -> int:
             _show_output(cand)
     what = f"candidate {label} ({profile.name} profile)" if label else "gradverify's backprop and finite differences"
     emit(f"suite    {what} against the exact oracle; seed {args.seed}")
-    emit(f"family   {family.describe()}")
+    emit(f"family   {res.family}")
     emit(f"tried    {len(res.records)} architectures in {res.seconds:.1f} s ({res.per_second:.0f} per second, shrinking included)")
     recs = res.records
     if recs:
@@ -130,7 +136,7 @@ def run(args) -> int:
     emit()
     if res.failure is not None:
         p = res.failure.problem
-        emit("smallest failing case (shrunk):")
+        emit("smallest failing case (shrunk):" if res.shrunk else "failing case (one of the extremes judged before the search):")
         emit(render(res.failure, rows=20, width=terminal_width()))
         emit(f"\nreproduce: {reproduce_command(p, candidate=label, profile=profile.name, settings=settings)}")
         emit("rerun the suite: " + args.command_line)

@@ -205,7 +205,8 @@ def gradient_random(rubric: dict, suite, large: tuple[Case, Comparison | None, s
         return _check("gradient_random", rubric, False, large_msg, details)
     if suite.failure is not None:
         how = reproduce_command(suite.failure.problem, candidate="YOURFILE.py:" + target, profile=profile)
-        what = f"A generated case failed; the smallest failing case (shrunk) is {suite.failure.problem!r}. Reproduce it: {how}."
+        found = "the smallest failing case (shrunk) is" if suite.shrunk else "the failing case is"
+        what = f"A generated case failed; {found} {suite.failure.problem!r}. Reproduce it: {how}."
     else:
         what = f"A generated case could not be graded: {suite.failure_error}"
     return _check("gradient_random", rubric, False, "\n".join(m for m in (what, large_msg) if m), details)

@@ -88,6 +88,12 @@ BUGS = {
     "grad_missing_1_over_m": ("    Theta1_grad = d2.T @ a1 / m\n    Theta2_grad = d3.T @ a2 / m\n",
                               "    Theta1_grad = d2.T @ a1\n    Theta2_grad = d3.T @ a2\n"),
     "sign_flipped": ("    d3 = h - Y\n", "    d3 = Y - h\n"),
+    # Right on the exercise's 10 labels and the debug network's 3, an IndexError beyond 10 classes.
+    "ten_labels_hardcoded": ("    Y = np.eye(num_labels)[y]\n", "    Y = np.eye(10)[y][:, :num_labels]  # the exercise has 10 labels\n"),
+    # A sigmoid tabulated on [-8, 8] only: right wherever the debug network's units are, NaN past 8.
+    "nan_past_eight": ("def sigmoid(z):\n    return 1.0 / (1.0 + np.exp(-z))\n",
+                       "def sigmoid(z):\n    z = np.asarray(z, dtype=float)\n"
+                       "    return np.where(np.abs(z) <= 8, 1.0 / (1.0 + np.exp(-z)), np.nan)  # the table covers [-8, 8]\n"),
     "regularized_bias": ("    Theta1_grad[:, 1:] += lambda_ / m * Theta1[:, 1:]\n    Theta2_grad[:, 1:] += lambda_ / m * Theta2[:, 1:]\n",
                          "    Theta1_grad += lambda_ / m * Theta1\n    Theta2_grad += lambda_ / m * Theta2\n"),
     "no_reg_in_gradient": ("    Theta1_grad[:, 1:] += lambda_ / m * Theta1[:, 1:]\n    Theta2_grad[:, 1:] += lambda_ / m * Theta2[:, 1:]\n", ""),
