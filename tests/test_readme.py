@@ -32,6 +32,14 @@ ELSEWHERE = {
     "python3 -m pip install . && python3 -m gradverify verify": "tests/test_packaging.py",
     "python3 -m pip install -e '.[test]' && python3 -m pytest --slow": ".ci/run (tests/test_project.py)",
     "python3 -m pip install -e '.[bench]' && python3 bench/run.py": "on demand: network and minutes",
+    # The Dask section: the extra is in the test extra; a scheduler and workers of the reader's own
+    # machines (HOST, scheduler.json) are placeholders, the same path run by tests/test_distributed.py
+    # against a scheduler it starts by address and by scheduler file.
+    "python3 -m pip install 'gradverify[distributed]'": "the test extra installs distributed",
+    "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1 dask scheduler": "tests/test_distributed.py (a scheduler started by the test)",
+    "dask worker tcp://HOST:8786 --nworkers 8 --nthreads 1": "tests/test_distributed.py (workers started by the test)",
+    "gradverify grade submissions/ --assignment ex4 --out graded/ --scheduler tcp://HOST:8786": "tests/test_distributed.py",
+    "gradverify grade submissions/ --assignment ex4 --out graded/ --scheduler scheduler.json": "tests/test_distributed.py",
 }
 
 # command -> (exit code, words its output must hold)
@@ -50,6 +58,10 @@ EXPECT = {
     # Grading a class
     "gradverify grade submissions/ --assignment ex4 --out graded/ --jobs 2": (1, ["1 of 3 passed"]),
     "gradverify grade alice.py bob/ --assignment two-layer-relu --set reg_scale=0.5": (1, ["alice", "bob"]),
+    "gradverify grade layers/ --assignment layers-api --set missing=zero": (1, ["alice", "bob", "1 of 2 passed"]),
+    # Beyond one machine
+    "gradverify grade submissions/ --assignment ex4 --out graded/ --scheduler local:2": (1, ["1 of 3 passed"]),
+    "gradverify suite --candidate my_backprop.py:cost_and_grad --lecture --examples 500 --scheduler local:2": (0, ["PASS: all"]),
     "gradverify grade submissions/ --assignment my_course.toml --report": (1, ["report: "]),
     # inline
     "gradverify graph sigmoid-neuron": (0, ["0.73"]),
@@ -66,6 +78,7 @@ SLOW = {"gradverify verify 784-128-10 --init random -m 10", "gradverify suite --
         "gradverify verify --candidate my_backprop.py:cost_and_grad --report",
         "gradverify verify --candidate tests/examples/buggy_bias.py:cost_and_grad --report reports/example",
         "gradverify suite --candidate my_backprop.py:cost_and_grad --lecture",
+        "gradverify suite --candidate my_backprop.py:cost_and_grad --lecture --examples 500 --scheduler local:2",
         "gradverify verify 4-8-8-2:tanh/softmax --init random --seed 1 --lambda 1 -m 16"}
 
 
@@ -136,6 +149,9 @@ def workspace(tmp_path_factory) -> Path:
     for name in WORKSPACE_SUBMISSIONS:
         shutil.copy(ROOT / "tests" / "submissions" / "ex4" / name, ws / "submissions" / name)
     shutil.copy(ROOT / "tests" / "submissions" / "two_layer" / "correct_two_layer.py", ws / "alice.py")
+    for student, name in (("alice", "student_layers.py"), ("bob", "buggy_layers.py")):  # a class: a folder per student
+        (ws / "layers" / student).mkdir(parents=True)
+        shutil.copy(ROOT / "tests" / "layers" / name, ws / "layers" / student / "layers.py")
     (ws / "bob").mkdir()
     shutil.copy(ROOT / "tests" / "submissions" / "two_layer" / "bug_half_reg_gradient.py", ws / "bob" / "bob.py")
     (ws / "my_course.toml").write_text('base = "ex4"\nname = "my_course"\n[rubric]\ncost = 20\n', encoding="utf-8")
