@@ -2,8 +2,8 @@
 
 A profile's case space is its networks (depth, widths, output and conventions from the profile,
 the rest from a ``strategies.Family``), the data contract (every class present), how far into
-saturation the parameters go, and a few **extremes** drawn from the seed that a random search would
-only sometimes reach: an output layer of more classes than the classic exercise's 10, and units
+saturation the parameters go, and a few **extremes** drawn from the seed, judged after the search,
+that it would only sometimes reach: an output layer of more classes than the classic exercise's 10, and units
 driven as far as the textbook cost stays finite (``strategies.TEXTBOOK_LIMIT``). ``grade`` and
 ``suite --profile`` build the same space from the same profile, so they agree on the same code.
 """
@@ -64,7 +64,7 @@ class CaseSpace:
                         max_preactivation=None if strict else self.family.max_preactivation)
 
     def extremes(self, seed: int) -> tuple[Problem, ...]:
-        """The cases judged before the search, drawn from ``seed``: many classes, and units pushed to the limit.
+        """The cases judged after a search that passed, drawn from ``seed``: many classes, and units pushed to the limit.
 
         For gradverify's own sources (``candidate`` False) there are none: their search already
         draws saturating scales.
@@ -119,9 +119,9 @@ class CaseSpace:
                               + f", ≤ {f.max_params} parameters, m ≤ {f.max_m}" + (", every class present" if self.all_classes else ""),
                               "saturating scales included" if f.saturating else f"pre-activations within ±{f.max_preactivation:g}"])
         if self.candidate:
-            text += (f"; first, cases with up to {self.family.max_classes} classes and with pre-activations near "
+            text += (f"; then cases with up to {self.family.max_classes} classes and with pre-activations near "
                      f"±{self.family.max_preactivation:g}" if self.family.max_classes else
-                     f"; first, cases with pre-activations near ±{self.family.max_preactivation:g}")
+                     f"; then cases with pre-activations near ±{self.family.max_preactivation:g}")
         return text
 
 

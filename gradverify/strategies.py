@@ -98,12 +98,11 @@ def networks(*, min_depth: int = 1, max_depth: int = 3, min_width: int = 1, max_
     def gradverify_networks(draw) -> Network:
         depth = draw(st.integers(min_depth, max_depth))
         output = draw(st.sampled_from(outputs))
-        # Shrinks toward 0: a failure that does not need many classes shrinks to few.
-        classes = draw(st.integers(max_width + 1, max_classes)) if many and output != "identity" and draw(st.integers(0, 3)) == 3 else 0
-        narrow = min(max_width, 2) if classes else max_width
-        sizes = [draw(st.integers(min(min_width, narrow), narrow)) for _ in range(depth + 1)]
-        if classes:
-            sizes[-1] = classes
+        sizes = [draw(st.integers(min_width, max_width)) for _ in range(depth + 1)]
+        # Drawn after the sizes, and shrinking toward "no": a failure that does not need many
+        # classes shrinks as if they had never been drawn.
+        if many and output != "identity" and draw(st.integers(0, 3)) == 3:
+            sizes = [min(w, max(min_width, 2)) for w in sizes[:-1]] + [draw(st.integers(max_width + 1, max_classes))]
         if output == "softmax":
             sizes[-1] = max(sizes[-1], 2)
         hidden = tuple(draw(st.sampled_from(activations)) for _ in range(depth - 1))

@@ -126,9 +126,9 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
             (the search and its shrinking stay here, and find the same case). A candidate must
             then travel to the workers (``gradverify.suite_remote.FileCandidate``).
 
-    The cases are the profile's case space (``casespace``), the same ``grade`` draws from: for a
-    candidate, its extremes (many classes, units near the textbook limit) are judged first, then
-    the search. A candidate that runs past its time limit (a ``CandidateTimeout``) ends the search
+    The cases are the profile's case space (``casespace``), the same ``grade`` draws from: the
+    search, then (for a candidate, when the search passed) its extremes: many classes, units near
+    the textbook limit. A candidate that runs past its time limit (a ``CandidateTimeout``) ends the search
     at once: the case is reported without shrinking.
     """
     from gradverify.candidate_process import CandidateTimeout
@@ -174,13 +174,19 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
             progress(min(len(result.records), examples), examples)
         return rec.verdict != "pass"
 
+    def search() -> Problem | None:
+        try:
+            return find(strategy, fails, settings=hs, random=random.Random(seed))
+        except (NoSuchExample, Unsatisfiable):
+            pass
+        # The extremes after a search that passed (a failure it finds is shrunk; the extremes are
+        # already small): a search of a few dozen cases reaches them only sometimes.
+        extreme = next((p for p in space.extremes(seed) if fails(p)), None)
+        result.shrunk = extreme is None
+        return extreme
+
     try:
-        # The extremes first: a search of a few dozen cases reaches them only sometimes.
-        minimal = next((p for p in space.extremes(seed) if fails(p)), None)
-        if minimal is not None:
-            result.shrunk = False
-        else:
-            minimal = find(strategy, fails, settings=hs, random=random.Random(seed))
+        minimal = search()
     except _Stop as stop:
         result.minimal = stop.problem
         result.records.append(SuiteRecord(stop.problem.network.compact, stop.problem.network.n_params, stop.problem.m,
@@ -188,8 +194,6 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
         result.failure_error = f"{type(stop.error).__name__}: {stop.error} on {stop.problem!r} (not shrunk: every case would wait as long)"
         result.seconds = time.perf_counter() - t0
         return result
-    except (NoSuchExample, Unsatisfiable):
-        minimal = None
     except Flaky:  # failed on a case, then passed when the same case was replayed
         minimal = None
         failed = next((r for r in result.records if r.verdict != "pass"), None)

@@ -95,7 +95,7 @@ def test_code_that_breaks_beyond_ten_labels_or_past_eight_fails_the_space(name, 
     from gradverify.candidates import apart
 
     call, proc = apart(_student(name), profile="ex4", separate=False)
-    res = run_suite(call, profile="ex4", examples=5, seed=1)
+    res = run_suite(call, profile="ex4", examples=1, seed=1)  # one case: the search alone would pass
     assert not res.ok
     problem = res.minimal
     if name == "bug_ten_labels_hardcoded":
@@ -103,7 +103,7 @@ def test_code_that_breaks_beyond_ten_labels_or_past_eight_fails_the_space(name, 
     else:
         assert largest_preactivation(problem) > 8
         assert res.failure is not None and not res.failure.verdicts["candidate"].ok
-    assert not res.shrunk  # one of the extremes, found before the search
+    assert not res.shrunk  # one of the extremes, judged after the search passed
 
 
 def test_a_cancelling_output_layer_widens_the_cost_budget():

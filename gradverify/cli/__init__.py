@@ -108,7 +108,7 @@ def _internal_error(command: str, exc: BaseException) -> int:
     from gradverify._version import __version__
 
     versions = [f"gradverify {__version__}", f"Python {platform.python_version()}"]
-    for name in ("numpy", "sympy", "symengine", "gmpy2", "hypothesis"):
+    for name in ("numpy", "sympy", "symengine", "flint", "hypothesis"):
         module = sys.modules.get(name)
         if module is not None:
             versions.append(f"{name} {getattr(module, '__version__', '?')}")

@@ -136,7 +136,7 @@ def run(args) -> int:
     emit()
     if res.failure is not None:
         p = res.failure.problem
-        emit("smallest failing case (shrunk):" if res.shrunk else "failing case (one of the extremes judged before the search):")
+        emit("smallest failing case (shrunk):" if res.shrunk else "failing case (one of the extremes judged after the search):")
         emit(render(res.failure, rows=20, width=terminal_width()))
         emit(f"\nreproduce: {reproduce_command(p, candidate=label, profile=profile.name, settings=settings)}")
         emit("rerun the suite: " + args.command_line)

@@ -23,7 +23,7 @@ import numpy as np
 __all__ = ["LAYER_SCHEMA_VERSION", "layer_document", "render_document"]
 
 LAYER_SCHEMA_VERSION = "1.0"
-_PACKAGES = ("gradverify", "numpy", "sympy", "symengine", "mpmath", "gmpy2", "matplotlib")
+_PACKAGES = ("gradverify", "numpy", "sympy", "symengine", "mpmath", "python-flint", "matplotlib")
 
 
 def _jsonable(obj):
