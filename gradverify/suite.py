@@ -149,6 +149,8 @@ def run_suite(candidate: Callable[[Problem], tuple] | None = None, *, profile: s
     from hypothesis import HealthCheck, Phase, find, settings
     from hypothesis.errors import Flaky, NoSuchExample, Unsatisfiable
 
+    # Long (~80 lines): the search, its one callback and the four ways it can end (a failure, a
+    # timeout, nothing found, answers that changed) share ``result``; read in one place.
     hs = settings(max_examples=examples, database=None, deadline=None, derandomize=False,
                   suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
     strategy = space.strategy()

@@ -285,3 +285,15 @@ def test_json_dash_prints_only_json_and_json_file_writes_it_beside_the_table(tmp
     out = capsys.readouterr().out
     assert "PASS" in out and f"json: {out_file}" in out
     assert json.loads(out_file.read_text())["verdict"] == "pass"
+
+
+def test_suite_layer_runs_the_layer_catalogues_suite_and_catches_a_planted_layer_bug(capsys):
+    # issue 18: `suite --layer NAME` is `layer NAME --suite`
+    assert main(["suite", "--layer", "affine", "--examples", "5"]) == 0
+    assert "PASS: all 5 cases agree with the exact oracle" in capsys.readouterr().out
+    buggy = Path(__file__).parent / "layers" / "buggy_cs231n.py"
+    assert main(["suite", "--layer", "batchnorm", "--examples", "10", "--candidate", f"{buggy}:batchnorm_backward"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "batchnorm" in out
+    assert main(["suite", "--layer", "affine", "--profile", "ex4"]) == 2
+    assert "--layer draws the layer's own cases" in capsys.readouterr().err

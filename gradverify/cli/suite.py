@@ -70,6 +70,8 @@ def register(sub) -> None:
     family.add_argument("--max-m", type=integer("--max-m", lo=1, hi=1000), default=6, metavar="M", help="largest batch (default 6)")
     p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None, type=out_dir("--report"),
                    help="also write report.json/md/html (default reports/suite-seed<seed>)")
+    p.add_argument("--layer", metavar="NAME", help="instead: the suite of one layer of the catalogue (the same as "
+                   "gradverify layer NAME --suite; with --candidate FILE.py[:FUNCTION], your layer functions)")
     add_scheduler_option(p, "the cases")
     p.set_defaults(handler=run)
 
@@ -92,7 +94,22 @@ def family_from_args(args):
         raise InputError("These family options cannot draw any network", received=str(exc), fix="widen the options") from None
 
 
+def _layer_suite(args) -> int:
+    """``suite --layer NAME``: the layer catalogue's suite (``gradverify layer NAME --suite``)."""
+    from gradverify.cli.layer import _candidate, _suite
+    from gradverify.layers import get_layer
+
+    if args.profile != "native" or args.settings or getattr(args, "scheduler", None):
+        raise InputError("--layer draws the layer's own cases", expected="--layer NAME with --examples, --seed, --candidate, --report",
+                         received="--profile, --set or --scheduler as well", fix="drop them, or drop --layer")
+    spec = get_layer(args.layer)
+    cand = _candidate(args.candidate[2], spec.name) if args.candidate is not None else None
+    return _suite(args, spec.name, {}, {}, cand)
+
+
 def run(args) -> int:
+    if args.layer is not None:
+        return _layer_suite(args)
     if args.candidate is None and (args.profile != "native" or args.settings or args.timeout is not None):
         raise InputError("--profile, --set and --timeout apply only to a --candidate", expected="--candidate FILE.py:FUNCTION with them",
                          received="no --candidate", fix="add --candidate, or drop them")

@@ -121,6 +121,8 @@ def heatmaps(section: dict) -> list[Figure]:
     source (10⁻³ … 1, green to yellow) and stretches above it to the largest ratio (yellow to
     red), so a passing entry never looks like a failing one.
     """
+    # Long (~85 lines): one figure's layout (grid, colour scale, labels, the bias column) read top
+    # to bottom; split into helpers it would pass a dozen arrays and axes between them.
     import numpy as np
     from matplotlib import colormaps
     from matplotlib.colors import TwoSlopeNorm
