@@ -236,17 +236,18 @@ class Comparison:
             "notes": list(self.notes),
         }
         if values:
-            params = []
-            for i, pname in enumerate(self.names):
-                row = {"name": pname, "values": {s: float(r.grad[i]) for s, r in self.sources.items()}}
-                row["budgets"] = {s: float(v.budget[i]) for s, v in self.verdicts.items()}
-                row["abs_err"] = {s: float(v.abs_err[i]) for s, v in self.verdicts.items()}
-                row["rel_err"] = {s: float(v.rel_err[i]) for s, v in self.verdicts.items()}
-                row["ratio"] = {s: float(v.ratio[i]) for s, v in self.verdicts.items()}
-                row["status"] = {s: str(v.status[i]) for s, v in self.verdicts.items()}
-                params.append(row)
-            out["parameters"] = params
+            out["parameters"] = [self.parameter_row(i) for i in range(len(self.names))]
         return out
+
+    def parameter_row(self, i: int) -> dict:
+        """Entry ``i`` as the report's row: its name, every source's value, every judged source's budget, errors, ratio and status."""
+        row = {"name": self.names[i], "values": {s: float(r.grad[i]) for s, r in self.sources.items()}}
+        row["budgets"] = {s: float(v.budget[i]) for s, v in self.verdicts.items()}
+        row["abs_err"] = {s: float(v.abs_err[i]) for s, v in self.verdicts.items()}
+        row["rel_err"] = {s: float(v.rel_err[i]) for s, v in self.verdicts.items()}
+        row["ratio"] = {s: float(v.ratio[i]) for s, v in self.verdicts.items()}
+        row["status"] = {s: str(v.status[i]) for s, v in self.verdicts.items()}
+        return row
 
 
 def gather(problem: Problem, sources: Sequence[str] = SOURCE_NAMES, *, candidates: dict[str, Callable] | None = None,

@@ -57,16 +57,7 @@ def shown_indices(comp, limit: int = SHOWN_ROWS) -> np.ndarray:
 
 
 def _rows(comp, indices) -> list[dict]:
-    rows = []
-    for i in indices:
-        row = {"name": comp.names[i], "values": {s: float(r.grad[i]) for s, r in comp.sources.items()}}
-        row["budgets"] = {s: float(v.budget[i]) for s, v in comp.verdicts.items()}
-        row["abs_err"] = {s: float(v.abs_err[i]) for s, v in comp.verdicts.items()}
-        row["rel_err"] = {s: float(v.rel_err[i]) for s, v in comp.verdicts.items()}
-        row["ratio"] = {s: float(v.ratio[i]) for s, v in comp.verdicts.items()}
-        row["status"] = {s: str(v.status[i]) for s, v in comp.verdicts.items()}
-        rows.append(row)
-    return rows
+    return [comp.parameter_row(int(i)) for i in indices]
 
 
 def pooled_grids(comp, source: str, grid: int = GRID) -> dict[str, dict]:
