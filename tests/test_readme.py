@@ -64,6 +64,8 @@ EXPECT = {
     "gradverify suite --candidate my_backprop.py:cost_and_grad --lecture --examples 500 --scheduler local:2": (0, ["PASS: all"]),
     "gradverify grade submissions/ --assignment my_course.toml --report": (1, ["report: "]),
     # inline
+    "gradverify --help": (0, ["usage: gradverify", "verify", "grade"]),  # the benchmark row's start-up commands
+    "gradverify verify --sources backprop": (0, ["NO VERDICT: only backprop ran"]),
     "gradverify graph sigmoid-neuron": (0, ["0.73"]),
     'gradverify graph "max(x*y, log(1+x^2)) / tanh(y)" --at x=1.5,y=0.5': (0, ["SymPy"]),
     "gradverify report --schema": (0, ['"$schema"']),
