@@ -50,13 +50,7 @@ def measure(code: str, repeats: int) -> tuple[float, float, str]:
 
 def baseline(repeats: int) -> float:
     """The bare interpreter's start-up, for the ratio: what gradverify adds to it."""
-    return statistics.median(_time([sys.executable, "-c", "pass"]) for _ in range(repeats))
-
-
-def _time(argv: list[str]) -> float:
-    t = time.perf_counter()
-    subprocess.run(argv, capture_output=True, cwd=ROOT)
-    return time.perf_counter() - t
+    return measure("pass", repeats)[0]
 
 
 def section(repeats: int) -> str:
@@ -100,7 +94,7 @@ def main() -> int:
         return 0
     path = ROOT / "bench" / "RESULTS.md"
     text = path.read_text(encoding="utf-8")
-    pattern = re.compile(r"<!-- ?startup: ?begin ?-->.*?<!-- ?startup: ?end ?-->", re.S)
+    pattern = re.compile(r"<!-- ?startup: ?begin ?-->.*?<!-- ?startup: ?end ?-->", re.DOTALL)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text, encoding="utf-8")
     print(f"wrote {path}")

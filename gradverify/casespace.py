@@ -11,12 +11,12 @@ driven as far as the textbook cost stays finite (``strategies.TEXTBOOK_LIMIT``).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from gradverify.problems import random_problem
 from gradverify.profiles import Profile
 from gradverify.spec import Network, Problem
-from gradverify.strategies import TEXTBOOK_LIMIT, Family, largest_preactivation, networks, problems
+from gradverify.strategies import Family, largest_preactivation, networks, problems
 
 __all__ = ["CaseSpace", "case_space"]
 
@@ -72,44 +72,51 @@ class CaseSpace:
         if not self.candidate:
             return ()
         out = []
-        for i, net in enumerate(self._extreme_networks(seed)):
+        for i, (net, many) in enumerate(self._extreme_networks(seed)):
             own = _derive(seed, f"extreme-{i}")
-            if net.sizes[-1] > self.family.max_width:  # many classes, ordinary scale
+            if many:  # many classes, ordinary scale
                 out.append(random_problem(net, m=net.sizes[-1] + 1, seed=own, scale=1.0, all_classes=True))
             else:
-                out.append(_near_limit(net, own, self.family.max_preactivation, all_classes=self.all_classes or net.output != "identity"))
-        return tuple(p for p in out if p is not None)
+                near = _near_limit(net, own, self.family.max_preactivation, all_classes=self.all_classes or net.output != "identity")
+                out += [near] if near is not None else []
+        return tuple(out)
 
-    def _extreme_networks(self, seed: int) -> list[Network]:
+    def _extreme_networks(self, seed: int) -> list[tuple[Network, bool]]:
+        """(network, whether it is the many-classes one): per output the family draws (the profile's one), a
+        debug-shaped network and, for a classification output, a narrow one with many classes."""
         family, lam = self.family, self.family.lam if self.family.lam is not None else 1.0
-        if self.profile is not None and self.profile.name != "native":
+        profiled = self.profile is not None and self.profile.name != "native"
+        if profiled:
             lo, hi = self.profile.depth
-            depth = 2 if lo <= 2 <= hi else lo
-            make = lambda sizes: self.profile.network(sizes, lam, self.settings)  # noqa: E731
-            outputs = [None]
+            depth, outputs = (2 if lo <= 2 <= hi else lo), (None,)  # the profile fixes units and output
         else:
-            depth = min(2, family.max_depth)
-            outputs = list(family.outputs)
-            acts = family.activations
+            depth, outputs = min(2, family.max_depth), family.outputs
 
-            def make(sizes, output=None):
-                hidden = tuple(acts[(seed + k) % len(acts)] for k in range(len(sizes) - 2))
-                return Network(tuple(sizes), hidden, output, lam=lam, reg=family.regularizations[0],
-                               reg_bias=bool(family.reg_bias))
-        hidden = (_EXTREME_SHAPES[1],) * (depth - 1)
+        def make(sizes: tuple, output: str | None) -> Network:
+            if profiled:
+                return self.profile.network(sizes, lam, self.settings)
+            hidden = tuple(family.activations[(seed + k) % len(family.activations)] for k in range(len(sizes) - 2))
+            return Network(sizes, hidden, output, lam=lam, reg=family.regularizations[0], reg_bias=bool(family.reg_bias))
+
+        classes = self._many_classes(seed)
         nets = []
         for output in outputs:
-            near = make((_EXTREME_SHAPES[0], *hidden, 3)) if output is None else make((_EXTREME_SHAPES[0], *hidden, 3), output)
-            nets.append(near)
-            if family.max_classes and family.max_classes > family.max_width and near.output != "identity":
-                least = min(max(family.max_width + 1, _BEYOND_CLASSIC), family.max_classes)  # beyond the classic 10 labels
-                classes = least + _derive(seed, "classes") % (family.max_classes - least + 1)
-                sizes = (_EXTREME_SHAPES[0], *(2,) * (depth - 1), classes)
-                nets.append(make(sizes) if output is None else make(sizes, output))
+            near = make((_EXTREME_SHAPES[0], *(_EXTREME_SHAPES[1],) * (depth - 1), 3), output)
+            nets.append((near, False))
+            if classes and near.output != "identity":
+                nets.append((make((_EXTREME_SHAPES[0], *(2,) * (depth - 1), classes), output), True))
         return nets
 
+    def _many_classes(self, seed: int) -> int:
+        """The many-classes extreme's output width (beyond the classic 10 labels), or 0 when the family draws none."""
+        f = self.family
+        if not f.max_classes or f.max_classes <= f.max_width:
+            return 0
+        least = min(max(f.max_width + 1, _BEYOND_CLASSIC), f.max_classes)
+        return least + _derive(seed, "classes") % (f.max_classes - least + 1)
+
     def describe(self) -> str:
-        """One line for people: the family, and the extremes judged first."""
+        """One line for people: the family, and the extremes judged after the search."""
         text = self.family.describe()
         if self.profile is not None and self.profile.name != "native":  # the profile fixes units, loss and conventions
             f, (lo, hi) = self.family, self.profile.depth

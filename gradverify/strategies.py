@@ -121,14 +121,16 @@ def scales(*, saturating: bool = False, large: bool = False) -> st.SearchStrateg
     return st.sampled_from(ORDINARY_SCALES + (LARGE_SCALES if large or saturating else ()) + (SATURATING_SCALES if saturating else ()))
 
 
-def _clear_of_kinks(problem: Problem, margin: float) -> bool:
+def _kept(problem: Problem, kink_margin: float | None, max_preactivation: float | None) -> bool:
+    """One forward pass for both filters: ReLU pre-activations at least ``kink_margin`` from 0, and
+    every pre-activation within ``max_preactivation`` (None: that filter is off)."""
     net = problem.network
-    if "relu" not in net.activations:
-        return True
-    for act, A in zip(net.activations, pre_activations(net, problem.params, problem.X)):
-        if act == "relu" and np.min(np.abs(A)) < margin:
-            return False
-    return True
+    if max_preactivation is None and "relu" not in net.activations:
+        return True  # nothing to look at: no forward pass
+    As = pre_activations(net, problem.params, problem.X)
+    if kink_margin is not None and any(act == "relu" and np.min(np.abs(A)) < kink_margin for act, A in zip(net.activations, As)):
+        return False
+    return max_preactivation is None or max(float(np.max(np.abs(A))) for A in As) <= max_preactivation
 
 
 def problems(network: Network | st.SearchStrategy[Network] | None = None, *, min_m: int = 1, max_m: int = 6,
@@ -185,10 +187,9 @@ def problems(network: Network | st.SearchStrategy[Network] | None = None, *, min
         return problem
 
     strategy = gradverify_problems()
-    if avoid_kinks:
-        strategy = strategy.filter(lambda p: _clear_of_kinks(p, kink_margin))
-    if max_preactivation is not None:
-        strategy = strategy.filter(lambda p: largest_preactivation(p) <= max_preactivation)
+    margin = kink_margin if avoid_kinks else None
+    if margin is not None or max_preactivation is not None:
+        strategy = strategy.filter(lambda p: _kept(p, margin, max_preactivation))
     return strategy
 
 

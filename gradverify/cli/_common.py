@@ -204,3 +204,14 @@ class Heartbeat:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._old)
             self._old = None
+
+
+def json_default(obj):
+    """``json.dumps(default=…)`` for result documents: numpy scalars and arrays as plain numbers, the rest as text."""
+    import numpy as np
+
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)

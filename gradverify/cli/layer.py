@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradverify.cli._common import Progress, table
+from gradverify.cli._common import Progress, json_default, table
 from gradverify.errors import CandidateError, InputError
 
 HELP = "check one layer (affine, conv, batchnorm, lstm_step …): exact vs backprop vs finite differences, and your forward/backward pair"
@@ -120,7 +120,7 @@ def run(args) -> int:
         for bar in bars.values():
             bar.close()
     if args.json:
-        print(json.dumps(comp.to_dict(), indent=1, default=_json_default))
+        print(json.dumps(comp.to_dict(), indent=1, default=json_default))
     else:
         print(render(comp, rows=args.rows))
     if args.report is not None:
@@ -173,14 +173,6 @@ def _suite(args, layer: str, dims: dict, settings: dict, cand) -> int:
         else:
             print("report: none written (no failing case to report)")
     return 0 if res.ok else 1
-
-
-def _json_default(obj):
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
 
 
 def _fmt(x: float) -> str:

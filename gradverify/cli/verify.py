@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from gradverify.cli._args import DIGITS, integer, out_dir, out_file
-from gradverify.cli._common import Heartbeat, Progress, emit, fitted_table, terminal_width
+from gradverify.cli._common import Heartbeat, Progress, emit, fitted_table, json_default, terminal_width
 from gradverify.cli._problem import (add_candidate_options, add_problem_options, candidate_from_args, problem_from_args,
                                      profile_from_args)
 from gradverify.compare import SOURCE_NAMES, Comparison, compare
@@ -149,7 +149,7 @@ def run(args) -> int:
         values_path = write_values(comp, args.values)
     if args.json is not None:
         doc = _json_document(comp, probes, values_path)
-        text = json.dumps(doc, indent=1, default=_json_default, allow_nan=False)
+        text = json.dumps(doc, indent=1, default=json_default, allow_nan=False)
         if args.json == "-":
             emit(text)
         else:
@@ -239,14 +239,6 @@ def _partial(problem, name: str, *, latex: bool, comp: Comparison) -> str:
     if name in comp.names and "exact" in comp.sources:
         value = f" = {comp.sources['exact'].grad[comp.names.index(name)]:.15g} at these parameters"
     return f"∂J/∂{name} (SymPy's derivative of the whole cost; the data are exact rationals){value}:\n{text}"
-
-
-def _json_default(obj):
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
 
 
 def _fmt(x: float) -> str:
