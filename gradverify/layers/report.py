@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import importlib.metadata
 import io
 import json
 import math
-import platform
 from html import escape
 
 import numpy as np
+
+from gradverify._io import environment, jsonable
 
 __all__ = ["LAYER_SCHEMA_VERSION", "layer_document", "render_document"]
 
@@ -26,34 +26,10 @@ LAYER_SCHEMA_VERSION = "1.0"
 _PACKAGES = ("gradverify", "numpy", "sympy", "symengine", "mpmath", "python-flint", "matplotlib")
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "tolist"):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    return str(obj)
-
-
 def _num(x) -> float:
     if isinstance(x, str):
         return {"Infinity": math.inf, "-Infinity": -math.inf}.get(x, math.nan)
     return math.nan if x is None else float(x)
-
-
-def _environment() -> dict:
-    versions = {}
-    for name in _PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions}
 
 
 def layer_document(comp, *, command: str, reproduce: str = "") -> dict:
@@ -64,13 +40,13 @@ def layer_document(comp, *, command: str, reproduce: str = "") -> dict:
         command: the command line that produced it.
         reproduce: a command that rebuilds the case (default: ``command``).
     """
-    section = _jsonable(comp.to_dict(values=True))
+    section = jsonable(comp.to_dict(values=True))
     case = section["case"]
     return {"schema_version": LAYER_SCHEMA_VERSION, "kind": "layer", "generator": "gradverify",
             "title": f"layer {case['layer']} ({', '.join(f'{k}={v}' for k, v in case['dims'].items())})",
             "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(), "command": command,
             "reproduce": reproduce or command, "verdict": section["verdict"], "summary": section["summary"],
-            "environment": _environment(), "comparison": section}
+            "environment": environment(_PACKAGES), "comparison": section}
 
 
 def render_document(doc: dict, fmt: str) -> str:

@@ -17,11 +17,10 @@ Nothing here computes a gradient or an error; those come from the records.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.metadata
-import math
-import platform
-import sys
 from collections.abc import Mapping, Sequence
+
+from gradverify._io import environment as _environment
+from gradverify._io import jsonable
 
 __all__ = ["SCHEMA_VERSION", "comparison_document", "suite_document", "batch_document", "comparison_section",
            "attach_step_curve", "environment", "jsonable"]
@@ -31,36 +30,9 @@ SCHEMA_VERSION = "1.0"
 _PACKAGES = ("gradverify", "numpy", "sympy", "symengine", "mpmath", "hypothesis", "matplotlib")
 
 
-def jsonable(obj):
-    """``obj`` as plain JSON values: numpy scalars and arrays unwrapped, non-finite floats as strings."""
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy arrays and scalars
-        return jsonable(obj.tolist())
-    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
-        return obj
-    if isinstance(obj, float):
-        if math.isnan(obj):
-            return "NaN"
-        if math.isinf(obj):
-            return "Infinity" if obj > 0 else "-Infinity"
-        return obj
-    return str(obj)
-
-
 def environment() -> dict:
     """Python, platform and the versions of the packages that shape the numbers."""
-    packages = {}
-    for name in _PACKAGES:
-        try:
-            packages[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            version = getattr(sys.modules.get(name), "__version__", None)
-            packages[name] = str(version) if version else "not installed"
-    return {"python": platform.python_version(), "implementation": platform.python_implementation(),
-            "platform": platform.platform(), "packages": packages}
+    return _environment(_PACKAGES)
 
 
 def _now() -> str:
