@@ -77,7 +77,7 @@ def _catalogue() -> str:
     return table(["layer", "CS231n functions", "default shape", "settings", "what"], rows, align="lllll")
 
 
-def _candidate(text: str, layer: str):
+def load_candidate(text: str, layer: str):
     from gradverify.cli._problem import load_module
     from gradverify.layers import resolve_pair
 
@@ -99,9 +99,9 @@ def run(args) -> int:
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     if args.digits < 20:
         raise InputError("--digits is too low for an exact referee", expected="at least 20", received=str(args.digits))
-    cand = _candidate(args.candidate, spec.name) if args.candidate else None
+    cand = load_candidate(args.candidate, spec.name) if args.candidate else None
     if args.suite:
-        return _suite(args, spec.name, dims, settings, cand)
+        return run_suite_of_layer(args, spec.name, dims, settings, cand)
     from gradverify.layers import compare_layer, random_case
 
     case = random_case(spec, dims=dims, settings=settings, seed=args.seed, scale=args.scale, integers=args.integers)
@@ -143,7 +143,7 @@ def _write_report(comp, args, cand) -> list[Path]:
     return [write_atomic(out / name, text) for name, text in texts.items()]
 
 
-def _suite(args, layer: str, dims: dict, settings: dict, cand) -> int:
+def run_suite_of_layer(args, layer: str, dims: dict, settings: dict, cand) -> int:
     from gradverify.layers import run_layer_suite
 
     if args.examples < 1:

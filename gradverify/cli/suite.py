@@ -96,15 +96,15 @@ def family_from_args(args):
 
 def _layer_suite(args) -> int:
     """``suite --layer NAME``: the layer catalogue's suite (``gradverify layer NAME --suite``)."""
-    from gradverify.cli.layer import _candidate, _suite
+    from gradverify.cli.layer import load_candidate, run_suite_of_layer
     from gradverify.layers import get_layer
 
     if args.profile != "native" or args.settings or getattr(args, "scheduler", None):
         raise InputError("--layer draws the layer's own cases", expected="--layer NAME with --examples, --seed, --candidate, --report",
                          received="--profile, --set or --scheduler as well", fix="drop them, or drop --layer")
     spec = get_layer(args.layer)
-    cand = _candidate(args.candidate[2], spec.name) if args.candidate is not None else None
-    return _suite(args, spec.name, {}, {}, cand)
+    cand = load_candidate(args.candidate[2], spec.name) if args.candidate is not None else None
+    return run_suite_of_layer(args, spec.name, {}, {}, cand)
 
 
 def run(args) -> int:
