@@ -29,7 +29,7 @@ from gradverify.params import flatten
 from gradverify.spec import Problem
 
 __all__ = ["EPS", "TINY", "FLOAT64_ULPS", "PRECISIONS", "Precision", "term_magnitudes", "float64_budget", "engine_budget",
-           "cost_magnitude", "cost_budget", "textbook_allowance"]
+           "cost_magnitude", "cost_budget", "candidate_cost_budget"]
 
 EPS = float(np.finfo(np.float64).eps)
 TINY = float(np.finfo(np.float64).tiny)
@@ -165,11 +165,10 @@ def cost_magnitude(problem: Problem) -> float:
     """
     net = problem.network
     with np.errstate(over="ignore", invalid="ignore"):
-        return _cost_magnitude(problem, net)
+        return _cost_magnitude(problem, net, pre_activations(net, problem.params, problem.X))
 
 
-def _cost_magnitude(problem: Problem, net) -> float:
-    As = pre_activations(net, problem.params, problem.X)
+def _cost_magnitude(problem: Problem, net, As: list) -> float:
     L = net.depth
     H = problem.X if L == 1 else activation(net.activations[-1])(As[-2])
     # a⁽ᴸ⁾ is a sum of the terms Wᴸᵢⱼ·hⱼ and bᴸᵢ: where they cancel (large hidden values, a small
@@ -194,33 +193,40 @@ def cost_budget(problem: Problem, precision: Precision = "float64") -> float:
     Never from the judged cost itself: a wildly wrong cost must not widen its own budget.
     ``cost_magnitude`` bounds |J| and every term a stable engine adds up.
     """
+    return _cost_budget(problem, precision, pre_activations(problem.network, problem.params, problem.X))
+
+
+def _cost_budget(problem: Problem, precision: Precision, As: list) -> float:
     eps, tiny = _precision(precision)
     net = problem.network
     length = net.depth + 1 + math.log2(problem.m * net.sizes[-1] + 1)
     with np.errstate(over="ignore", invalid="ignore"):
-        return FLOAT64_ULPS * eps * length * cost_magnitude(problem) + tiny
+        return FLOAT64_ULPS * eps * length * _cost_magnitude(problem, net, As) + tiny
 
 
-def textbook_allowance(problem: Problem, precision: Precision = "float64") -> tuple[float, float]:
-    """What the textbook cost −y·log σ(a) − (1−y)·log(1 − σ(a)) of a correct candidate may lose, and the largest a.
+def candidate_cost_budget(problem: Problem, precision: Precision = "float64") -> tuple[float, float, float]:
+    """A candidate's cost budget: a correct engine's, plus what the textbook cost may lose by itself.
 
-    σ(a) near 1 is rounded to an ulp of 1, so 1 − σ(a) ≈ e^(−a) keeps only an absolute error of
-    about eps: log(1 − σ(a)) is off by about eps·(1 + eᵃ) (1e-7 at a = 20, 2e-3 at a = 30). That is
-    the formula's, not the student's, and the lecture teaches it: a candidate's cost budget
-    includes it (a stable log-sigmoid needs none, and gradverify's backprop gets none). Only
+    The textbook −y·log σ(a) − (1−y)·log(1 − σ(a)): σ(a) near 1 is rounded to an ulp of 1, so
+    1 − σ(a) ≈ e^(−a) keeps only an absolute error of about eps and log(1 − σ(a)) is off by about
+    eps·(1 + eᵃ) (1e-7 at a = 20, 2e-3 at a = 30). That is the formula's, not the student's, and the
+    lecture teaches it (a stable log-sigmoid needs none, and gradverify's backprop gets none). Only
     sigmoid outputs: a softmax's log of a ratio of exponentials loses nothing comparable.
 
     Returns:
-        (allowance, largest output pre-activation where a term cancels); (0, 0) when nothing cancels.
+        (budget with the allowance, the allowance, the largest output pre-activation where a term
+        cancels); the allowance and that pre-activation are 0 when nothing cancels.
     """
     net = problem.network
+    As = pre_activations(net, problem.params, problem.X)  # one forward pass for both parts
+    base = _cost_budget(problem, precision, As)
     if net.output != "sigmoid":
-        return 0.0, 0.0
+        return base, 0.0, 0.0
     eps, _ = _precision(precision)
-    A = pre_activations(net, problem.params, problem.X)[-1]
+    A = As[-1]
     weight = np.abs(1 - problem.Y)  # the (1 − y)·log(1 − σ(a)) terms; y·log σ(a) is accurate for every a
     with np.errstate(over="ignore", invalid="ignore"):
         terms = weight * FLOAT64_ULPS * eps * (1 + np.exp(np.minimum(np.maximum(A, 0), 745.0)))
         allowance = float(np.sum(terms)) / problem.m
     cancels = A[weight > 0]
-    return allowance, float(np.max(cancels)) if cancels.size else 0.0
+    return base + allowance, allowance, float(np.max(cancels)) if cancels.size else 0.0

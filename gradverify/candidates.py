@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gradverify.budget import Precision, cost_budget, engine_budget, textbook_allowance
+from gradverify.budget import Precision, candidate_cost_budget, engine_budget
 from gradverify.errors import CandidateError, GradverifyError
 from gradverify.params import flatten
 from gradverify.spec import Problem
@@ -57,13 +57,12 @@ def candidate_source(name: str, fn: Callable, problem: Problem, *, precision: Pr
 
 
 def _cost_budget(problem: Problem, precision: Precision) -> tuple[float, tuple[str, ...]]:
-    """A correct engine's cost budget, plus what the textbook log(1 − σ(a)) loses (``budget.textbook_allowance``)."""
-    base = cost_budget(problem, precision)
-    allowance, peak = textbook_allowance(problem, precision)
-    if allowance <= base:
-        return base + allowance, ()
-    return base + allowance, (f"its cost budget includes {allowance:.2g} for the textbook log(1 − σ(a)) at output pre-activations up "
-                              f"to a = {peak:.3g}, where 1 − σ(a) keeps only an ulp of 1 (a stable log-sigmoid needs none)",)
+    """``budget.candidate_cost_budget``, and a note when the textbook allowance is what makes it."""
+    budget, allowance, peak = candidate_cost_budget(problem, precision)
+    if allowance <= budget - allowance:
+        return budget, ()
+    return budget, (f"its cost budget includes {allowance:.2g} for the textbook log(1 − σ(a)) at output pre-activations up "
+                    f"to a = {peak:.3g}, where 1 − σ(a) keeps only an ulp of 1 (a stable log-sigmoid needs none)",)
 
 
 def _describe(value: object) -> str:
