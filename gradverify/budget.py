@@ -224,9 +224,12 @@ def candidate_cost_budget(problem: Problem, precision: Precision = "float64") ->
         return base, 0.0, 0.0
     eps, _ = _precision(precision)
     A = As[-1]
-    weight = np.abs(1 - problem.Y)  # the (1 − y)·log(1 − σ(a)) terms; y·log σ(a) is accurate for every a
+    # The (1 − y)·log(1 − σ(a)) terms (y·log σ(a) is accurate for every a), where the textbook cost
+    # is finite: beyond a = log(2/eps) σ(a) rounds to 1 and it is log(0), so a candidate that returns
+    # a finite cost there did not use it and gets no allowance (nor an infinite budget).
+    weight = np.where(A < math.log(2 / eps), np.abs(1 - problem.Y), 0.0)
     with np.errstate(over="ignore", invalid="ignore"):
-        terms = weight * FLOAT64_ULPS * eps * (1 + np.exp(np.minimum(np.maximum(A, 0), 745.0)))
+        terms = weight * FLOAT64_ULPS * eps * (1 + np.exp(np.minimum(np.maximum(A, 0), math.log(2 / eps))))
         allowance = float(np.sum(terms)) / problem.m
     cancels = A[weight > 0]
     return base + allowance, allowance, float(np.max(cancels)) if cancels.size else 0.0

@@ -137,3 +137,22 @@ def test_the_projects_own_suite_passes_fifty_seeds_of_a_hundred_examples():
         if not res.ok:
             failures.append((seed, repr(res.minimal), res.failure.summary() if res.failure is not None else res.failure_error))
     assert not failures
+
+
+def test_the_textbook_allowance_is_there_below_the_limit_and_never_infinite_beyond_it():
+    import math
+
+    from gradverify.budget import candidate_cost_budget, cost_budget
+
+    # shrunk by Hypothesis (a float32 engine at scale 100): e^a overflowed, the budget was inf and the cost "wrong"
+    far = random_problem(Network((1, 1, 1, 3), ("sigmoid", "relu"), "sigmoid", lam=0.0), m=1, seed=0, scale=100.0)
+    for precision in ("float64", "float32"):
+        budget, allowance, _ = candidate_cost_budget(far, precision)
+        assert math.isfinite(budget) and budget == pytest.approx(cost_budget(far, precision) + allowance)
+    from gradverify.problems import make_problem
+
+    # one unit at a = 25 with y = 0: the textbook log(1 − σ(25)) keeps 5 digits; the allowance is what makes the budget
+    unit = make_problem(Network((1, 1), (), "sigmoid", lam=0.0), {"W1": np.array([[25.0]]), "b1": np.array([0.0])},
+                        np.array([[1.0]]), y=np.array([0]))
+    budget, allowance, peak = candidate_cost_budget(unit)
+    assert peak == 25.0 and allowance > 1e3 * cost_budget(unit) and budget == pytest.approx(cost_budget(unit) + allowance)
