@@ -193,6 +193,10 @@ def test_the_version_is_defined_once_and_printed_by_the_cli(capsys):
     ("import gradverify.backprop", ("sympy", "hypothesis", "matplotlib", "symengine", "gmpy2")),
     ("import gradverify.compare", ("sympy", "hypothesis", "matplotlib", "symengine")),
     ("from gradverify.cli import build_parser; build_parser()", ("sympy", "hypothesis", "matplotlib", "symengine")),
+    # a run of one subcommand registers (imports) only that one
+    ("from gradverify.cli import build_parser; build_parser(['verify', '--sources', 'backprop'])",
+     ("gradverify.graph", "gradverify.report", "gradverify.layers", "gradverify.grading", "gradverify.cli.grade",
+      "gradverify.cli.graph", "gradverify.cli.report")),
 ])
 def test_imports_cost_what_they_use(statement, heavy):
     import subprocess

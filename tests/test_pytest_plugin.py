@@ -4,6 +4,7 @@ The hook is tested on real Hypothesis tests (which settings each ends with); one
 subprocess, with and without the plugin (``-p gradverify.pytest_plugin``), shows the effect end to end.
 """
 
+import os
 import subprocess
 import sys
 import time
@@ -56,6 +57,11 @@ def test_tests_that_draw_from_gradverify_lose_the_default_deadline_and_no_other_
     assert _deadline(marked).total_seconds() == 2.0
 
 
+# The variables by which Hypothesis (hypothesis._settings._CI_VARS, 6.1xx) recognises a CI machine.
+_CI_VARIABLES = {"CI", "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI", "TF_BUILD", "bamboo.buildKey", "BUILDKITE",
+                 "CIRCLECI", "CIRRUS_CI", "CODEBUILD_BUILD_ID", "GITHUB_ACTIONS", "GITLAB_CI", "HEROKU_TEST_RUN_ID",
+                 "TEAMCITY_VERSION"}
+
 USER_TESTS = '''
 import time
 from hypothesis import Phase, given, settings
@@ -76,9 +82,13 @@ def test_fails(problem):
 def test_end_to_end_the_plugin_lifts_the_deadline_and_prints_the_reproduce_command(tmp_path):
     (tmp_path / "test_user.py").write_text(USER_TESTS)
 
+    # Hypothesis loads its "ci" profile (no deadline at all) when it sees a CI variable, which would
+    # make the run without the plugin pass too: the user's tests run as on a developer's machine.
+    env = {key: value for key, value in os.environ.items() if key not in _CI_VARIABLES}
+
     def run(*extra):
         res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", *extra, "test_user.py"],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
         return res.stdout + res.stderr
 
     start = time.monotonic()

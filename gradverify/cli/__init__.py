@@ -27,7 +27,13 @@ __all__ = ["main", "entrypoint"]
 _COMMANDS = ("verify", "suite", "grade", "report", "graph", "layer")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of ``gradverify``; with ``argv`` naming a subcommand, only that one is registered.
+
+    Registering a subcommand imports its module (report and graph pull in their renderers), so a
+    run of one command imports only its own: start-up stays near numpy's import time. Help, a
+    missing or a mistyped command register them all, so the listing and the suggestions are whole.
+    """
     from gradverify._version import __version__
     from gradverify.cli._args import Parser
 
@@ -38,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"gradverify {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMANDS:
+    wanted = _requested_command(argv)
+    for name in _COMMANDS if wanted is None else (wanted,):
         try:
             module = importlib.import_module(f"gradverify.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -49,12 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _requested_command(argv: Sequence[str] | None) -> str | None:
+    """The subcommand ``argv`` runs, when its first word names one; else None (register them all)."""
+    if not argv or argv[0] not in _COMMANDS:
+        return None  # options before the command are only --help/--version: the whole parser
+    return argv[0]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     if not argv:
         argv = ["verify"]  # the built-in default example: the lecture's debug network
+    parser = build_parser(argv)
     from gradverify.cli._args import UsageError
 
     try:
