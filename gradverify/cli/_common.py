@@ -206,6 +206,17 @@ class Heartbeat:
             self._old = None
 
 
+def findings(comp, *, most: int = 3) -> list[str]:
+    """The lines under a comparison's table: each judged source's likeliest diagnoses, then the notes.
+
+    ``comp`` is a ``Comparison`` (verify) or a ``LayerComparison`` (layer): both carry
+    ``diagnoses`` (source → ranked findings) and ``notes``.
+    """
+    lines = [f"diagnosis ({name}, confidence {d.confidence:.2f}): {d.message}"
+             for name, ds in comp.diagnoses.items() for d in ds[:most]]
+    return lines + [f"note: {note}" for note in comp.notes]
+
+
 def json_default(obj):
     """``json.dumps(default=…)`` for result documents: numpy scalars and arrays as plain numbers, the rest as text."""
     import numpy as np

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradverify.cli._common import Progress, json_default, table
+from gradverify.cli._common import Progress, findings, json_default, table
 from gradverify.errors import CandidateError, InputError
 
 HELP = "check one layer (affine, conv, batchnorm, lstm_step …): exact vs backprop vs finite differences, and your forward/backward pair"
@@ -209,10 +209,6 @@ def render(comp, *, rows: int = 40) -> str:
     if n > rows:
         lines.append(f"… {n - rows} more partials not shown (the {rows} worst are; --rows N shows more, --json all)")
     lines.append("")
-    for name, ds in comp.diagnoses.items():
-        for d in ds[:3]:
-            lines.append(f"diagnosis ({name}, confidence {d.confidence:.2f}): {d.message}")
-    for note in comp.notes:
-        lines.append(f"note: {note}")
+    lines += findings(comp)
     lines.append(comp.summary())
     return "\n".join(lines)

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from gradverify.cli._args import DIGITS, integer, out_dir, out_file
-from gradverify.cli._common import Heartbeat, Progress, emit, fitted_table, json_default, terminal_width
+from gradverify.cli._common import Heartbeat, Progress, emit, findings, fitted_table, json_default, terminal_width
 from gradverify.cli._problem import (add_candidate_options, add_problem_options, candidate_from_args, problem_from_args,
                                      profile_from_args)
 from gradverify.compare import SOURCE_NAMES, Comparison, compare
@@ -301,11 +301,7 @@ def render(comp: Comparison, *, rows: int = 40, is_default: bool = False, width:
     if n > rows:
         lines.append(f"… {n - rows} more parameters not shown (the {rows} worst are; --rows N shows more, --json all)")
     lines.append("")
-    for name, ds in comp.diagnoses.items():
-        for d in ds[:3]:
-            lines.append(f"diagnosis ({name}, confidence {d.confidence:.2f}): {d.message}")
-    for note in comp.notes:
-        lines.append(f"note: {note}")
+    lines += findings(comp)
     summary = comp.summary()
     for name, pr in (probes or {}).items():
         lines.append(f"probes   {name}: {pr.describe()}")
