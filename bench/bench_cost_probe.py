@@ -26,6 +26,8 @@ import platform
 import sys
 from pathlib import Path
 
+from _results import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 SUBMISSIONS = ROOT / "tests" / "submissions"
 HONEST = ["ex4/correct_reference", "ex4/correct_loop", "ex4/correct_per_weight_loop", "ex4/correct_scalar_loops"]
@@ -77,16 +79,6 @@ def render(rows: list[tuple[str, str, float, float]], load: tuple[float, float],
     return "\n".join(lines + [_END]) + "\n"
 
 
-def write(section: str, path: Path) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if _BEGIN in text and _END in text:
-        head, rest = text.split(_BEGIN, 1)
-        text = head + section.rstrip("\n") + rest.split(_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -103,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(rows, (start, os.getloadavg()[0]), detect_isolation().level + " isolation")
     print(section)
     if not args.no_write:
-        write(section, args.out)
+        write_section(args.out, "cost-probe", section)
     return 0
 
 

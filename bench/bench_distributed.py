@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import write_section
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
@@ -208,16 +210,6 @@ def render(r: dict) -> str:
     return "\n".join(L)
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=60, help="submissions in the batch (default 60)")
@@ -285,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     r["load_end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     r["seconds"] = time.perf_counter() - t_start
     section = render(r)
-    write_section(Path(args.out), section)
+    write_section(Path(args.out), "bench_distributed", section)
     print(section)
     return 0
 

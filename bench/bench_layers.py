@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from _results import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -111,16 +113,6 @@ def render(rows: list[dict], load: tuple[float, float]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(section: str, path: Path) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if _BEGIN in text and _END in text:
-        head, rest = text.split(_BEGIN, 1)
-        text = head + section.rstrip("\n") + rest.split(_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=5)
@@ -132,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render(rows, (start, os.getloadavg()[0]))
     print(section)
     if not args.no_write:
-        write(section, args.out)
+        write_section(args.out, "layers", section)
     return 0 if all(r["exact"]["median"] <= r["target"] for r in rows) else 1
 
 

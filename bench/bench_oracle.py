@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import write_section
+
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
@@ -305,19 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
     if not args.quick:
-        write_section(HERE / "RESULTS.md", lines)
+        write_section(HERE / "RESULTS.md", "oracle-scale",
+                      "<!-- oracle-scale:begin -->\n" + "\n".join(lines) + "\n<!-- oracle-scale:end -->")
     return 0
-
-
-def write_section(path: Path, lines: list[str]) -> None:
-    """Replace this script's marked section of ``path`` (or append it)."""
-    import re
-
-    block = "<!-- oracle-scale:begin -->\n" + "\n".join(lines) + "\n<!-- oracle-scale:end -->"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    pattern = re.compile(r"<!-- ?oracle-scale: ?begin ?-->.*?<!-- ?oracle-scale: ?end ?-->", re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from _results import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("sympy", "hypothesis", "matplotlib", "symengine", "flint")
 TARGET = 0.3  # seconds: issue 12's "well under 0.3 s"
@@ -93,10 +95,7 @@ def main() -> int:
         print(block)
         return 0
     path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text(encoding="utf-8")
-    pattern = re.compile(r"<!-- ?startup: ?begin ?-->.*?<!-- ?startup: ?end ?-->", re.DOTALL)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
+    write_section(path, "startup", block)
     print(f"wrote {path}")
     return 0
 
