@@ -74,7 +74,7 @@ def random_problem(network: Network, *, m: int = 5, seed: int = 0, scale: float 
     classes = 2 if (network.output == "sigmoid" and s[-1] == 1) else s[-1]
     if all_classes:
         if m < classes:
-            raise SpecError(f"Every class present needs at least as many examples as classes", expected=f"m ≥ {classes}",
+            raise SpecError("Every class present needs at least as many examples as classes", expected=f"m ≥ {classes}",
                             received=f"m = {m}", fix=f"use -m {classes} or more")
         y = rng.permutation(np.concatenate([np.arange(classes), rng.integers(0, classes, size=m - classes)]))
         return make_problem(network, params, X, y=y, origin=origin)

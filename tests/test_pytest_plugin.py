@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

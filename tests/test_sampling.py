@@ -63,7 +63,7 @@ def test_a_bug_outside_the_sample_is_caught_by_the_probes_and_localized(tmp_path
             "--candidate", _planted(tmp_path, index), "--wide"]
     assert main(argv) == 1
     out = capsys.readouterr().out
-    assert f"probes   planted: " in out and f"bisection found 1 wrong entry: {name}" in out
+    assert "probes   planted: " in out and f"bisection found 1 wrong entry: {name}" in out
     assert out.strip().splitlines()[-1].startswith("FAIL: planted fails the random probes")
 
 
