@@ -78,7 +78,8 @@ def _describe(value: object) -> str:
         return f"a {type(value).__name__} of {len(value)} item(s) ({', '.join(kinds[:3]) or 'empty'})"
     if isinstance(value, dict):
         return "a dict with keys " + ", ".join(repr(k) for k in list(value)[:8])
-    return f"a {type(value).__name__}"
+    kind = type(value).__name__
+    return f"{'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind}"
 
 
 def _as_array(value: object, what: str, name: str) -> np.ndarray:
@@ -94,7 +95,7 @@ def _as_array(value: object, what: str, name: str) -> np.ndarray:
             raise CandidateError(f"The candidate {name!r} returned complex numbers as {what}", expected="real numbers",
                                  received=f"dtype {arr.dtype}", fix="return the real gradient (take .real only if the imaginary part is 0 by design)")
         return arr.astype(np.float64)
-    except (TypeError, ValueError) as exc:  # ragged lists, strings inside, objects
+    except (TypeError, ValueError, OverflowError) as exc:  # ragged lists, strings inside, objects, ints beyond float64
         raise CandidateError(f"The candidate {name!r} returned {what} that is not an array of numbers",
                              expected="numbers (a numpy array)", received=f"{_describe(value)}: {exc}",
                              fix="return numpy arrays of floats") from None

@@ -305,7 +305,8 @@ def _grad_errors(src: SourceResult, ref: SourceResult) -> tuple[np.ndarray, np.n
     return abs_err, budget, ratio
 
 
-def _statuses(src: SourceResult, ref: SourceResult, abs_err: np.ndarray, budget: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+def _statuses(src: SourceResult, ref: SourceResult, abs_err: np.ndarray, budget: np.ndarray, ratio: np.ndarray,
+              unjudged: np.ndarray | None = None) -> np.ndarray:
     status = np.where(ratio <= 1.0, Status.OK.value, Status.OFF.value).astype(object)
     if ref.kink_lo is not None and ref.kink_hi is not None:  # the referee's interval of one-sided values
         at_kink = ~np.isnan(ref.kink_lo)
@@ -319,6 +320,8 @@ def _statuses(src: SourceResult, ref: SourceResult, abs_err: np.ndarray, budget:
     for checked in (src.checked, ref.checked):
         if checked is not None:
             status[~checked] = Status.UNCHECKED.value
+    if unjudged is not None:
+        status[unjudged] = Status.UNCHECKED.value
     return status.astype(str)
 
 
@@ -332,9 +335,9 @@ def _cost_verdict(src: SourceResult, ref: SourceResult) -> tuple[float | None, b
     return err, (err <= budget if math.isfinite(budget) else err == 0)
 
 
-def _verdict(src: SourceResult, ref: SourceResult, referee: str) -> SourceVerdict:
+def _verdict(src: SourceResult, ref: SourceResult, referee: str, *, unjudged: np.ndarray | None = None) -> SourceVerdict:
     abs_err, budget, ratio = _grad_errors(src, ref)
-    status = _statuses(src, ref, abs_err, budget, ratio)
+    status = _statuses(src, ref, abs_err, budget, ratio, unjudged)
     with np.errstate(invalid="ignore"):
         rel = _rel(src.grad, ref.grad)
     cost_err, cost_ok = _cost_verdict(src, ref)
@@ -348,8 +351,14 @@ def judge(problem: Problem, sources: dict[str, SourceResult], *, diagnose: bool 
     if "exact" in sources:
         referee = "exact"
         ref = sources["exact"]
-        verdicts = {n: _verdict(s, ref, "exact") for n, s in sources.items() if n != "exact"}
+        uncertified = np.isnan(ref.grad)  # a referee without a value judges nothing: no source is blamed there
+        verdicts = {n: _verdict(s, ref, "exact", unjudged=uncertified) for n, s in sources.items() if n != "exact"}
         notes += [f"exact: {note}" for note in ref.notes]  # e.g. a fall-back from full to scalable mode, a ReLU kink
+        uncertified = np.flatnonzero(uncertified)
+        if uncertified.size:
+            listed = ", ".join(names[i] for i in uncertified[:5]) + (f" and {uncertified.size - 5} more" if uncertified.size > 5 else "")
+            notes.append(f"exact: could not certify ∂J/∂θ for {listed} at the highest precision tried, so no source is "
+                         "judged there; please report the problem (gradverify verify … --report) — it is a limit of the oracle")
     else:
         referee = "pairwise"
         order = list(sources)

@@ -297,3 +297,32 @@ def test_suite_layer_runs_the_layer_catalogues_suite_and_catches_a_planted_layer
     assert "FAIL" in out and "batchnorm" in out
     assert main(["suite", "--layer", "affine", "--profile", "ex4"]) == 2
     assert "--layer draws the layer's own cases" in capsys.readouterr().err
+
+
+# ---- found by fuzzing the command line with inputs nobody had tried (each was exit 3, "a bug in gradverify") ----
+
+def test_a_missing_profile_file_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "c.py").write_text("def f(network, params, X, Y):\n    return 0.0, {}\n")
+    _paragraph_exit_2(["verify", "--profile", str(tmp_path / "nosuch.toml"), "--candidate", f"{tmp_path / 'c.py'}:f"],
+                      capsys, "No such profile file", "nosuch.toml")
+
+
+def test_a_cost_beyond_float64_is_the_candidates_failure(tmp_path, capsys):
+    (tmp_path / "c.py").write_text("import numpy as np\n\ndef f(network, params, X, Y):\n"
+                                   "    return 10**400, {k: np.zeros_like(v) for k, v in params.items()}\n")
+    assert main(["verify", "--candidate", f"{tmp_path / 'c.py'}:f", "--sources", "exact"]) == 1
+    err = capsys.readouterr().err
+    assert "the candidate failed" in err and "not an array of numbers" in err and "an int: int too large" in err
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--seed", "-5", "--seed is out of range"), ("--digits", "5", "from 20 to 2,000"), ("--rows", "0", "--rows is out of range"),
+    ("--scale", "1e300", "--scale is out of range"), ("--examples", "0", "--examples is out of range"),
+])
+def test_layer_options_are_checked_like_verifys(option, value, words, capsys):
+    _paragraph_exit_2(["layer", "affine", option, value], capsys, words, value)
+
+
+def test_layer_report_into_an_existing_file_is_refused(tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    _paragraph_exit_2(["layer", "affine", "--report", str(tmp_path / "taken")], capsys, "is a file", "taken")

@@ -28,7 +28,9 @@ sys.path.insert(0, str(SUBMISSIONS))
 import make_hostile  # noqa: E402  (the corpus builder lives beside the corpus)
 
 BYSTANDERS = ("correct_reference", "correct_loop", "correct_stable_log", "correct_per_weight_loop", "correct_scalar_loops")
-TIMEOUT, BUDGET = 2.0, 10.0
+# The budget is wall-clock time: on a loaded machine an honest twin ran out of it once (35 < 40),
+# so it leaves room for a slow CI machine; the attacks that spend it all are few.
+TIMEOUT, BUDGET = 2.0, 20.0
 
 
 def _sandbox_roots() -> set[str]:
@@ -103,7 +105,7 @@ def test_no_attack_scores_more_than_its_ceiling_or_the_honest_code_it_wraps(batc
             over[name] = score
     assert not over
     for cheat, honest in make_hostile.HONEST_TWIN.items():
-        assert float(batch["row"](cheat)["score"]) <= float(batch["row"](honest)["score"]), cheat
+        assert float(batch["row"](cheat)["score"]) <= float(batch["row"](honest)["score"]), (batch["row"](cheat), batch["row"](honest))
     for name in make_hostile.FULL_MARKS:
         assert batch["row"](name)["score"] == "100", (name, batch["row"](name))
     for name in ("cafe", "latin1", "dotdot", "formula"):  # odd names, correct code

@@ -389,3 +389,12 @@ def test_the_oracle_meets_its_digits_and_reports_its_precision():
     assert ex.digits >= 50 and ex.bits >= math.ceil(50 * math.log2(10))
     with pytest.raises(InputError, match="digits"):
         exact_layer_gradient(case, digits=8)
+
+
+def test_a_saturated_lstm_is_certified_and_its_correct_sources_pass():
+    """At input scale 1000 every gate saturates and the cell state's exact tanh' input is 0 ± rounding: the
+    oracle's 1 − tanh(c)² was nan in ball arithmetic, every partial uncertified, and backprop and finite
+    differences were called wrong ("dx is all zeros")."""
+    comp = compare_layer(random_case(get_layer("lstm"), seed=0, scale=1000))
+    assert comp.verdict == "pass", comp.summary()
+    assert not any("could not certify" in n for n in comp.notes)

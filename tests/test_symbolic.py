@@ -682,3 +682,58 @@ def test_batched_mode_at_the_exercises_full_data_size_certifies_every_partial():
     params["W1"][7, 123] += 1e-30j  # complex step on the float64 forward: an independent spot check
     estimate = forward_cost(problem.network, params, problem.X, problem.Y).imag / 1e-30
     assert result.grads["W1"][7, 123] == pytest.approx(estimate, rel=1e-9, abs=1e-15)
+
+
+# ---- values whose exact answer is 0 but whose ball has a radius -----------------------------------
+
+def test_integer_powers_of_a_ball_holding_zero_stay_finite():
+    """python-flint's ``arb ** n`` is nan for every ball containing 0, even n = 1: the oracle multiplies."""
+    from flint import arb
+
+    from gradverify.symbolic.balls import int_power
+
+    z = arb(0, 1e-40)
+    assert not (z ** 2).is_finite()  # the library behaviour worked around (if this fails, int_power may go)
+    for n in (1, 2, 3, 4):
+        p = int_power(z, n)
+        assert p.is_finite() and p.contains(0) and float(p.rad()) <= 1.1e-40 ** n * 2
+    assert int_power(arb(-2), 3) == -8 and int_power(arb(3), 2) == 9 and int_power(arb(2), -2) == arb(1) / 4
+    with_rounding = arb(1) / 3 - arb(1) / 3 * 1  # 0 ± a rounding radius
+    assert all(x.is_finite() for x in int_power(np.array([with_rounding, arb(5)], dtype=object), 2))
+
+
+def test_a_unit_whose_exact_preactivation_is_zero_is_certified_and_blames_nobody():
+    """h = (tanh(½), tanh(−½)) summed by W2 = (1, 1): the second unit's input is 0 ± rounding, and its
+    tanh' = 1 − tanh(z)² was nan in ball arithmetic, so every partial behind it went uncertified and a
+    correct backprop and finite differences were called wrong."""
+    from gradverify.compare import compare
+
+    network = parse_spec("1-2-1-1:tanh/identity", lam=0.0)
+    params = {"W1": np.array([[1.0], [-1.0]]), "b1": np.zeros(2), "W2": np.array([[1.0, 1.0]]), "b2": np.zeros(1),
+              "W3": np.array([[0.75]]), "b3": np.array([0.25])}
+    problem = make_problem(network, params, np.array([[0.5]]), np.array([[0.3]]))
+    for mode in ("full", "scalable", "batched"):
+        ex = symbolic.exact_gradient(problem, mode=mode)
+        assert all(np.all(np.isfinite(g)) for g in ex.grads.values()), (mode, ex.notes)
+        assert ex.digits >= 30, (mode, ex.notes)
+    comp = compare(problem)
+    assert comp.verdict == "pass", comp.summary()
+    assert not any("could not certify" in n for n in comp.notes)
+
+
+def test_a_referee_without_a_value_blames_no_source_there():
+    """Defence in depth: an exact partial the oracle could not certify (nan) is not judged, and a note says so."""
+    import dataclasses
+
+    from gradverify.compare import gather, judge
+
+    problem = debug_problem()
+    sources = gather(problem, ("exact", "backprop"))
+    grad = sources["exact"].grad.copy()
+    grad[[0, 5]] = np.nan
+    sources["exact"] = dataclasses.replace(sources["exact"], grad=grad)
+    comp = judge(problem, sources)
+    v = comp.verdicts["backprop"]
+    assert comp.verdict == "pass" and list(np.flatnonzero(v.status == "unchecked")) == [0, 5]
+    assert any("could not certify ∂J/∂θ for W1[0,0], W1[1,2]" in n for n in comp.notes), comp.notes
+    assert "backprop checked 36 of 38" in comp.summary()

@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except InternalError as exc:
         return _internal_error(args.command, exc)
-    except GradverifyError as exc:
+    except (GradverifyError, argparse.ArgumentTypeError) as exc:  # an option's own check, also when run after parsing
         print(f"gradverify {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

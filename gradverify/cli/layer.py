@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gradverify.cli._args import integer, number, out_dir, seed
 from gradverify.cli._common import Progress, findings, json_default, table
 from gradverify.errors import CandidateError, InputError
 
@@ -31,24 +32,25 @@ def register(sub) -> None:
     p.add_argument("--shape", action="append", default=[], metavar="N=2,D=5", help="dimensions, e.g. N=2,C=3,H=8,W=8 (repeatable)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="a layer setting, e.g. stride=2, pad=0, mode=test, eps=1e-3, p=0.8 (repeatable)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs and upstream gradient (default 0)")
-    p.add_argument("--scale", type=float, default=1.0, help="standard deviation of the inputs (default 1; 10 or more saturates units)")
+    p.add_argument("--seed", type=seed(), default=0, help="seed of the random inputs and upstream gradient (default 0)")
+    p.add_argument("--scale", type=number("--scale", lo=0, lo_open=True, hi=1e6), default=1.0, help="standard deviation of the inputs (default 1; 10 or more saturates units)")
     p.add_argument("--integers", action="store_true", help="round the inputs to whole numbers: ReLU zeros, pooling ties and hinge margins "
                    "at 0 (the layers' kinks) become common")
     p.add_argument("--candidate", metavar="FILE.py[:FUNCTION]",
                    help="your layer functions (trusted code, run in-process): FUNCTION is the forward, the backward or the loss; "
                    "default the CS231n names of NAME (e.g. conv_forward_naive / conv_backward_naive)")
     p.add_argument("--sources", default=",".join(_SOURCES), help="which sources to run (default exact,backprop,numeric)")
-    p.add_argument("--digits", type=int, default=30, help="significant digits of the exact evaluation (default 30, at least 20)")
+    p.add_argument("--digits", type=integer("--digits", lo=20, hi=2000, fix="30 (the default) is far beyond float64's 16 digits"),
+                   default=30, help="significant digits of the exact evaluation, 20 to 2,000 (default 30)")
     p.add_argument("--fd-method", choices=("auto", "complex-step", "central"), default="auto",
                    help="finite-difference estimator (default auto: complex step for analytic layers, else central)")
-    p.add_argument("--rows", type=int, default=40, metavar="N", help="show at most N partials, worst first when cut (default 40)")
+    p.add_argument("--rows", type=integer("--rows", lo=1), default=40, metavar="N", help="show at most N partials, worst first when cut (default 40)")
     p.add_argument("--json", action="store_true", help="print a machine-readable result instead of the table")
-    p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None,
+    p.add_argument("--report", metavar="DIR", nargs="?", const="", default=None, type=out_dir("--report"),
                    help="also write report.json, report.md and report.html (default DIR: reports/layer-NAME); with --suite, "
                    "of the smallest failing case")
     p.add_argument("--suite", action="store_true", help="instead of one case: Hypothesis-drawn shapes, settings and values, shrunk on failure")
-    p.add_argument("--examples", type=int, default=30, metavar="N", help="cases for --suite (default 30)")
+    p.add_argument("--examples", type=integer("--examples", lo=1, hi=100_000), default=30, metavar="N", help="cases for --suite (default 30)")
     p.set_defaults(handler=run)
 
 
@@ -97,8 +99,6 @@ def run(args) -> int:
     spec = get_layer(args.name)
     dims, settings = _pairs(args.shape, "--shape"), _pairs(args.settings, "--set")
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
-    if args.digits < 20:
-        raise InputError("--digits is too low for an exact referee", expected="at least 20", received=str(args.digits))
     cand = load_candidate(args.candidate, spec.name) if args.candidate else None
     if args.suite:
         return run_suite_of_layer(args, spec.name, dims, settings, cand)

@@ -104,7 +104,9 @@ class LayerComparison:
             kinks = int(np.count_nonzero(np.any([v.status == "kink" for v in self.verdicts.values()], axis=0))) if self.verdicts else 0
             ref = "the exact partials" if self.referee == "exact" else "each other"
             verb = "agrees" if len(self.verdicts) == 1 else "agree"
-            return (f"PASS: {judged} {verb} with {ref} on all {n} partials of {self.case.name}"
+            checked = min(v.n_checked for v in self.verdicts.values()) if self.verdicts else n
+            scope = f"all {n}" if checked == n else f"{checked} of {n} (the rest could not be judged: see the notes)"
+            return (f"PASS: {judged} {verb} with {ref} on {scope} partials of {self.case.name}"
                     + (f" ({kinks} of them sit on a kink, where any value between the one-sided derivatives is right)" if kinks else "") + ".")
         parts = []
         for name in self.wrong:
@@ -310,7 +312,7 @@ def gather_layer(case: LayerCase, sources: Sequence[str] = SOURCE_NAMES, *, cand
     return case, _budgets(case, out), notes
 
 
-def _verdict(src: SourceResult, ref: SourceResult, referee: str) -> SourceVerdict:
+def _verdict(src: SourceResult, ref: SourceResult, referee: str, *, unjudged: np.ndarray | None = None) -> SourceVerdict:
     """``compare``'s rule for named arrays: ratio = |src − ref| / (budgets), NaN infinitely wrong; at a kink a
     value inside the referee's interval of one-sided values is right (``kink``), outside it is ``off``."""
     with np.errstate(invalid="ignore", over="ignore"):
@@ -332,6 +334,8 @@ def _verdict(src: SourceResult, ref: SourceResult, referee: str) -> SourceVerdic
     for kinks in (src.kinks, ref.kinks):  # a finite-difference stencil across a kink cannot judge
         if kinks is not None:
             status[kinks] = Status.KINK.value
+    if unjudged is not None:  # no referee value there: nobody is blamed
+        status[unjudged] = Status.UNCHECKED.value
     cost_err = cost_ok = None
     if src.cost is not None and ref.cost is not None:
         cost_err = abs(src.cost - ref.cost) if math.isfinite(src.cost) else math.inf
@@ -347,8 +351,12 @@ def judge_layer(case: LayerCase, sources: Mapping[str, SourceResult], *, notes: 
     notes = list(notes)
     if "exact" in sources:
         referee, ref = "exact", sources["exact"]
-        verdicts = {n: _verdict(s, ref, "exact") for n, s in sources.items() if n != "exact"}
+        uncertified = np.isnan(ref.grad)
+        verdicts = {n: _verdict(s, ref, "exact", unjudged=uncertified) for n, s in sources.items() if n != "exact"}
         notes += [f"exact: {n}" for n in ref.notes]
+        if uncertified.any():
+            notes.append(f"exact: could not certify {int(uncertified.sum())} partial(s) at the highest precision tried, so no "
+                         "source is judged there; please report the case (--report) — it is a limit of the oracle")
     else:
         referee, order = "pairwise", list(sources)
         verdicts = {n: _verdict(sources[n], sources[order[0]], order[0]) for n in order[1:]}

@@ -22,7 +22,7 @@ import numpy as np
 from flint import arb, arb_mat, ctx, fmpq
 
 __all__ = ["Range", "Sign", "certified_digits", "classify_range", "entries", "float_above", "float_below", "float_radius",
-           "from_fraction", "matrix", "precision",
+           "from_fraction", "int_power", "matrix", "precision",
            "sign", "to_mpmath", "union", "NEGLIGIBLE_BITS"]
 
 #: A value whose whole ball lies below 2^-1100 rounds to 0.0 in float64 however it is refined.
@@ -41,6 +41,30 @@ def precision(bits: int, threads: int | None = None):
         yield
     finally:
         ctx.prec, ctx.threads = old_prec, old_threads
+
+
+def int_power(x, n: int):
+    """``x**n`` for an integer ``n``, by multiplication (``x`` an ``arb`` or an object array of them).
+
+    python-flint's ``arb.__pow__`` goes through a real power and answers nan for every ball that
+    contains 0, even for n = 1 or 2 (0.9.0: ``arb(0, 1e-9)**2`` is nan). Such balls are common:
+    any value whose exact answer is 0 but was computed with rounding, e.g. 1 − tanh(z)² of a
+    saturated LSTM's cell state z = 0 ± 1e-57. Even powers of such a ball are taken of its
+    absolute value, so they stay non-negative.
+    """
+    if n < 0:
+        return arb(1) / int_power(x, -n)
+    if n == 0:
+        return arb(1)
+    base = abs(x) if n % 2 == 0 else x
+    result = None
+    while True:
+        if n & 1:
+            result = base if result is None else result * base
+        n >>= 1
+        if not n:
+            return result
+        base = base * base
 
 
 def from_fraction(q: Fraction) -> arb:

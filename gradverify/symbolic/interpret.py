@@ -23,7 +23,7 @@ from fractions import Fraction
 import numpy as np
 from flint import arb
 
-from gradverify.symbolic.balls import Sign, from_fraction, sign, union
+from gradverify.symbolic.balls import Sign, from_fraction, int_power, sign, union
 
 __all__ = ["Conditions", "FALSE", "RELATIONS", "TRUE", "UNKNOWN", "evaluate", "relation_truth", "truth_and", "truth_not",
            "truth_or"]
@@ -186,7 +186,7 @@ class _Interpreter:
         if getattr(expo, "is_Integer", False):
             n = int(_fraction(expo))
             b = self.eval(base)
-            return b ** n if n >= 0 else 1 / (b ** -n)
+            return int_power(b, n)
         if getattr(expo, "is_Number", False) and _fraction(expo) == Fraction(1, 2):
             return _apply("sqrt", self.eval(base))
         return self.eval(base) ** self.eval(expo)

@@ -18,7 +18,7 @@ import numpy as np
 import sympy
 from flint import arb, arb_mat
 
-from gradverify.symbolic.balls import entries, from_fraction, matrix, union
+from gradverify.symbolic.balls import entries, from_fraction, int_power, matrix, union
 from gradverify.symbolic.interpret import (
     FALSE,
     RELATIONS,
@@ -188,8 +188,7 @@ class TensorEvaluator:
         b = self.eval(base)
         if expo.is_Integer:
             n = int(expo)
-            # arb(1)/…: a size bound to a Python int must not divide as a float
-            return elementwise((lambda x: x ** n) if n >= 0 else (lambda x: arb(1) / x ** -n), [b])
+            return elementwise(lambda x: int_power(x, n), [b])
         if expo == sympy.Rational(1, 2):
             return elementwise(_FUNCS["sqrt"], [b])
         return elementwise(lambda x, y: x ** y, [b, self.eval(expo)])
