@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from gradverify.budget import Precision, candidate_cost_budget, engine_budget
-from gradverify.errors import CandidateError, GradverifyError
+from gradverify.errors import CandidateError, GradverifyError, InputError
 from gradverify.params import flatten
 from gradverify.spec import Problem
 from gradverify.sources import SourceResult
@@ -152,6 +152,10 @@ def apart(fn: Callable, *, profile="native", settings_: dict | None = None, time
     from gradverify.candidate_process import CandidateProcess
     from gradverify.profiles import PROFILES, get_profile, invoke_local
 
+    if not callable(fn):
+        raise InputError("The candidate must be a function", expected="your gradient function itself, e.g. "
+                         "check_candidate(cost_and_grad)", received=type(fn).__name__,
+                         fix="pass the function object (not its name or its result); for a file use gradverify verify --candidate FILE.py:FUNCTION")
     prof = get_profile(profile) if isinstance(profile, str) else profile
     resolved = prof.resolve(settings_)
     target = resolved.get("target", prof.target)

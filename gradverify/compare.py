@@ -267,6 +267,9 @@ def gather(problem: Problem, sources: Sequence[str] = SOURCE_NAMES, *, candidate
         InputError: an unknown source name.
         CandidateError: a candidate raised or returned the wrong form.
     """
+    _check_arguments(problem, precision, options, candidates)
+    if isinstance(sources, str):  # "exact" or "exact,backprop", as on the command line
+        sources = [s.strip() for s in sources.split(",") if s.strip()]
     unknown = [s for s in sources if s not in SOURCE_NAMES]
     if unknown:
         raise InputError(f"Unknown gradient source(s): {', '.join(unknown)}", expected="some of " + ", ".join(SOURCE_NAMES),
@@ -279,6 +282,28 @@ def gather(problem: Problem, sources: Sequence[str] = SOURCE_NAMES, *, candidate
     for label, fn in (candidates or {}).items():
         out[label] = candidate_source(label, fn, problem, precision=precision)
     return out
+
+
+def _check_arguments(problem, precision, options, candidates) -> None:
+    """The caller's arguments, checked before any work (an API user's mistake, said as such)."""
+    if not isinstance(problem, Problem):
+        raise InputError("compare needs a Problem", expected="a Problem (parse_spec + make_problem, random_problem or "
+                         "debug_problem)", received=type(problem).__name__,
+                         fix='e.g. compare(random_problem(parse_spec("3-5-3"), m=5, seed=0))')
+    if precision not in ("float64", "float32"):
+        raise InputError(f"Unknown precision {precision!r}", expected='"float64" or "float32"', received=repr(precision),
+                         fix="the precision the candidate computes in, by design")
+    if options is not None and (not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values())):
+        raise InputError("options must map a source to its keyword options", expected='e.g. {"exact": {"digits": 40}}',
+                         received=repr(options)[:120])
+    odd = [label for label, fn in (candidates or {}).items() if not callable(fn)]
+    if odd:
+        raise InputError(f"candidates must map a label to a function: {', '.join(map(repr, odd))} is not one",
+                         expected="{label: fn} with fn(problem) -> (cost, grads)", received=type(candidates[odd[0]]).__name__)
+    stray = [k for k in options or {} if k not in SOURCE_NAMES]
+    if stray:
+        raise InputError(f"options names no source: {', '.join(map(repr, stray))}", expected="keys among " + ", ".join(SOURCE_NAMES),
+                         received=", ".join(map(repr, options)))
 
 
 # ---- judging -------------------------------------------------------------------------------

@@ -246,6 +246,13 @@ def gradcheck(f: Callable, inputs, *, df: Callable | None = None, method: str = 
         raise InputError(f"Unknown method {method!r}", expected='"auto", "central" or "complex-step"', received=repr(method))
     if not (isinstance(rtol, (int, float)) and rtol >= 0):
         raise InputError("rtol must be a number ≥ 0", received=repr(rtol), fix="0 (the default) uses the error bars alone")
+    if not callable(f) or (df is not None and not callable(df)):
+        bad = "f" if not callable(f) else "df"
+        raise InputError(f"gradcheck's {bad} must be a function", expected="a callable, e.g. lambda x: (x ** 2).sum()",
+                         received=type(f if bad == "f" else df).__name__, fix=f"pass the function itself as {bad}")
+    if inputs is None:
+        raise InputError("gradcheck needs the point to check at", expected="an array, a number, a sequence of arrays or a "
+                         "dict of named arrays", received="None", fix="e.g. gradcheck(f, np.array([0.5, -1.0]))")
     names, arrays, as_dict = _inputs(f, inputs)
     value, grads = _evaluate(f, df, arrays, names, as_dict)
     y = _real_output(value, "f's value").astype(np.float64)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradverify.errors import SpecError
+from gradverify.errors import InputError, SpecError
 from gradverify.params import from_theta
 from gradverify.spec import Network, Origin, Problem, make_problem, parse_spec
 
@@ -48,6 +48,19 @@ def debug_problem(network: Network | None = None, m: int = 5) -> Problem:
     return make_problem(network, from_theta(thetas), X, y=y, origin=Origin("debug"))
 
 
+def _check_random_arguments(network, m, seed, scale) -> None:
+    if not isinstance(network, Network):
+        raise InputError("random_problem needs a Network", expected='a Network, e.g. parse_spec("3-5-3")',
+                        received=type(network).__name__, fix=f"random_problem(parse_spec({network!r}))" if isinstance(network, str) else "")
+    for name, value, lo in (("m", m, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo or (name == "seed" and value >= 2 ** 32):
+            raise InputError(f"{name} is out of range", expected=f"an integer ≥ {lo}" + (" and < 2^32" if name == "seed" else ""),
+                            received=repr(value))
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer)) or not 0 < scale < float("inf"):
+        raise InputError("scale must be a finite number > 0", expected="e.g. 1 (unit pre-activations) or 30 (saturated units)",
+                        received=repr(scale))
+
+
 def random_problem(network: Network, *, m: int = 5, seed: int = 0, scale: float = 1.0, all_classes: bool = False) -> Problem:
     """A seeded random problem.
 
@@ -59,7 +72,9 @@ def random_problem(network: Network, *, m: int = 5, seed: int = 0, scale: float 
 
     Raises:
         SpecError: ``all_classes`` with fewer examples than classes.
+        InputError: not a ``Network``, or ``m``, ``seed`` or ``scale`` out of range.
     """
+    _check_random_arguments(network, m, seed, scale)
     rng = np.random.default_rng(seed)
     s = network.sizes
     params = {}

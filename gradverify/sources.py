@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 
 from gradverify.budget import TINY, cost_budget, float64_budget
+from gradverify.errors import InputError
 from gradverify.params import flatten
 from gradverify.spec import Problem
 
@@ -193,6 +194,20 @@ def _numeric_source(problem: Problem, progress=None, *, method: str = "auto", fd
 _SOURCES: dict[str, Callable[..., SourceResult]] = {"exact": _exact_source, "backprop": _backprop_source, "numeric": _numeric_source}
 
 
+#: The keyword options each source takes (``compare(options={source: {...}})``).
+SOURCE_OPTIONS: dict[str, tuple[str, ...]] = {"exact": ("mode", "digits", "backend"), "backprop": (),
+                                              "numeric": ("method", "fd", "plan", "sample", "seed")}
+
+
 def run_source(name: str, problem: Problem, *, progress: Callable[[int, int], None] | None = None, **options) -> SourceResult:
-    """Run the source ``name`` (one of ``SOURCE_NAMES``) on ``problem`` with its keyword options."""
+    """Run the source ``name`` (one of ``SOURCE_NAMES``) on ``problem`` with its keyword options.
+
+    Raises:
+        InputError: an option the source does not take (a typo would otherwise be ignored or fail deep inside).
+    """
+    unknown = sorted(set(options) - set(SOURCE_OPTIONS[name]))
+    if unknown:
+        takes = ", ".join(SOURCE_OPTIONS[name]) or "no options"
+        raise InputError(f"The {name} source has no option {', '.join(map(repr, unknown))}", expected=takes,
+                         received=", ".join(options), fix=f"options={{'{name}': {{...}}}} takes {takes}")
     return _SOURCES[name](problem, progress=progress, **options)

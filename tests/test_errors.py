@@ -86,3 +86,38 @@ def test_a_candidate_error_is_a_gradverify_error_that_a_caller_can_catch_as_valu
     with pytest.raises(CandidateError):
         from gradverify.compare import gather
         gather(debug_problem(), (), candidates={"c": lambda p: None})
+
+
+# ---- the Python API: a caller's mistake is an InputError saying what was expected, never a deep AttributeError ----
+
+@pytest.mark.parametrize("call, words", [
+    (lambda g, P: g.compare(None), "compare needs a Problem"),
+    (lambda g, P: g.compare("3-5-3"), "Received str"),
+    (lambda g, P: g.compare(P, precision="float16"), "Unknown precision 'float16'"),
+    (lambda g, P: g.compare(P, options={"exact": {"bogus": 3}}), "The exact source has no option 'bogus'"),
+    (lambda g, P: g.compare(P, options={"exakt": {}}), "options names no source: 'exakt'"),
+    (lambda g, P: g.compare(P, candidates={"mine": 5}), "'mine' is not one"),
+    (lambda g, P: g.random_problem("3-5-3"), "random_problem needs a Network"),
+    (lambda g, P: g.random_problem(g.parse_spec("3-5-3"), m=-1), "m is out of range"),
+    (lambda g, P: g.random_problem(g.parse_spec("3-5-3"), seed=-1), "seed is out of range"),
+    (lambda g, P: g.random_problem(g.parse_spec("3-5-3"), scale=-1.0), "scale must be a finite number > 0"),
+    (lambda g, P: g.check_candidate(None), "The candidate must be a function"),
+    (lambda g, P: g.assert_gradient_matches("cost_and_grad", P), "Received str"),
+    (lambda g, P: g.assert_gradient_matches(lambda *a: None, None), "compare needs a Problem"),
+    (lambda g, P: g.gradcheck(None, None), "gradcheck's f must be a function"),
+    (lambda g, P: g.gradcheck(lambda x: ((x ** 2).sum(), 2 * x), None), "gradcheck needs the point to check at"),
+])
+def test_api_misuse_is_an_input_error_with_what_was_expected(call, words):
+    import gradverify
+    from gradverify.errors import InputError
+
+    with pytest.raises(InputError) as info:
+        call(gradverify, debug_problem())
+    text = str(info.value)
+    assert words in text and "Expected" in text and "Received" in text, text
+
+
+def test_sources_may_be_named_in_one_string_as_on_the_command_line():
+    from gradverify import compare
+
+    assert set(compare(debug_problem(), "exact, backprop").sources) == {"exact", "backprop"}
