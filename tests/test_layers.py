@@ -398,3 +398,14 @@ def test_a_saturated_lstm_is_certified_and_its_correct_sources_pass():
     comp = compare_layer(random_case(get_layer("lstm"), seed=0, scale=1000))
     assert comp.verdict == "pass", comp.summary()
     assert not any("could not certify" in n for n in comp.notes)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: get_layer(None), "A layer is named by a string"),
+    (lambda: random_case(get_layer("affine"), seed=-1), "seed must be an integer"),
+    (lambda: random_case(get_layer("affine"), dims={"N": 10 ** 9}), "too large to verify exactly"),
+    (lambda: numeric_layer_gradient(None), "numeric_layer_gradient needs a LayerCase"),
+])
+def test_layer_api_misuse_is_an_input_error_before_any_allocation(call, words):
+    with pytest.raises(InputError, match=words):
+        call()

@@ -23,6 +23,11 @@ from gradverify.layers.catalogue import LayerSpec, get_layer
 
 __all__ = ["LayerCase", "random_case", "parse_settings", "parse_dims", "scalar_names"]
 
+#: The most scalars a case may hold (inputs, data and upstream gradients together). The exact oracle keeps a
+#: ball and an adjoint for every scalar and every operation on it (hundreds of bytes each, and seconds per few
+#: thousand partials): a million-scalar layer would exhaust memory long before it finished.
+MAX_CASE_SCALARS = 1_000_000
+
 _INTEGER = {("svm_loss", "y"), ("softmax_loss", "y"), ("temporal_softmax_loss", "y"), ("word_embedding", "x")}
 
 
@@ -224,8 +229,16 @@ def random_case(layer: str | LayerSpec, *, dims: Mapping[str, object] | None = N
     spec = get_layer(layer)  # type: ignore[arg-type]
     if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
         raise InputError("scale must be a positive number", received=repr(scale), fix="e.g. scale=1")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
+        raise InputError("seed must be an integer from 0 to 2^32 − 1", received=repr(seed), fix="e.g. seed=0")
     d, s = parse_dims(spec, dims), parse_settings(spec, settings)
     shapes = spec.shapes(d, s)
+    scalars = sum(math.prod(shapes[n]) for n in spec.inputs + spec.data) + sum(math.prod(shapes[o]) for o in spec.outputs)
+    if scalars > MAX_CASE_SCALARS:
+        shown = ", ".join(f"{k}={v}" for k, v in d.items())
+        raise InputError(f"The {spec.name} case {shown} is too large to verify exactly: {scalars:,} scalars", expected=f"at most "
+                         f"{MAX_CASE_SCALARS:,} scalars (inputs, data and upstream gradients)", received=f"{scalars:,}",
+                         fix="use smaller dimensions: a gradient bug shows on a few examples and channels as well as on many")
     rng = np.random.default_rng(seed)
     arrays: dict[str, np.ndarray] = {}
     for name in spec.inputs + spec.data:

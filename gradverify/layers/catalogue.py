@@ -317,6 +317,9 @@ def get_layer(name: str) -> LayerSpec:
     """
     if isinstance(name, LayerSpec):
         return name
+    if not isinstance(name, str):
+        raise InputError("A layer is named by a string", expected="one of " + ", ".join(LAYERS), received=type(name).__name__,
+                         fix='e.g. get_layer("affine")')
     if name in LAYERS:
         return LAYERS[name]
     for spec in LAYERS.values():

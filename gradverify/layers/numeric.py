@@ -195,6 +195,9 @@ def numeric_layer_gradient(case: LayerCase, *, method: str = "auto",
     Raises:
         InputError: an unknown method, or complex step asked of a non-analytic layer.
     """
+    if not isinstance(case, LayerCase):
+        raise InputError("numeric_layer_gradient needs a LayerCase", received=type(case).__name__,
+                         fix="build one with gradverify.layers.random_case")
     t0 = time.perf_counter()
     chosen = _resolve(method, case.layer.analytic)
     ev64 = _Evaluator(case, np.float64)
