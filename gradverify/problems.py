@@ -53,8 +53,8 @@ def _check_random_arguments(network, m, seed, scale) -> None:
         raise InputError("random_problem needs a Network", expected='a Network, e.g. parse_spec("3-5-3")',
                         received=type(network).__name__, fix=f"random_problem(parse_spec({network!r}))" if isinstance(network, str) else "")
     for name, value, lo in (("m", m, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo or (name == "seed" and value >= 2 ** 32):
-            raise InputError(f"{name} is out of range", expected=f"an integer ≥ {lo}" + (" and < 2^32" if name == "seed" else ""),
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+            raise InputError(f"{name} is out of range", expected=f"an integer ≥ {lo}",
                             received=repr(value))
     if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer)) or not 0 < scale < float("inf"):
         raise InputError("scale must be a finite number > 0", expected="e.g. 1 (unit pre-activations) or 30 (saturated units)",
