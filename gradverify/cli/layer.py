@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from gradverify.cli._args import integer, number, out_dir, seed
-from gradverify.cli._common import Progress, findings, json_default, table
+from gradverify.cli._common import Heartbeat, Progress, findings, json_default, table
 from gradverify.errors import CandidateError, InputError
 
 HELP = "check one layer (affine, conv, batchnorm, lstm_step …): exact vs backprop vs finite differences, and your forward/backward pair"
@@ -112,7 +112,9 @@ def run(args) -> int:
 
     options = {"exact": {"digits": args.digits}, "numeric": {"method": args.fd_method}}
     try:
-        comp = compare_layer(case, sources, candidates={cand[0].label: cand[0]} if cand else None, progress=progress, options=options)
+        with Heartbeat(f"layer {spec.name} ({sum(a.size for a in case.arrays.values()):,} scalars)"):  # a sign of life between passes
+            comp = compare_layer(case, sources, candidates={cand[0].label: cand[0]} if cand else None, progress=progress,
+                                 options=options)
     except CandidateError as exc:  # the candidate's failure: a failed check, not bad input
         print(f"FAIL: {exc}")
         return 1
