@@ -737,3 +737,34 @@ def test_a_referee_without_a_value_blames_no_source_there():
     assert comp.verdict == "pass" and list(np.flatnonzero(v.status == "unchecked")) == [0, 5]
     assert any("could not certify ∂J/∂θ for W1[0,0], W1[1,2]" in n for n in comp.notes), comp.notes
     assert "backprop checked 36 of 38" in comp.summary()
+
+
+def test_a_relu_input_that_is_zero_only_after_rounding_is_a_kink_with_certified_one_sided_values():
+    """tanh(½) + tanh(−½) feeds a ReLU: exactly 0, but no precision can prove it (its ball always straddles 0).
+    The oracle climbs to its highest precision, then takes the point as a kink: certified values (relu'(0) = 0),
+    the interval of one-sided values, a note; a source at either side passes as a kink, one outside fails."""
+    import dataclasses
+
+    from gradverify.compare import gather, judge
+
+    network = parse_spec("1-2-2-1:tanh,relu/identity", lam=0.0)
+    params = {"W1": np.array([[1.0], [-1.0]]), "b1": np.zeros(2), "W2": np.array([[1.0, 1.0], [0.5, -0.25]]),
+              "b2": np.array([0.0, 0.1]), "W3": np.array([[0.75, 0.5]]), "b3": np.array([0.25])}
+    problem = make_problem(network, params, np.array([[0.5], [0.3]]), np.array([[0.3], [0.1]]))
+    for mode in ("full", "scalable", "batched"):
+        ex = symbolic.exact_gradient(problem, mode=mode)
+        assert ex.digits >= 30 and ex.kink_lo is not None, (mode, ex.notes)
+        assert any("taken as exactly on it, a kink" in n for n in ex.notes), ex.notes
+        assert ex.grads["W2"][0, 0] == 0.0 and ex.kink_hi["W2"][0, 0] > 0  # relu'(0) = 0, and the other side
+    sources = gather(problem, ("exact", "backprop"))
+    lo, hi = sources["exact"].kink_lo, sources["exact"].kink_hi
+    at_kink = ~np.isnan(lo)
+    assert at_kink.sum() >= 3
+    other_side = np.where(at_kink, hi, sources["exact"].grad)
+    sources["other_side"] = dataclasses.replace(sources["backprop"], name="other_side", grad=other_side)
+    beyond = other_side + np.where(at_kink, 1e-3 * (np.abs(hi) + 1e-3), 0.0)
+    sources["beyond"] = dataclasses.replace(sources["backprop"], name="beyond", grad=beyond)
+    comp = judge(problem, sources)
+    assert comp.verdicts["backprop"].ok and comp.verdicts["other_side"].ok
+    assert np.all(comp.verdicts["other_side"].status[at_kink] == "kink")
+    assert not comp.verdicts["beyond"].ok and np.all(comp.verdicts["beyond"].status[at_kink] == "off")

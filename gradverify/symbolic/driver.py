@@ -23,7 +23,8 @@ from gradverify.symbolic.balls import (
 )
 from gradverify.symbolic.evaluation import Evaluation, Progress
 from gradverify.symbolic.full import full_evaluator
-from gradverify.symbolic.precision import Assessment, settle
+from gradverify.symbolic.interpret import undecided_on_boundary
+from gradverify.symbolic.precision import Assessment, settle, undecided_note
 from gradverify.symbolic.reading import layer_shapes, scalar_names
 from gradverify.symbolic.result import ExactGradient
 from gradverify.symbolic.scalable import scalable_evaluator
@@ -78,9 +79,18 @@ def exact_gradient(problem: Problem, *, mode: str = "auto", digits: int = 30, ba
         tracker.grow(per_pass)
 
     jump = problem.network.n_params * problem.m <= _CHASE_LIMIT
+    before = len(notes)
     ev, verdict = settle(run, digits, jump=jump, on_retry=on_retry)
     hull = None
-    if ev.conditions.boundaries:
+    if ev.conditions.undecided:  # no precision decides them: kinks reached through rounding
+        del notes[before:]  # the climb to the highest precision is said in one note
+        notes.append(undecided_note(ev.conditions.undecided, ev.bits))
+        with undecided_on_boundary():
+            ev, verdict = settle(run, digits, jump=jump, on_retry=on_retry)
+            if ev.conditions.boundaries:
+                tracker.grow(per_pass)
+                hull = run(ev.bits, True)
+    elif ev.conditions.boundaries:
         tracker.grow(per_pass)
         hull = run(ev.bits, True)
     # batched mode's templates are indexed sums, which only SymPy differentiates

@@ -13,11 +13,18 @@ value. A point *exactly on* a condition's boundary (z = 0 for z > 0) is decided 
 result encloses every one-sided value at that point (the one-sided derivatives at a ReLU kink are
 the two branches of SymPy's own Piecewise derivative). ``Conditions`` counts the boundary and
 undecided points met, so the caller knows whether a hull pass or more precision is needed.
+
+A point still undecided at the highest precision is within 2^-bits of its boundary, where no more
+precision can help (a ReLU input that is exactly 0 but was computed through tanh, say). Inside
+``undecided_on_boundary()`` such points are taken as exactly on the boundary: a kink, whose hull
+pass encloses both sides, as at an exact 0.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import contextvars
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -25,7 +32,7 @@ from flint import arb
 
 from gradverify.symbolic.balls import Sign, from_fraction, int_power, sign, union
 
-__all__ = ["Conditions", "FALSE", "RELATIONS", "TRUE", "UNKNOWN", "evaluate", "relation_truth", "truth_and", "truth_not",
+__all__ = ["Conditions", "undecided_on_boundary", "FALSE", "RELATIONS", "TRUE", "UNKNOWN", "evaluate", "relation_truth", "truth_and", "truth_not",
            "truth_or"]
 
 FALSE, TRUE, UNKNOWN = 0, 1, 2
@@ -54,11 +61,28 @@ class Conditions:
         hull: take both sides at points exactly on a boundary (one-sided values at kinks).
         boundaries: points met exactly on an inequality's boundary (e.g. a ReLU at 0).
         undecided: points whose ball straddled a boundary (more precision may decide them).
+        on_boundary: take straddling points as on the boundary (``undecided_on_boundary``).
+        assumed: points taken as on the boundary that way (counted in ``boundaries`` too).
     """
 
     hull: bool = False
     boundaries: int = 0
     undecided: int = 0
+    on_boundary: bool = field(default_factory=lambda: _ON_BOUNDARY.get())
+    assumed: int = 0
+
+
+_ON_BOUNDARY = contextvars.ContextVar("undecided_on_boundary", default=False)
+
+
+@contextlib.contextmanager
+def undecided_on_boundary():
+    """Evaluations made inside take every straddling condition as exactly on its boundary."""
+    token = _ON_BOUNDARY.set(True)
+    try:
+        yield
+    finally:
+        _ON_BOUNDARY.reset(token)
 
 
 def relation_truth(kind: str, difference, conditions: Conditions):
@@ -68,6 +92,11 @@ def relation_truth(kind: str, difference, conditions: Conditions):
         column = _SIGN(difference).astype(np.int8)
     else:
         column = np.int8(_SIGN(difference))
+    if conditions.on_boundary and kind in _INEQUALITIES:
+        straddling = column == 3
+        conditions.assumed += int(np.count_nonzero(straddling))
+        column = np.where(straddling, np.int8(1), column).astype(np.int8) if isinstance(column, np.ndarray) else (
+            np.int8(1) if straddling else column)
     on_boundary = column == 1
     if kind in _INEQUALITIES and np.any(on_boundary):
         conditions.boundaries += int(np.count_nonzero(on_boundary))

@@ -124,3 +124,10 @@ def settle(run: Callable[[int, bool], Evaluation], digits: int, *, jump: bool,
         on_retry(bits, new_bits, verdict)
         bits = new_bits
     return ev, verdict
+
+
+def undecided_note(count: int, bits: int) -> str:
+    """The note of a pass whose straddling conditions were then taken as on their boundary."""
+    return (f"{count} Piecewise condition(s) stayed undecided while the precision was raised to {bits} bits: the value compared lies within "
+            f"2^-{bits} of its boundary (e.g. a ReLU input that is 0 only after rounding, such as tanh(½) + "
+            "tanh(−½)); taken as exactly on it, a kink: the partials it reaches hold the interval of one-sided values")
