@@ -26,11 +26,15 @@ from flint import arb
 from gradverify.symbolic.balls import NEGLIGIBLE_BITS, certified_digits, precision
 from gradverify.symbolic.evaluation import Evaluation
 
-__all__ = ["GUARD_BITS", "MAX_BITS", "MAX_PASSES", "Assessment", "assess", "settle", "start_bits"]
+__all__ = ["GUARD_BITS", "MAX_BITS", "MAX_PASSES", "UNDECIDED_BITS", "Assessment", "assess", "settle", "start_bits"]
 
 GUARD_BITS = 32
 MAX_BITS = 1 << 15
 MAX_PASSES = 6
+#: A condition still undecided at this precision compares a value within 2^-UNDECIDED_BITS of its
+#: boundary (below 1e-600, far under float64's smallest number): the climb stops there and the
+#: caller takes it as on the boundary, rather than climb to MAX_BITS for values no source can see.
+UNDECIDED_BITS = 2048
 _MARGIN_BITS = 16
 _LOG2_10 = math.log2(10)
 
@@ -120,6 +124,8 @@ def settle(run: Callable[[int, bool], Evaluation], digits: int, *, jump: bool,
         verdict = assess(values, digits, bits, jump=jump)
         new_bits = min(MAX_BITS, _limbs(max(verdict.wanted_bits, bits + GUARD_BITS)))
         if not verdict.short or bits >= MAX_BITS or attempt == MAX_PASSES - 1:
+            break
+        if ev.conditions.undecided and bits >= UNDECIDED_BITS:
             break
         on_retry(bits, new_bits, verdict)
         bits = new_bits
