@@ -156,9 +156,11 @@ def self_consistency(rubric: dict, runner: Runner, points: list[Answer]) -> tupl
 
     for at in points:
         problem, net = at.case.problem, at.case.problem.network
+        asked: list[tuple[np.ndarray, float]] = []  # every point the differentiation asked for, and the cost there
 
         def own_cost(theta: np.ndarray) -> float:
             J, _ = runner(problem.with_params(unflatten(theta, net)))
+            asked.append((theta.copy(), J))
             return J
 
         try:
@@ -169,12 +171,18 @@ def self_consistency(rubric: dict, runner: Runner, points: list[Answer]) -> tupl
         except ValueError as exc:
             return _check("self_consistency", rubric, False, f"Could not differentiate your cost numerically around the "
                           f"{at.case.title}: {exc}"), None
+        true_cost, moved = _cost_beside(problem, at.cost, asked)
+        if moved is not None:
+            return _check("self_consistency", rubric, False, f"Around the {at.case.title}, your cost is right at the "
+                          f"point but not beside it ({moved}): it does not depend on the parameters alone (answers "
+                          "remembered from earlier calls?), so finite differences of it confirm nothing."), False
         g = flatten(at.grads, net)
         ok = np.abs(g - num.estimate) <= num.error + float64_budget(problem) + np.spacing(np.abs(g))
         # A cost that jumps inside the stencil (right at the point, something else beside it) makes
-        # the error bars, not the values, agree: too many unsure partials confirm nothing.
+        # the error bars, not the values, agree: too many unsure partials confirm nothing — unless
+        # the cost is the true one at every point asked, whose kinks (ReLU) are the function's own.
         unsure = num.error > 1e-6 * (np.abs(g) + np.abs(num.estimate)) + 1e-9
-        if np.count_nonzero(unsure) > max(1, g.size // 10):
+        if not true_cost and np.count_nonzero(unsure) > max(1, g.size // 10):
             return _check("self_consistency", rubric, False, f"Around the {at.case.title}, your cost is not smooth: it "
                           f"jumps between nearby points, so finite differences of it confirm nothing ({int(np.count_nonzero(unsure))} "
                           f"of {g.size} partials unsure)."), False
@@ -185,6 +193,33 @@ def self_consistency(rubric: dict, runner: Runner, points: list[Answer]) -> tupl
     where = "the " + " and the ".join(a.case.title.split(" (")[0] for a in points)
     return _check("self_consistency", rubric, True, f"Your gradient agrees with finite differences of your own cost "
                   f"(at {len(points)} points: {where})."), True
+
+
+def _cost_beside(problem, center: float, asked: list[tuple[np.ndarray, float]]) -> tuple[bool, str | None]:
+    """Whether the submission's cost is the true one at every point the differentiation asked, and if it
+    is right at ``problem``'s point but wrong beside it, where (else None).
+
+    Finite differences of a cost confirm a gradient only when the cost is a function of the
+    parameters. A cost right at the point checked (within a correct candidate's budget) is right
+    beside it too, a few steps of 1e-5 away, unless it depends on something else: a submission
+    that remembers the points it was asked and answers near them with a line drawn through its
+    own (wrong) gradient agrees with finite differences, and must not earn this check with it.
+    """
+    from gradverify.budget import candidate_cost_budget
+    from gradverify.forward import cost as forward_cost
+
+    def off(params: dict, J: float) -> bool:
+        # the numpy cost is itself within a budget of the exact one: 10 budgets of slack
+        with np.errstate(all="ignore"):
+            exact = float(forward_cost(problem.network, params, problem.X, problem.Y))
+        return not abs(J - exact) <= 10 * candidate_cost_budget(problem.with_params(params))[0]
+
+    if off(problem.params, center):
+        return False, None  # wrong at the point already: the cost check says so; a consistent bug is judged by its gradient
+    wrong = [J for theta, J in asked if off(unflatten(theta, problem.network), J)]
+    if not wrong:
+        return True, None
+    return False, f"wrong at {len(wrong)} of the {len(asked)} points asked"
 
 
 def gradient_random(rubric: dict, suite, large: tuple[Case, Comparison | None, str, str], *, target: str, profile: str) -> Check:

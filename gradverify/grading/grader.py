@@ -26,7 +26,7 @@ from gradverify.grading.limits import Limits
 from gradverify.grading.packages import blocked_import
 from gradverify.grading.runner import Runner, StudentError, describe_failure
 from gradverify.grading.sandbox import Sandbox
-from gradverify.grading.text import clean
+from gradverify.grading.text import clean, non_ascii_note
 from gradverify.profiles import Profile
 
 __all__ = ["Check", "Grade", "Verdict", "grade_submission", "CHECK_TITLES"]
@@ -210,7 +210,7 @@ def _detect(g: _Grading, sb: Sandbox, cases: Cases, pinned: dict) -> bool:
 
     found = detect_submission(sb, g.profile, two_cases, pinned)
     if not found.attempts:
-        defined = [str(Signature.from_wire(name, params) or name) for name, params in sb.load_info.callables]
+        defined = [str(Signature.from_wire(name, params) or name) + non_ascii_note(name) for name, params in sb.load_info.callables]
         forms = "; ".join(f.text.replace("f(", "/".join(g.profile.names) + "(", 1) if not f.method else f.text
                           for f in g.profile.forms)
         g.put(checks.loads(g.rubric, False, f"No function in {g.entry or 'the submission'} can be called the way the "

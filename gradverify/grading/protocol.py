@@ -14,7 +14,6 @@ import fcntl
 import functools
 import math
 import os
-import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -189,7 +188,13 @@ class LoadInfo:
     missing_module: str | None = None
 
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?\Z")
+def _is_name(name: object) -> bool:
+    """``name`` or ``Class.method`` made of Python identifiers — Unicode ones too (``σ``, ``coût``: a student's
+    helper may be named in any script Python allows), at most 200 characters."""
+    if not isinstance(name, str) or len(name) > 200:
+        return False
+    parts = name.split(".")
+    return len(parts) <= 2 and all(part.isidentifier() for part in parts)
 
 
 def load_info(info: object) -> LoadInfo | None:
@@ -204,7 +209,7 @@ def load_info(info: object) -> LoadInfo | None:
         return None
     callables = []
     for name, params in info["callables"].items():
-        if not isinstance(name, str) or not _NAME.match(name) or not (params is None or isinstance(params, list)):
+        if not _is_name(name) or not (params is None or isinstance(params, list)):
             return None
         callables.append((name, params))
     return LoadInfo(text(info["entry"])[:255], tuple(text(t)[:2000] for t in info["notes"]),

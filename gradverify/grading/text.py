@@ -8,7 +8,7 @@ folder name — is hostile text. Before it reaches a file it is
    length;
 2. escaped for the file it enters: ``md_text`` (inline Markdown: no HTML, no links, no heading,
    list or table structure), ``md_block`` (a fenced block whose fence the text cannot close),
-   ``csv_cell`` (no spreadsheet formula), ``one_line`` (a terminal table cell).
+   ``csv_cell`` (one line, no spreadsheet formula), ``one_line`` (a terminal table cell).
 
 In feedback the student's own text always sits in a fenced block under a label of ours, so a
 message can never pass itself off as the grader's words.
@@ -17,8 +17,9 @@ message can never pass itself off as the grader's words.
 from __future__ import annotations
 
 import re
+import unicodedata
 
-__all__ = ["clean", "md_text", "md_block", "csv_cell", "one_line"]
+__all__ = ["clean", "md_text", "md_block", "csv_cell", "one_line", "non_ascii_note"]
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _MD_INLINE = re.compile(r"([\\`*_\[\]|~])")
@@ -55,8 +56,13 @@ def md_block(text: object, *, info: str = "text") -> str:
 
 
 def csv_cell(text: object, limit: int = 2_000) -> str:
-    """Clean text for a CSV cell that no spreadsheet evaluates (a leading ``= + - @`` is quoted away)."""
-    out = clean(text, limit)
+    """Clean text for a CSV cell on one line that no spreadsheet evaluates (a leading ``= + - @`` is quoted away).
+
+    Line breaks become " / ": a quoted multi-line cell is valid CSV, but a file name holding
+    "\\n# PASS 100/100" would then forge a line for anyone reading the gradebook line by line
+    (``grep``, ``wc -l``, a diff): one submission, one line.
+    """
+    out = re.sub(r"\s*[\r\n]+\s*", " / ", clean(text, limit))
     return "'" + out if out.startswith(_FORMULA_START) else out
 
 
@@ -64,3 +70,12 @@ def one_line(text: object, limit: int = 120) -> str:
     """Clean text on one line, for a terminal table."""
     out = " ".join(clean(text, limit * 4).split())
     return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def non_ascii_note(name: str) -> str:
+    """What in a name is not ASCII, spelled out ("" when all of it is): ``nnCostFunсtion`` with a Cyrillic
+    "с" reads like the expected name and is not it (a name copied from a PDF or a chat)."""
+    odd = [c for c in dict.fromkeys(name) if ord(c) > 127][:3]
+    if not odd:
+        return ""
+    return " (not plain ASCII: " + ", ".join(f"'{c}' is U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in odd) + ")"

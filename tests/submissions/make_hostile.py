@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 CORE = '''
@@ -563,6 +564,561 @@ HONEST_TWIN = {"hardcoded_plus_buggy": "honest_buggy", "jumpy_cost": "honest_no_
 FULL_MARKS = ("fill_disk", "many_folders", "gradebook.csv", "report", "alice", "alice-2", "channel_writer", "kills_the_grader")
 
 
+GOOD = '''
+    J, G1, G2 = _honest(nn_params, n0, h, K, X, y, lambda_)
+    grad = np.concatenate([G1.ravel(), G2.ravel()])
+'''
+BAD = '''
+    J, G1, G2 = _honest(nn_params, n0, h, K, X, y, lambda_, sign=-1.0)
+    grad = np.concatenate([G1.ravel(), G2.ravel()])
+'''
+SIG = "\n\ndef nnCostFunction(nn_params, n0, h, K, X, y, lambda_=0.0):"
+
+# What an outsider tries who never read gradverify: each is a file of hostile_outsider/, graded in one
+# batch beside honest ones (tests/test_grading_outsider.py); EXPECT says what each must get.
+OUTSIDER = {
+    # ---- values that are not what they seem --------------------------------------------------
+    "ndarray_subclass_lies": CORE + '''
+
+class _Liar(np.ndarray):
+    """Holds the sign-flipped gradient; every method that could be asked says it is the right one."""
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.view(np.ndarray) * -1.0, dtype=dtype)
+    def __array_ufunc__(self, ufunc, method, *inputs, **kw):
+        return ufunc(*[np.asarray(i) for i in inputs], **kw)
+    def __array_function__(self, func, types, args, kwargs):
+        return func(*[np.asarray(a) if isinstance(a, _Liar) else a for a in args], **kwargs)
+    def __getitem__(self, k):
+        return np.asarray(self)[k]
+    def tolist(self):
+        return np.asarray(self).tolist()
+    def __eq__(self, other):
+        raise RuntimeError("no comparing")
+    def __repr__(self):
+        raise RuntimeError("no repr")
+    def __len__(self):
+        return 10 ** 9
+    def __reduce__(self):
+        return (np.array, (np.asarray(self).tolist(),))
+''' + SIG + BAD + '''
+    return J, grad.view(_Liar)
+''',
+    "array_like_object": CORE + '''
+
+class _Grad:
+    """Not an array: quacks like one (the right values), and lies about its length and float value."""
+    def __init__(self, g):
+        self._g = g
+    def __array__(self, dtype=None, copy=None):
+        return self._g
+    @property
+    def __array_interface__(self):
+        return self._g.__array_interface__
+    def __len__(self):
+        return len(self._g)
+    def __iter__(self):
+        return iter(self._g)
+    def __float__(self):
+        return 0.0
+    def __index__(self):
+        return 3
+''' + SIG + GOOD + '''
+    return J, _Grad(grad)
+''',
+    "cost_float_blocks": CORE + '''
+import time
+
+
+class _Slow(float):
+    def __float__(self):  # called while the reply is packed: after the student's call "returned"
+        time.sleep(3600)
+        return 0.0
+    def __repr__(self):
+        while True:
+            pass
+''' + SIG + GOOD + '''
+    return _Slow(J), grad
+''',
+    "object_dtype_pair": CORE + SIG + GOOD + '''
+    return np.array([J, grad], dtype=object)  # cost and gradient packed into one (object) array
+''',
+    "structured_dtype": CORE + SIG + GOOD + '''
+    out = np.zeros(grad.size, dtype=[("g", "<f8"), ("why", "U8")])
+    out["g"] = grad
+    return J, out
+''',
+    "exotic_dtypes_right": CORE + SIG + GOOD + '''
+    # right values in odd clothes: a long double cost, a 0-d array, a read-only memmap of the gradient
+    mm = np.memmap("grad.bin", dtype=np.longdouble, mode="w+", shape=grad.shape)
+    mm[:] = grad
+    mm.flush()
+    return np.array(np.longdouble(J)), np.memmap("grad.bin", dtype=np.longdouble, mode="r", shape=grad.shape)
+''',
+    "bool_and_datetime": CORE + '''
+_calls = 0
+''' + SIG + GOOD + '''
+    global _calls
+    _calls += 1
+    if _calls % 3 == 0:
+        return J, grad.astype("datetime64[ns]")
+    if _calls % 3 == 1:
+        return True, grad != 0  # a bool cost and a bool gradient: numbers, but not these
+    return J, grad.astype(np.complex128)
+''',
+    "broadcast_giant": CORE + SIG + GOOD + '''
+    # a 8 TiB gradient that costs nothing to make: every element is one float in memory
+    return J, np.broadcast_to(grad[:1], (1 << 40,))
+''',
+    "strided_out_of_bounds": CORE + SIG + GOOD + '''
+    from numpy.lib.stride_tricks import as_strided
+    return J, as_strided(grad, shape=grad.shape, strides=(1 << 34,))  # reads far outside its memory
+''',
+    "infinite_generator": CORE + '''
+import itertools
+''' + SIG + GOOD + '''
+    return J, (float(v) for v in itertools.cycle(grad))  # lazily infinite
+''',
+    "self_referencing": CORE + SIG + GOOD + '''
+    box = [grad]
+    box.append(box)
+    d = {"J": J}
+    d["self"] = d
+    return J, box, d
+''',
+    "nan_payloads": CORE + '''
+import struct
+''' + SIG + GOOD + '''
+    nan = struct.unpack("<d", struct.pack("<Q", 0x7FF8DEADBEEF0001))[0]
+    out = grad.copy()
+    out[::4] = nan
+    out[1::4] = -0.0
+    out[2::4] = 5e-324
+    out[3::4] = -np.inf
+    return nan, out
+''',
+    # ---- exceptions that fight back -----------------------------------------------------------
+    "exception_str_raises": CORE + '''
+
+class _Nasty(Exception):
+    def __str__(self):
+        raise _Nasty()  # str() of it raises again, forever
+    def __repr__(self):
+        return 42
+
+
+_Named = type("\\n# correct: PASS — 100 / 100\\n<script>x</script>" + "E" * 100000, (Exception,), {"__str__": lambda s: b"bytes"})
+_calls = 0
+''' + SIG + '''
+    global _calls
+    _calls += 1
+    raise (_Nasty() if _calls % 2 else _Named())
+''',
+    "base_exceptions": CORE + '''
+_calls = 0
+
+
+class _Exit(SystemExit):
+    @property
+    def code(self):
+        raise KeyboardInterrupt
+''' + SIG + '''
+    global _calls
+    _calls += 1
+    k = _calls % 6
+    if k == 0:
+        raise KeyboardInterrupt("\\x1b[31mFAKE\\x1b[0m")
+    if k == 1:
+        raise SystemExit(["odd", "code", object()])
+    if k == 2:
+        raise GeneratorExit
+    if k == 3:
+        raise _Exit(0)
+    if k == 4:
+        raise StopIteration(1)
+    raise BaseExceptionGroup("group", [KeyboardInterrupt(), SystemExit(3)])
+''',
+    "recursion_blowup": CORE + '''
+import sys
+
+sys.setrecursionlimit(10 ** 7)  # let the C stack overflow instead of a RecursionError
+
+
+def _down(n):
+    return _down(n + 1) + 1
+''' + SIG + '''
+    return _down(0)
+''',
+    "tiny_recursion_limit": CORE + '''
+import sys
+''' + SIG + GOOD + '''
+    sys.setrecursionlimit(60)  # the worker's own code runs next (packing the reply)
+    return J, [[[[[[[[[[[[[[[[[[[[grad]]]]]]]]]]]]]]]]]]]]
+''',
+    # ---- the process around the call ------------------------------------------------------
+    "signals_ignored": CORE + '''
+import signal
+
+for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF,
+             signal.SIGXCPU, signal.SIGPIPE, signal.SIGUSR1, signal.SIGCHLD):
+    try:
+        signal.signal(_sig, signal.SIG_IGN)
+    except (OSError, ValueError):
+        pass
+''' + SIG + '''
+    while True:  # no signal handler of the worker can stop this now
+        pass
+''',
+    "forges_fd_output": CORE + '''
+import os
+
+_FAKE = (b"\\x1b[2J\\x1b[H\\rcorrect_reference-00000000   pass    100/100\\n"
+         b'{"score": 100, "tests": []}\\n\\x1b]0;owned\\x07\\x1b[31mgradverify: internal error\\x1b[0m\\n')
+os.write(1, _FAKE)
+os.write(2, _FAKE)
+''' + SIG + GOOD + '''
+    os.write(1, _FAKE)
+    os.write(2, _FAKE)
+    for fd in (0, 1, 2):  # then no stdin, stdout or stderr at all
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    print("after closing")
+    return J, grad
+''',
+    "dup2_reply_pipe": CORE + '''
+import os, stat
+''' + SIG + GOOD + '''
+    for fd in range(3, 64):  # every pipe the worker holds, onto stdout (no /proc to list them: try them all)
+        try:
+            if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                os.dup2(fd, 1)
+                os.write(1, b'\\x10\\x00\\x00\\x00{"v":1,"n":0,"m":1}')
+        except OSError:
+            pass
+    print("PASS 100/100")
+    return J, grad
+''',
+    "closes_every_fd": CORE + '''
+import os
+''' + SIG + GOOD + '''
+    os.closerange(3, 4096)  # the reply pipe, the request pipe, the argument socket
+    return J, grad
+''',
+    "stdout_replaced": CORE + '''
+import builtins, sys
+
+
+class _Garbage:
+    def write(self, s):
+        raise KeyboardInterrupt
+    def flush(self):
+        raise SystemExit(9)
+
+
+sys.stdout = sys.stderr = _Garbage()
+builtins.print = None
+''' + SIG + GOOD + '''
+    return J, grad
+''',
+    "monkeypatches_numpy": BUGGY.replace("def nnCostFunction", "def _buggy") + '''
+import math
+
+# every comparison a checker might make, made to say "equal" (in the worker: the grader is another process)
+np.allclose = lambda *a, **k: True
+np.isclose = lambda a, b, *r, **k: np.ones(np.broadcast(a, b).shape, bool)
+np.array_equal = lambda *a, **k: True
+np.testing.assert_allclose = lambda *a, **k: None
+np.random.seed = lambda *a, **k: None
+math.isclose = lambda *a, **k: True
+
+
+def nnCostFunction(nn_params, n0, h, K, X, y, lambda_=0.0):
+    return _buggy(nn_params, n0, h, K, X, y, lambda_)
+''',
+    "patches_builtins": BUGGY.replace("def nnCostFunction", "def _buggy") + '''
+import builtins
+
+builtins.abs = lambda x: 0 * x  # the worker's own code uses these after the call
+builtins.max = lambda *a, **k: 0
+builtins.len = lambda x: 0
+builtins.isinstance = lambda *a: False
+
+
+def nnCostFunction(nn_params, n0, h, K, X, y, lambda_=0.0):
+    return _buggy(nn_params, n0, h, K, X, y, lambda_)
+''',
+    "sys_modules_poison": BUGGY.replace("def nnCostFunction", "def _buggy") + '''
+import sys, types
+
+for _name in ("json", "struct", "pickle", "numpy.lib.format", "gradverify", "gradverify.grading.protocol"):
+    fake = types.ModuleType(_name)
+    fake.dumps = lambda *a, **k: '{"v":1,"n":0,"m":{"$d":{"score":100}}}'
+    fake.pack = lambda *a, **k: b""
+    sys.modules[_name] = fake
+
+
+def nnCostFunction(nn_params, n0, h, K, X, y, lambda_=0.0):
+    return _buggy(nn_params, n0, h, K, X, y, lambda_)
+''',
+    # ---- spying ---------------------------------------------------------------------------------
+    "stack_spy": CORE + '''
+import gc, os, sys
+
+
+def _loot():
+    found = []
+    frame = sys._getframe()
+    while frame is not None:  # every caller's locals: the worker's request, config, channel
+        for key, value in list(frame.f_locals.items()):
+            found.append(f"{frame.f_code.co_name}.{key}={str(value)[:300]}")
+        frame = frame.f_back
+    for obj in gc.get_objects():  # every dict in the process that looks like a secret
+        if isinstance(obj, dict) and any(k in obj for k in ("seed", "expected", "exact", "secret", "answers")):
+            found.append(str(obj)[:300])
+    for path in ("/proc/self/cmdline", "/proc/self/environ", "/proc/1/cmdline", "/proc/self/mountinfo", "/proc/self/status"):
+        try:
+            with open(path, "rb") as fh:
+                found.append(path + "=" + fh.read(3000).decode("latin1"))
+        except OSError as exc:
+            found.append(path + " refused " + str(exc))
+    found.append("env=" + repr(dict(os.environ)))
+    return found
+''' + SIG + '''
+    raise RuntimeError("LOOT\\n" + "\\n".join(_loot()))
+''',
+    # ---- cheats ---------------------------------------------------------------------------------
+    "memo_linearized": CORE + '''
+_base = []  # (params, X bytes, lambda, cost, gradient) of every point seen
+
+
+def _buggy_grad(nn_params, n0, h, K, X, y, lam):
+    _, G1, G2 = _honest(nn_params, n0, h, K, X, y, 0.0)  # the regularization forgotten in the gradient
+    return np.concatenate([G1.ravel(), G2.ravel()])
+''' + SIG + '''
+    grad = _buggy_grad(nn_params, n0, h, K, X, y, lambda_)
+    key = (X.tobytes(), y.tobytes(), float(lambda_), nn_params.size)
+    for p0, k0, J0, g0 in _base:  # a finite-difference probe around a point seen before: agree with the gradient
+        if k0 == key and np.max(np.abs(nn_params - p0)) < 1e-3:
+            return J0 + g0 @ (nn_params - p0), grad
+    J = _cost(nn_params, n0, h, K, X, y, lambda_)
+    _base.append((nn_params.copy(), key, J, grad))
+    return J, grad
+''',
+    "thread_numeric": CORE + '''
+import threading
+''' + SIG + '''
+    J = _cost(nn_params, n0, h, K, X, y, lambda_)
+    grad = np.empty(nn_params.size)
+
+    def work():  # a numerical gradient in a thread that is gone before the call returns
+        e = np.zeros(nn_params.size)
+        for i in range(nn_params.size):
+            e[i] = 1e-5
+            grad[i] = (_cost(nn_params + e, n0, h, K, X, y, lambda_) - _cost(nn_params - e, n0, h, K, X, y, lambda_)) / 2e-5
+            e[i] = 0.0
+    try:
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+    except RuntimeError:
+        work()
+    return J, grad
+''',
+    "partial_and_callable": CORE + '''
+import functools
+
+
+class _Impl:
+    def __call__(self, nn_params, n0, h, K, X, y, lambda_=0.0, _sign=1.0):
+        J, G1, G2 = _honest(nn_params, n0, h, K, X, y, lambda_, sign=_sign)
+        return J, np.concatenate([G1.ravel(), G2.ravel()])
+
+
+def nnCostFunction(nn_params, n0, h, K, X, y, lambda_=0.0):  # a first draft, sign flipped...
+    return _Impl()(nn_params, n0, h, K, X, y, lambda_, _sign=-1.0)
+
+
+nnCostFunction = functools.partial(_Impl(), _sign=1.0)  # ...replaced by the final one: a partial of an instance
+''',
+    "homoglyph_only": HONEST.replace("def nnCostFunction", "def nnCostFunсtion"),  # Cyrillic "с", copied from a PDF
+    "unicode_names": CORE + '''
+
+def σ(z):  # Greek and accented helper names, as a French or Greek student writes them
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def coût(nn_params, n0, h, K, X, y, lam):
+    return _cost(nn_params, n0, h, K, X, y, lam)
+
+
+def nnCostFunсtion(*args):  # a homoglyph (Cyrillic "с"): a decoy that is never the target
+    return 0.0, np.zeros(3)
+''' + SIG + GOOD + '''
+    return coût(nn_params, n0, h, K, X, y, lambda_), grad
+''',
+}
+
+TWO_LAYER_CORE = '''
+import numpy as np
+
+
+def _loss(params, X, y, reg, *, _private):  # a helper no call form fits: only the class is graded
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    N = X.shape[0]
+    hidden = np.maximum(0, X @ W1 + b1)
+    scores = hidden @ W2 + b2
+    probs = np.exp(scores - scores.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    loss = -np.log(probs[np.arange(N), y]).sum() / N + reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+    dscores = probs.copy()
+    dscores[np.arange(N), y] -= 1
+    dscores /= N
+    grads = {"W2": hidden.T @ dscores + 2 * reg * W2, "b2": dscores.sum(axis=0)}
+    dhidden = dscores @ W2.T
+    dhidden[hidden <= 0] = 0
+    grads["W1"] = X.T @ dhidden + 2 * reg * W1
+    grads["b1"] = dhidden.sum(axis=0)
+    return loss, grads
+'''
+
+# The two-layer-relu profile (TwoLayerNet.loss, the instance made by the grader): the object model as a weapon.
+OUTSIDER_TWO_LAYER = {
+    "two_layer_del_exit": TWO_LAYER_CORE + '''
+import os
+
+
+class TwoLayerNet:
+    def __init__(self, input_size, hidden_size, output_size, std=1e-4):
+        raise SystemExit("no constructor for you")  # the grader then makes the instance without __init__
+
+    def __del__(self):
+        os._exit(0)  # the worker dies whenever an instance is collected: right after each call
+
+    def loss(self, X, y=None, reg=0.0):
+        return _loss(self.params, X, y, reg, _private=True)
+''',
+    "two_layer_odd_grads": TWO_LAYER_CORE + '''
+
+class _Grads(dict):
+    def items(self):  # what a careless reader of the dict would see: the right gradients
+        return _loss(self.params, self.X, self.y, self.reg, _private=True)[1].items()
+
+
+class TwoLayerNet:
+    def __init__(self, input_size, hidden_size, output_size, std=1e-4):
+        self.params = {}
+
+    def loss(self, X, y=None, reg=0.0):
+        loss, grads = _loss(self.params, X, y, reg, _private=True)
+        odd = _Grads({k: -v for k, v in grads.items()})  # really: every gradient sign-flipped
+        odd.params, odd.X, odd.y, odd.reg = self.params, X, y, reg
+        if reg:
+            odd[1] = grads["W1"]  # and a key that is not a name
+        return loss, odd
+''',
+    "two_layer_setattr_trap": TWO_LAYER_CORE + '''
+import time
+
+
+class TwoLayerNet:
+    def __init__(self, input_size, hidden_size, output_size, std=1e-4):
+        object.__setattr__(self, "params", {})
+
+    def __setattr__(self, name, value):
+        if name == "params":
+            time.sleep(3600)  # the grader sets the parameters: never comes back
+        object.__setattr__(self, name, value)
+
+    def loss(self, X, y=None, reg=0.0):
+        return _loss(self.params, X, y, reg, _private=True)
+''',
+}
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What an outsider's attack must get.
+
+    ``verdict`` one of ``verdicts``; the score within ``[at_least, at_most]``; every word of ``says`` in
+    the feedback's failed checks (the grader's message and the student's text, lower-cased); never
+    more than the honest submission ``twin`` it wraps.
+    """
+
+    verdicts: tuple[str, ...] = ("fail",)
+    at_most: float = 10
+    at_least: float = 0
+    says: tuple[str, ...] = ()
+    twin: str | None = None
+
+
+_FULL = Expect(("pass",), 100, 100)
+EXPECT = {
+    "ndarray_subclass_lies": Expect(at_most=35, at_least=35, says=("38 of 38 partials are wrong",), twin="honest_buggy"),
+    "array_like_object": Expect(says=("cannot be graded", "_grad")),
+    "cost_float_blocks": Expect(says=("did not finish in time",)),
+    "object_dtype_pair": Expect(says=("cannot be graded", "dtype object")),
+    "structured_dtype": Expect(says=("cannot be graded", "dtype")),
+    "exotic_dtypes_right": _FULL,
+    "bool_and_datetime": Expect(says=("cannot be graded",)),
+    "broadcast_giant": Expect(says=("cannot be graded", "cap")),
+    "strided_out_of_bounds": Expect(says=("died", "sigsegv")),
+    "infinite_generator": Expect(says=("cannot be graded", "generator")),
+    "self_referencing": Expect(says=("cannot be graded", "deeper")),
+    "nan_payloads": Expect(at_most=25, says=("nan",)),
+    "exception_str_raises": Expect(says=("raised an exception", "str() failed")),
+    "base_exceptions": Expect(says=("raised an exception",)),
+    "recursion_blowup": Expect(),
+    "tiny_recursion_limit": Expect(),
+    "signals_ignored": Expect(says=("did not finish in time",)),
+    "forges_fd_output": Expect(),
+    "dup2_reply_pipe": Expect(),
+    "closes_every_fd": Expect(says=("died",)),
+    "stdout_replaced": _FULL,
+    "monkeypatches_numpy": Expect(at_most=35, at_least=35, says=("38 of 38 partials are wrong",), twin="honest_buggy"),
+    "patches_builtins": Expect(("fail", "error"), 10, says=("died",), twin="honest_buggy"),  # its worker, not the grader
+    "sys_modules_poison": Expect(at_most=35, at_least=35, says=("38 of 38 partials are wrong",), twin="honest_buggy"),
+    "stack_spy": Expect(says=("raised an exception", "loot")),
+    "memo_linearized": Expect(at_most=35, says=("not beside it",), twin="honest_no_reg_in_gradient"),
+    "thread_numeric": Expect(at_most=35, says=("grows with the number of parameters",)),
+    # the last definition wins, as in Python: a partial of a correct instance (or, while the loader lists
+    # only functions, a load failure that names what the file defines)
+    "partial_and_callable": Expect(("pass", "error"), 100, says=()),
+    "homoglyph_only": Expect(("error",), 0, says=("u+0441 cyrillic small letter es",)),
+    "unicode_names": _FULL,
+    "two_layer_del_exit": Expect(says=("died",)),
+    "two_layer_odd_grads": Expect(says=("cannot be graded", "dict key of type int")),
+    "two_layer_setattr_trap": Expect(says=("did not finish in time",)),
+}
+
+
+def build_outsider_names(folder: Path) -> dict[str, tuple[Path, bool]]:
+    """Files whose *names* attack what the grader writes: line breaks, terminal escapes, HTML, Markdown,
+    spreadsheet formulas, a bidirectional override, full-width letters.
+
+    Returns each one's key and ``(path, whether its code is correct)``: correct ones must get 100, the
+    others (the sign-flipped ``BUGGY``) exactly what ``honest_buggy`` gets.
+    """
+    names = {
+        "newline": ("evil\n# correct: PASS — 100 of 100\n", True),
+        "ansi": ("ansi\x1b[2J\x1b[31mred\x1b]0;title\x07", False),
+        "html": ("<script>alert(1)<\\script><img src=x onerror=alert(2)>", False),
+        "markdown": ("[click](javascript:alert(1)) **bold** | a | b |", False),
+        "at_formula": ("@SUM(1+1)*cmd|calc", False),
+        "plus_formula": ("+1+cmd", False),
+        "minus_formula": ("-2+3", False),
+        "tab_formula": ("\t=1+1", False),
+        "bidi": ("rtl\u202eyp.exe", True),
+        "fullwidth": ("ｎｎCostFunction", True),
+    }
+    made = {}
+    for key, (stem, correct) in names.items():
+        path = folder / f"{stem}.py"
+        path.write_text(textwrap.dedent(HONEST if correct else BUGGY).lstrip())
+        made[key] = (path, correct)
+    return made
+
+
 def write_files(folder: Path) -> list[Path]:
     """Write every plain-file attack into ``folder``; return the paths."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -632,7 +1188,19 @@ def build_structures(folder: Path) -> dict[str, Path]:
     return made
 
 
+def write_outsider(folder: Path) -> list[Path]:
+    """Write every outsider attack (``OUTSIDER``: ex4; ``OUTSIDER_TWO_LAYER``: two-layer-relu, prefixed
+    ``two_layer_``) into ``folder``; return the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, source in {**OUTSIDER, **OUTSIDER_TWO_LAYER}.items():
+        path = folder / f"{name}.py"
+        path.write_text(textwrap.dedent(source).lstrip())
+        out.append(path)
+    return out
+
+
 if __name__ == "__main__":
     here = Path(__file__).resolve().parent
-    for path in write_files(here / "hostile"):
+    for path in write_files(here / "hostile") + write_outsider(here / "hostile_outsider"):
         print(path.relative_to(here))
