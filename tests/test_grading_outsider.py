@@ -212,3 +212,14 @@ def test_a_correct_relu_network_keeps_self_consistency_where_a_kink_falls_inside
     g = grade_submission(SUBMISSIONS / "two_layer" / "correct_two_layer.py", prof, prof.resolve({}), examples=2,
                          seed=382301595974986110)
     assert (g.verdict, g.score) == ("pass", 100), [c.message for c in g.checks if not c.passed]
+
+
+def test_the_seed_a_gradebook_records_is_one_grade_accepts_again(tmp_path):
+    """A batch's secret seed is 63 bits (``cases.new_seed``): ``--seed`` took only 0 to 2^32-1, so a case
+    recorded in gradebook.csv could not be graded again ("so that any case can still be reproduced")."""
+    from gradverify.cli import main
+
+    seed = str((1 << 63) - 12345)
+    assert main(["grade", str(SUBMISSIONS / "ex4" / "correct_reference.py"), "--assignment", "ex4", "--out", str(tmp_path),
+                 "--examples", "1", "--seed", seed]) == 0
+    assert next(csv.DictReader((tmp_path / "gradebook.csv").open(encoding="utf-8")))["seed"] == seed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gradverify.cli._args import out_dir, seed
+from gradverify.cli._args import integer, out_dir
 from gradverify.cli._cluster import add_scheduler_option, open_cluster
 from gradverify.cli._common import Progress, table
 from gradverify.cli._problem import parse_settings
@@ -36,8 +36,9 @@ def register(sub) -> None:
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="submissions graded in parallel (default 2)")
     p.add_argument("--examples", type=int, default=20, metavar="N",
                    help=f"generated cases per submission (per layer with {LAYERS_API_NAME}; default 20)")
-    p.add_argument("--seed", type=seed(), default=None, metavar="N",
-                   help="the batch's seed, 0 to 2^32-1 (hidden variants, generated cases, the timing network); default: a fresh "
+    p.add_argument("--seed", type=integer("--seed", lo=0, hi=(1 << 63) - 1, fix="give the seed a gradebook.csv recorded, or any "
+                   "non-negative integer"), default=None, metavar="N",  # 63 bits: the secret seeds a batch draws
+                   help="the batch's seed, 0 to 2^63-1 (hidden variants, generated cases, the timing network); default: a fresh "
                         "secret one, reused when the same --out is resumed, and recorded for the instructor in gradebook.csv")
     p.add_argument("--entry", metavar="FILE.py", help="for submissions of several files: the module to import "
                    "(a folder holding it is one submission; its siblings are importable)")
