@@ -61,8 +61,9 @@ def ex4(tmp_path_factory):
     for name in BYSTANDERS:
         shutil.copy(SUBMISSIONS / "ex4" / f"{name}.py", klass / f"bystander_{name}.py")
     names = make_hostile.build_outsider_names(klass)
+    links = make_hostile.build_outsider_links(klass, klass / f"bystander_{BYSTANDERS[0]}.py")
     batch = _grade(klass, root / "out", "ex4", "--report")
-    batch.update(klass=klass, names=names)
+    batch.update(klass=klass, names=names, links=links)
     return batch
 
 
@@ -132,6 +133,15 @@ def test_bystanders_and_the_honest_twins_get_what_they_deserve(ex4, two_layer):
         assert _row(ex4, ex4["klass"] / f"bystander_{name}.py")["score"] == "100", name
     assert _row(two_layer, two_layer["klass"] / "bystander_two_layer.py")["score"] == "100"
     assert [_row(ex4, ex4["klass"] / f"{name}.py")["score"] for name in TWINS] == ["35", "35"]
+
+
+@pytest.mark.slow
+def test_links_and_fifos_where_a_submission_would_be_get_a_row_each_and_nothing_of_what_they_point_to(ex4):
+    for key, (path, says) in ex4["links"].items():
+        row = _row(ex4, path)
+        assert (row["verdict"], row["score"]) == ("error", "0"), (key, row)
+        assert says in _feedback(ex4, row)["checks"][0]["message"], key
+    assert _row(ex4, ex4["klass"] / f"bystander_{BYSTANDERS[0]}.py")["score"] == "100"  # the victim keeps its own
 
 
 @pytest.mark.slow

@@ -35,6 +35,7 @@ import math
 import multiprocessing
 import os
 import re
+import stat
 import time
 import traceback
 from collections.abc import Callable
@@ -132,17 +133,42 @@ def _imports_a_sibling(files: list[Path]) -> bool:
         return False
     pattern = re.compile(rb'(^|\n|")\s*(from|import)\s+(' + "|".join(stems).encode() + rb')\b')
     for p in files:
-        try:
-            with open(p, "rb") as f:
-                if pattern.search(f.read(1 << 20)):
-                    return True
+        try:  # no link followed, and a fifo swapped in since the listing returns at once instead of hanging
+            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             continue
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode) and pattern.search(os.read(fd, 1 << 20)):
+                return True
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
     return False
 
 
 def _subfolders(folder: Path) -> list[Path]:
     return sorted(d for d in folder.iterdir() if d.is_dir() and not d.is_symlink() and not d.name.startswith((".", "__")))
+
+
+def _odd_entries(folder: Path) -> list[Path]:
+    """Entries of a class folder that stand where a submission would but are neither a regular file nor a
+    folder: a symbolic link (to a file, a folder or nowhere: a tarball can plant ``mallory.py -> alice.py``),
+    a fifo, a socket or a device named ``*.py``. Each is a submission of its own, never followed, opened or
+    read: its row says what it is (``files.snapshot`` refuses it), where it would otherwise be left out unseen."""
+    odd = []
+    for p in folder.iterdir():
+        if p.name.startswith("."):
+            continue
+        try:
+            mode = os.lstat(p).st_mode
+        except OSError:
+            continue
+        if stat.S_ISLNK(mode) and (p.suffix in _SOURCES or p.is_dir()):
+            odd.append(p)
+        elif not (stat.S_ISLNK(mode) or stat.S_ISREG(mode) or stat.S_ISDIR(mode)) and p.suffix in _SOURCES:
+            odd.append(p)
+    return sorted(odd)
 
 
 def discover(paths: list[str | Path], *, entry: str | None = None) -> list[Submission]:
@@ -190,7 +216,7 @@ def _discover_folder(p: Path, entry: str | None) -> list[Path]:
         return [d for d in dirs if (d / entry).is_file()]  # a folder of such submissions
     if not dirs and (len(files) == 1 or _imports_a_sibling(files)):
         return [p]  # one student's folder: one file, or modules that import each other
-    return files + dirs  # a class folder: every file and every folder is a submission, each gets its row
+    return files + dirs + _odd_entries(p)  # a class folder: every file and every folder is a submission, each gets its row
 
 
 def _key(digest: str, profile: Profile, settings: dict, options: BatchOptions, seed: int) -> str:

@@ -291,12 +291,13 @@ def _call_large(g: _Grading, cases: Cases) -> tuple[Case, object, str, str]:
         return timing.judge_cost(run.cheapest_cpu(small), results, run.sandbox.calibration, nets, params)
 
     first = probe()
-    if first is not None and first.numerical:
-        results.append(run.call(case.problem, case.title))  # the accusation rests on two measurements
+    if first is not None and first.numerical:  # the accusation rests on two measurements, the second in a fresh
+        run.sandbox.restart()  # process: an answer remembered from the first call cannot make it cheap
+        results.append(run.call(case.problem, case.title))
     g.probe = probe()
-    answered = next((r for r in results if r.ok), None)
-    if answered is None:
-        what, details = describe_failure(results[0], run.target)
+    answered = timing.measured(results)  # the answer of the call whose cost counts
+    if answered is None or not answered.ok:
+        what, details = describe_failure(answered or results[0], run.target)
         return case, None, what, details
     try:
         J, grads = run.answer(case.problem, answered)

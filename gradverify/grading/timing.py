@@ -17,8 +17,9 @@ the table): honest code stays below P/5 even written with a Python loop over eve
 (≈ 0.19 P) or over every example, unit and weight (≈ 0.05 P; a batch of m = 2 keeps
 per-example loops cheap); numerical gradients cost 1.6 P (forward differences with a lean
 forward pass) to 5 P (perturbations batched into one array) — a factor of 2.6 or more on either
-side of the line. The large call is repeated once when it looks numerical, and the smaller of
-the two counts.
+side of the line. The large call is repeated once when it looks numerical — in a fresh process, so
+that nothing the first call computed is at hand — and the cheaper of the two counts, its answer
+being the one judged.
 A gradient computed numerically at a cost far below P forward passes (perturbing one layer at
 a time with a cached forward pass) is not caught here: that is a clever algorithm, not a
 careless one.
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 
 from gradverify.grading.protocol import CallResult
 
-__all__ = ["CostProbe", "judge_cost", "THRESHOLD", "MIN_SECONDS"]
+__all__ = ["CostProbe", "judge_cost", "measured", "THRESHOLD", "MIN_SECONDS"]
 
 THRESHOLD = 0.5  # extra forward passes per parameter at which a gradient is called numerical
 MIN_SECONDS = 0.05  # never call one numerical on less extra CPU time than this (timer noise)
@@ -101,9 +102,22 @@ def judge_cost(small_cpu: float | None, large: list[CallResult], calibration: li
     """
     if small_cpu is None or len(calibration) != 2 or min(calibration) <= 0:
         return None
-    usable = [r for r in large if r.cpu is not None and (r.ok or r.kind in ("timeout", "cpu"))]
-    if not usable:
+    best = measured(large)
+    if best is None or best.cpu is None:
         return None
-    best = min(usable, key=lambda r: r.cpu)
     return CostProbe(networks, params, (calibration[0], calibration[1]), small_cpu, best.cpu,
                      timed_out=not best.ok)
+
+
+def measured(large: list[CallResult]) -> CallResult | None:
+    """The call on the large network whose cost counts — and whose answer is the one to judge.
+
+    The cheapest completed (or timed-out) call with a CPU count; without any, the first that
+    answered. Cost and answer must come from one call: a submission that answers the grader's
+    repeat of a suspicious call at once (from memory, or with anything fast and wrong) must not
+    have its cheap call counted and its slow, numerical but right answer judged.
+    """
+    usable = [r for r in large if r.cpu is not None and (r.ok or r.kind in ("timeout", "cpu"))]
+    if usable:
+        return min(usable, key=lambda r: r.cpu)
+    return next((r for r in large if r.ok), None)

@@ -925,6 +925,66 @@ import threading
         work()
     return J, grad
 ''',
+    "numeric_memo_second_call": CORE + '''
+
+_memo = {}
+
+
+def _ccost(p, n0, h, K, X, y, lam):
+    n1 = h * (n0 + 1)
+    T1 = p[:n1].reshape(h, n0 + 1)
+    T2 = p[n1:].reshape(K, h + 1)
+    a2 = 1 / (1 + np.exp(-(X @ T1[:, 1:].T + T1[:, 0])))
+    hh = 1 / (1 + np.exp(-(a2 @ T2[:, 1:].T + T2[:, 0])))
+    Y = np.eye(K)[y]
+    m = X.shape[0]
+    return (-np.sum(Y * np.log(hh) + (1 - Y) * np.log(1 - hh)) / m
+            + lam / (2 * m) * (np.sum(T1[:, 1:] ** 2) + np.sum(T2[:, 1:] ** 2)))
+
+
+def nnCostFunction(nn_params, n0, h, K, X, y, lambda_=0.0):
+    key = hash((nn_params.tobytes(), X.tobytes(), y.tobytes(), float(lambda_)))
+    if key not in _memo:  # complex step, once per input; asked again (a suspicious call is timed twice): at once
+        q = nn_params.astype(complex)
+        grad = np.empty(q.size)
+        for i in range(q.size):
+            q[i] += 1e-20j
+            grad[i] = _ccost(q, n0, h, K, X, y, lambda_).imag / 1e-20
+            q[i] -= 1e-20j
+        _memo[key] = (_cost(nn_params, n0, h, K, X, y, lambda_), grad)
+    return _memo[key]
+''',
+    "numeric_fast_repeat": CORE + '''
+
+_calls = 0
+
+
+def _ccost(p, n0, h, K, X, y, lam):
+    n1 = h * (n0 + 1)
+    T1 = p[:n1].reshape(h, n0 + 1)
+    T2 = p[n1:].reshape(K, h + 1)
+    a2 = 1 / (1 + np.exp(-(X @ T1[:, 1:].T + T1[:, 0])))
+    hh = 1 / (1 + np.exp(-(a2 @ T2[:, 1:].T + T2[:, 0])))
+    Y = np.eye(K)[y]
+    m = X.shape[0]
+    return (-np.sum(Y * np.log(hh) + (1 - Y) * np.log(1 - hh)) / m
+            + lam / (2 * m) * (np.sum(T1[:, 1:] ** 2) + np.sum(T2[:, 1:] ** 2)))
+
+
+def nnCostFunction(nn_params, n0, h, K, X, y, lambda_=0.0):
+    global _calls
+    _calls += 1
+    if _calls == 1 and nn_params.size > 1000:  # a large network first thing in a fresh process: the grader's
+        return 0.0, np.zeros(nn_params.size)  # repeat of a suspicious call; answered at once, with anything
+    if True:  # complex step: accurate to the last bits, one cost evaluation per parameter
+        q = nn_params.astype(complex)
+        grad = np.empty(q.size)
+        for i in range(q.size):
+            q[i] += 1e-20j
+            grad[i] = _ccost(q, n0, h, K, X, y, lambda_).imag / 1e-20
+            q[i] -= 1e-20j
+    return _cost(nn_params, n0, h, K, X, y, lambda_), grad
+''',
     "partial_and_callable": CORE + '''
 import functools
 
@@ -1081,6 +1141,10 @@ EXPECT = {
     "stack_spy": Expect(says=("raised an exception", "loot")),
     "memo_linearized": Expect(at_most=35, says=("not beside it",), twin="honest_no_reg_in_gradient"),
     "thread_numeric": Expect(at_most=35, says=("grows with the number of parameters",)),
+    # a numerical gradient timed twice: remembered the second time (the repeat is in a fresh process), or the
+    # repeat answered at once with anything (the answer judged is the one of the call whose cost counts)
+    "numeric_memo_second_call": Expect(at_most=35, says=("grows with the number of parameters",)),
+    "numeric_fast_repeat": Expect(at_most=35, says=("large network",)),
     # the last definition wins, as in Python: a partial of a correct instance (or, while the loader lists
     # only functions, a load failure that names what the file defines)
     "partial_and_callable": Expect(("pass", "error"), 100, says=()),
@@ -1116,6 +1180,23 @@ def build_outsider_names(folder: Path) -> dict[str, tuple[Path, bool]]:
         path = folder / f"{stem}.py"
         path.write_text(textwrap.dedent(HONEST if correct else BUGGY).lstrip())
         made[key] = (path, correct)
+    return made
+
+
+def build_outsider_links(folder: Path, victim: Path) -> dict[str, tuple[Path, str]]:
+    """Entries a tarball can plant where a submission would be, none of them a file or a folder of its own:
+    a link to another student's file (``victim``), to a folder, to nowhere, and a fifo named ``*.py`` (a
+    grader that opens it waits forever). Each must get its own row, an error that says what it is, 0 points.
+
+    Returns each one's key and ``(path, what its row must say)``.
+    """
+    made = {}
+    for key, name, target in (("link_to_victim", "mallory.py", victim.name), ("link_to_folder", "linked_folder", "/usr"),
+                              ("dangling_link", "dangling.py", "nowhere.py")):
+        (folder / name).symlink_to(target)
+        made[key] = (folder / name, "symbolic link")
+    os.mkfifo(folder / "fifo.py")
+    made["fifo"] = (folder / "fifo.py", "neither a file nor a folder")
     return made
 
 
