@@ -233,3 +233,35 @@ def test_the_seed_a_gradebook_records_is_one_grade_accepts_again(tmp_path):
     assert main(["grade", str(SUBMISSIONS / "ex4" / "correct_reference.py"), "--assignment", "ex4", "--out", str(tmp_path),
                  "--examples", "1", "--seed", seed]) == 0
     assert next(csv.DictReader((tmp_path / "gradebook.csv").open(encoding="utf-8")))["seed"] == seed
+
+
+def test_names_are_any_python_identifiers_on_the_wire_and_nothing_else():
+    from gradverify.grading.protocol import is_target, load_info
+
+    info = {"entry": "x.py", "notes": [], "cell_errors": [], "python2": False, "missing_module": None}
+    for name in ("nnCostFunction", "σ", "coût", "Réseau.pérte", "_x"):
+        assert is_target(name) and load_info({**info, "callables": {name: None}}) is not None, name
+    for name in ("a b", "a.b.c", "1x", "", "x" * 201, "f()", "a;import os", 3):
+        assert not is_target(name) and load_info({**info, "callables": {name: None}}) is None, name
+
+
+def test_a_gradebook_cell_is_one_line_and_a_lookalike_name_is_spelled_out():
+    assert csv_cell("k/evil\n# correct: PASS\r\n.py") == "k/evil / # correct: PASS\ufffd / .py"
+    assert csv_cell("\n=1+1") == "'=1+1" and csv_cell("  @SUM(A1)") == "'@SUM(A1)"
+    from gradverify.grading.text import non_ascii_note
+
+    assert non_ascii_note("nnCostFunction") == ""
+    assert "U+0441 CYRILLIC SMALL LETTER ES" in non_ascii_note("nnCostFunсtion")
+
+
+def test_the_answer_judged_on_the_large_network_is_the_one_whose_cost_counts():
+    from gradverify.grading.protocol import CallResult
+    from gradverify.grading.timing import measured
+
+    slow_right = CallResult("ok", value="right", cpu=2.0)
+    fast_wrong = CallResult("ok", value="wrong", cpu=0.001)
+    assert measured([slow_right, fast_wrong]) is fast_wrong  # not the slow right one
+    timed_out = CallResult("timeout", cpu=0.0)
+    assert measured([slow_right, timed_out]) is timed_out  # a lower bound: cheaper, and no answer to judge
+    assert measured([CallResult("ok", value=1), CallResult("crashed")]).value == 1  # no CPU count: the first answer
+    assert measured([CallResult("crashed")]) is None

@@ -20,6 +20,7 @@ from typing import Literal, get_args
 from gradverify.grading import frames
 
 __all__ = ["KINDS", "Kind", "CallResult", "Request", "Chain", "request", "check_reply", "check_caged", "ready_result", "failure",
+           "is_target",
            "LoadInfo", "load_info",
            "text", "unbounded_caps"]
 
@@ -188,9 +189,10 @@ class LoadInfo:
     missing_module: str | None = None
 
 
-def _is_name(name: object) -> bool:
-    """``name`` or ``Class.method`` made of Python identifiers — Unicode ones too (``σ``, ``coût``: a student's
-    helper may be named in any script Python allows), at most 200 characters."""
+def is_target(name: object) -> bool:
+    """Whether ``name`` is ``name`` or ``Class.method`` made of Python identifiers — Unicode ones too (``σ``,
+    ``pérte``: a student names functions in any script Python allows, and the grader may call them), at most
+    200 characters."""
     if not isinstance(name, str) or len(name) > 200:
         return False
     parts = name.split(".")
@@ -209,7 +211,7 @@ def load_info(info: object) -> LoadInfo | None:
         return None
     callables = []
     for name, params in info["callables"].items():
-        if not _is_name(name) or not (params is None or isinstance(params, list)):
+        if not is_target(name) or not (params is None or isinstance(params, list)):
             return None
         callables.append((name, params))
     return LoadInfo(text(info["entry"])[:255], tuple(text(t)[:2000] for t in info["notes"]),

@@ -35,7 +35,6 @@ retried; every call reports it.
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 import weakref
@@ -48,12 +47,11 @@ from gradverify.grading.isolation import Isolation, Plan, UidLease, detect, dete
 from gradverify.grading.limits import Limits
 from gradverify.grading.process import MARKER, Worker, kill_marked
 from gradverify.grading.packages import resolve
-from gradverify.grading.protocol import (KINDS, CallResult, Chain, LoadInfo, check_caged, check_reply, failure, load_info,
-                                         ready_result, request, text)
+from gradverify.grading.protocol import (KINDS, CallResult, Chain, LoadInfo, check_caged, check_reply, failure, is_target,
+                                         load_info, ready_result, request, text)
 
 __all__ = ["Limits", "Isolation", "CallResult", "Sandbox", "detect_isolation", "KINDS"]
 
-_TARGET = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?\Z")
 
 
 class Sandbox:
@@ -184,7 +182,7 @@ class Sandbox:
         """
         self._check_open()
         timeout = self._check_call(target, args, kwargs, attrs, timeout)
-        if chain is not None and (not isinstance(chain, Chain) or (chain.target is not None and not _TARGET.match(chain.target))):
+        if chain is not None and (not isinstance(chain, Chain) or (chain.target is not None and not is_target(chain.target))):
             raise ValueError(f"chain must be a protocol.Chain naming a function, got {chain!r}")
         call_id = secrets.token_hex(8)
         message = {"op": "call", "id": call_id, "target": target, "args": list(args), "kwargs": dict(kwargs or {}),
@@ -221,7 +219,7 @@ class Sandbox:
             raise TypeError(f"args must be a tuple or list of arguments, got {type(args).__name__}")
         if not isinstance(kwargs, (dict, type(None))) or not isinstance(attrs, (dict, type(None))):
             raise TypeError("kwargs and attrs must be dicts (or None)")
-        if not isinstance(target, str) or not _TARGET.match(target):
+        if not is_target(target):
             raise ValueError(f"target must look like 'name' or 'Class.method', got {target!r}")
         if attrs is not None and "." not in target:
             raise ValueError("attrs are only meaningful for a 'Class.method' target")

@@ -62,7 +62,7 @@ def csv_cell(text: object, limit: int = 2_000) -> str:
     "\\n# PASS 100/100" would then forge a line for anyone reading the gradebook line by line
     (``grep``, ``wc -l``, a diff): one submission, one line.
     """
-    out = re.sub(r"\s*[\r\n]+\s*", " / ", clean(text, limit))
+    out = " / ".join(line.strip() for line in clean(text, limit).split("\n") if line.strip())
     return "'" + out if out.startswith(_FORMULA_START) else out
 
 

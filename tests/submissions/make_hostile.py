@@ -696,6 +696,14 @@ import struct
     out[3::4] = -np.inf
     return nan, out
 ''',
+    "extreme_values": CORE + SIG + GOOD + '''
+    # no implementation: the largest finite numbers there are, alternating in sign
+    return 1e308, np.full(grad.size, 1.7e308) * np.where(np.arange(grad.size) % 2, 1, -1)
+''',
+    "subnormal_constant": CORE + SIG + GOOD + '''
+    # no implementation: a constant cost and a gradient of the smallest subnormal (consistent with each other)
+    return 5e-324, np.full(grad.size, 5e-324)
+''',
     # ---- exceptions that fight back -----------------------------------------------------------
     "exception_str_raises": CORE + '''
 
@@ -1077,6 +1085,11 @@ class TwoLayerNet:
             odd[1] = grads["W1"]  # and a key that is not a name
         return loss, odd
 ''',
+    "two_layer_unicode_function": TWO_LAYER_CORE + '''
+
+def pérte(params, X, y, reg=0.0):  # no class: a function of the parameters, named in French
+    return _loss(params, X, y, reg, _private=True)
+''',
     "two_layer_setattr_trap": TWO_LAYER_CORE + '''
 import time
 
@@ -1126,6 +1139,8 @@ EXPECT = {
     "infinite_generator": Expect(says=("cannot be graded", "generator")),
     "self_referencing": Expect(says=("cannot be graded", "deeper")),
     "nan_payloads": Expect(at_most=25, says=("nan",)),
+    "extreme_values": Expect(at_most=25, says=("the cost is wrong",)),  # an empty implementation: at most a quarter
+    "subnormal_constant": Expect(at_most=25, says=("partials are wrong",)),
     "exception_str_raises": Expect(says=("raised an exception", "str() failed")),
     "base_exceptions": Expect(says=("raised an exception",)),
     "recursion_blowup": Expect(),
@@ -1153,6 +1168,9 @@ EXPECT = {
     "two_layer_del_exit": Expect(says=("died",)),
     "two_layer_odd_grads": Expect(says=("cannot be graded", "dict key of type int")),
     "two_layer_setattr_trap": Expect(says=("did not finish in time",)),
+    # a correct function with a non-ASCII name, found by its signature: graded (it was a protocol error, then a
+    # grader-error once the name crossed the protocol: the sandbox refused to call it)
+    "two_layer_unicode_function": _FULL,
 }
 
 
