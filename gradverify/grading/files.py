@@ -92,6 +92,7 @@ class _Walk:
         self.files = self.folders = self.size = 0
         self.skipped: list[str] = []
         self.top_files: list[str] = []  # copied files at the top level (candidates for the entry module)
+        self.nested_sources = 0  # copied .py/.ipynb below the top level (a package: cs231n/classifiers/fc_net.py)
         self.top_refused: dict[str, str] = {}  # top-level names not copied, and why
         self.links: list[str] = []  # hard-linked files: the submission is then refused
 
@@ -119,6 +120,8 @@ class _Walk:
         self.hash.update(b"F" + rel + b"\0" + len(data).to_bytes(8, "little") + data)
         if b"/" not in rel:
             self.top_files.append(os.fsdecode(rel))
+        elif rel.endswith((b".py", b".ipynb")):
+            self.nested_sources += 1
         if self.dest is not None:
             fd = os.open(os.path.join(os.fsencode(self.dest), rel), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             with os.fdopen(fd, "wb") as out:
@@ -257,10 +260,10 @@ def _entry_of(walk: _Walk, entry: str | None) -> str:
             have = ", ".join(show(t) for t in tops[:10]) or "no .py files"
             raise SubmissionError(f"the submission folder has no top-level {show(name)} (it has {have})")
         return name
-    if not tops:
+    if not tops and not walk.nested_sources:
         extra = f"; not copied: {'; '.join(refused[:3])}" if refused else ""
         raise SubmissionError(f"the submission folder holds no top-level .py file or notebook{extra}")
-    return tops[0] if len(tops) == 1 else ""
+    return tops[0] if len(tops) == 1 and not walk.nested_sources else ""  # else the worker reads them (packages too)
 
 
 def fingerprint(src: str | os.PathLike, *, entry: str | None = None, limits: Limits = Limits()) -> str:

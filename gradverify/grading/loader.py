@@ -22,6 +22,7 @@ import importlib.util
 import inspect
 import linecache
 import os
+import re
 import signal
 import sys
 import types
@@ -62,11 +63,35 @@ class Loaded:
 # ---- which file defines the target ----------------------------------------------------------
 
 def _read(path: str) -> str:
+    return _read_text(path)[0]
+
+
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", re.MULTILINE)
+
+
+def _read_text(path: str) -> tuple[str, str]:
+    """The file's text and, when it is not UTF-8, a note saying how it was read: its coding line's
+    encoding, else Latin-1 (Windows editors of the Python 2 era wrote accented comments so). A
+    byte-order mark is dropped (Python 3 refuses one in a string it compiles)."""
     with open(path, "rb") as f:
         data = f.read(_MAX_SOURCE + 1)
     if len(data) > _MAX_SOURCE:
         raise LoadError(f"{os.path.basename(path)} is larger than {_MAX_SOURCE >> 20} MiB")
-    return data.decode("utf-8", errors="replace")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8"), ""
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+    cookie = _COOKIE.search(b"\n".join(data.splitlines()[:2]))
+    for encoding in ([cookie.group(1).decode("ascii", "replace")] if cookie else []) + ["cp1252", "latin-1"]:
+        try:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        return text, (f"{os.path.basename(path)} is not UTF-8 (line {line}): read as {encoding}; "
+                      "save it as UTF-8 (the course's encoding).")
+    return data.decode("utf-8", errors="replace"), ""
 
 
 def _python_text(path: str) -> str:
@@ -122,21 +147,45 @@ def find_entry(folder: str, targets: list[str], entry: str | None = None) -> tup
         if name not in files:
             raise LoadError(f"the submission folder has no top-level {name!r} (it has {', '.join(files) or 'no Python files'})")
         return name, f"{name} (given with --entry)"
+    nested = _nested_sources(folder)
+    if len(files) == 1 and not nested:
+        return files[0], files[0]
+    for group in (files, nested):  # a file of the top level first; a module of a package (cs231n/…) after
+        defined = {n: _defined_names(_python_text(os.path.join(folder, n))) for n in group}
+        for target in targets:
+            head = target.split(".")[0]
+            having = [n for n in group if head in defined[n]]
+            if len(having) == 1:
+                return having[0], f"{having[0]} (the file that defines {head})"
+            if having:
+                same = [n for n in having if os.path.splitext(os.path.basename(n))[0] == head]
+                if len(same) == 1:
+                    return same[0], f"{same[0]} (defines {head}, as do {', '.join(n for n in having if n != same[0])})"
+                raise LoadError(f"several files define {head}: {', '.join(having)}; the instructor can pick one with --entry")
     if len(files) == 1:
         return files[0], files[0]
-    defined = {n: _defined_names(_python_text(os.path.join(folder, n))) for n in files}
-    for target in targets:
-        head = target.split(".")[0]
-        having = [n for n in files if head in defined[n]]
-        if len(having) == 1:
-            return having[0], f"{having[0]} (the file that defines {head})"
-        if having:
-            same = [n for n in having if os.path.splitext(n)[0] == head]
-            if len(same) == 1:
-                return same[0], f"{same[0]} (defines {head}, as do {', '.join(n for n in having if n != same[0])})"
-            raise LoadError(f"several files define {head}: {', '.join(having)}; the instructor can pick one with --entry")
-    listing = "; ".join(f"{n}: {', '.join(sorted(d)[:8]) or 'nothing'}" for n, d in defined.items()) or "no Python files"
+    defined = {n: _defined_names(_python_text(os.path.join(folder, n))) for n in [*files, *nested]}
+    listing = "; ".join(f"{n}: {', '.join(sorted(d)[:8]) or 'nothing'}" for n, d in list(defined.items())[:12]) or "no Python files"
     raise LoadError(f"no file in the folder defines {' or '.join(t.split('.')[0] for t in targets)} (top-level names: {listing})")
+
+
+_NESTED_DEPTH, _NESTED_FILES = 4, 200
+
+
+def _nested_sources(folder: str) -> list[str]:
+    """``.py`` and ``.ipynb`` files below the top level (``cs231n/classifiers/fc_net.py``), as relative
+    paths; hidden folders, ``__pycache__`` and checkpoints left out, at most a few levels and files."""
+    found: list[str] = []
+    for here, dirs, names in os.walk(folder):
+        rel = os.path.relpath(here, folder)
+        depth = 0 if rel == "." else rel.count(os.sep) + 1
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")) and depth < _NESTED_DEPTH)
+        if depth:
+            found += [os.path.join(rel, n).replace(os.sep, "/") for n in sorted(names)
+                      if n.endswith(SOURCE_SUFFIXES) and not n.startswith(".") and os.path.isfile(os.path.join(here, n))]
+        if len(found) >= _NESTED_FILES:
+            break
+    return found[:_NESTED_FILES]
 
 
 # ---- compatibility: what old templates import -----------------------------------------------
@@ -175,30 +224,78 @@ def install_compat(python2_names: bool) -> None:
 
 # ---- loading -----------------------------------------------------------------------------
 
-def _python3(text: str, filename: str) -> tuple[object, python2.Conversion | None]:
-    """Compiled code of ``text``; a Python 2 file whose only obstacle is ``print`` is converted first.
+@dataclass
+class _Prepared:
+    """A module's text made Python 3: its syntax tree, the source its line numbers refer to, and what
+    was done to it (for the student)."""
+
+    tree: ast.Module
+    source: str
+    notes: list[str]
+    python2: bool
+
+
+def _prepare(text: str, filename: str, what: str = "This file") -> _Prepared:
+    """Parse ``text``; Python 2 is made Python 3 where only form stands in the way: ``print``
+    statements become calls, indentation mixing tabs and spaces is read with Python 2's 8-column
+    tabs, and ``/`` keeps Python 2's meaning (floor division of two integers).
 
     Raises:
         LoadError: other Python 2 syntax (named with its line).
         SyntaxError: a Python 3 syntax error (the student's, reported as usual).
     """
-    try:
-        return compile(text, filename, "exec", dont_inherit=True), None
-    except SyntaxError as first:
-        found = python2.find_python2(text)
-        if not found:
-            raise first from None
-    blockers = [f for f in found if f.what != "print statement"]
-    if blockers:
-        listed = "; ".join(str(f) for f in blockers[:3])
-        raise LoadError(f"this file is Python 2 ({listed}); the course uses Python 3: "
-                        "rewrite these lines in Python 3 syntax")
-    conversion = python2.convert_prints(text)
-    try:
-        return compile(conversion.source, filename, "exec", dont_inherit=True), conversion
-    except SyntaxError as exc:
-        raise LoadError(f"this file is Python 2 (print statement at line {found[0].line}), and after rewriting its "
-                        f"print statements it still does not compile: {exc.msg} at line {exc.lineno}") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    notes: list[str] = []
+    conversion = tabs = None
+    first: SyntaxError | None = None
+    for _ in range(3):
+        try:
+            tree = ast.parse(text, filename)
+            break
+        except (SyntaxError, ValueError) as exc:
+            if not isinstance(exc, SyntaxError):
+                raise SyntaxError(str(exc)) from None  # a NUL byte: said as a syntax error
+            first = first or exc
+            if isinstance(exc, TabError) and tabs is None:
+                tabs = exc.lineno or 0
+                text = python2.expand_tabs(text)
+                continue
+            if conversion is None:
+                found = python2.find_python2(text)
+                blockers = [f for f in found if f.what != "print statement"]
+                if blockers:
+                    listed = "; ".join(str(f) for f in blockers[:3])
+                    raise LoadError(f"this file is Python 2 ({listed}); the course uses Python 3: "
+                                    "rewrite these lines in Python 3 syntax") from None
+                if found:
+                    conversion = python2.convert_prints(text)
+                    text = conversion.source
+                    continue
+            if conversion is None and tabs is None:
+                raise first from None
+            raise LoadError(f"this file is Python 2, and after rewriting its Python 2 lines it still does not compile: "
+                            f"{exc.msg} at line {exc.lineno}") from None
+    else:  # pragma: no cover - three rewrites at most, each tried once
+        raise first
+    if conversion is not None:
+        rows = ", ".join(map(str, conversion.print_lines[:10])) + ("…" if len(conversion.print_lines) > 10 else "")
+        notes.append(f"{what} is Python 2: its {len(conversion.print_lines)} print statement(s) (line {rows}) were "
+                     "rewritten as print() calls to grade it; the course uses Python 3.")
+    if tabs is not None:
+        notes.append(f"{what} mixes tabs and spaces in its indentation (line {tabs}), which only Python 2 allowed: "
+                     "read with a tab as 8 columns, as Python 2 did. Indent with spaces only.")
+    names = python2.python2_names(tree)
+    if names and conversion is None:
+        notes.append(f"{what} is Python 2 (it uses {', '.join(names)} without defining it): graded with Python 2's "
+                     "builtins; the course uses Python 3.")
+    is_py2 = conversion is not None or tabs is not None or bool(names)
+    if is_py2:
+        divisions = python2.classic_division(tree)
+        if divisions:
+            notes.append(f"{what}'s {divisions} division(s) `/` keep their Python 2 meaning (floor division when both "
+                         "sides are integers); in Python 3 write `//` for that.")
+    return _Prepared(tree, text, notes, is_py2)
 
 
 def _remember(filename: str, text: str) -> None:
@@ -214,34 +311,46 @@ def _new_module(name: str, path: str) -> types.ModuleType:
     return module
 
 
-def _load_py(path: str, name: str, loaded_notes: list[str]) -> tuple[types.ModuleType, bool]:
-    text = _read(path)
-    code, conversion = _python3(text, path)
-    module = _new_module(name, path)
-    if conversion is not None:
-        _remember(path, conversion.source)
-        rows = ", ".join(map(str, conversion.print_lines[:10])) + ("…" if len(conversion.print_lines) > 10 else "")
-        loaded_notes.append(f"This file is Python 2: its {len(conversion.print_lines)} print statement(s) (line {rows}) were "
-                            "rewritten as print() calls to grade it; the course uses Python 3.")
-        install_compat(True)
-    exec(code, module.__dict__)
-    return module, conversion is not None
+def _install_python2() -> None:
+    install_compat(True)
+    for name, fn in python2.CLASSIC_DIVISION.items():
+        setattr(builtins, name, fn)
+
+
+# A script's top level fails on what is not there when graded — its data files, course modules the
+# student did not submit, names those would have defined: the statement is skipped (and said), the
+# functions defined after it still exist. Anything else raised at import is the module's own failure.
+_SCRIPT_ERRORS = (OSError, ImportError, NameError)
+_QUICK = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _load_py(path: str, module: types.ModuleType, loaded: Loaded, cell_seconds: float) -> None:
+    text, decoding = _read_text(path)
+    prepared = _prepare(text, path)
+    if decoding:
+        loaded.notes.append(decoding)
+    loaded.notes.extend(prepared.notes)
+    if prepared.python2:
+        loaded.python2 = True
+        _install_python2()
+    _remember(path, prepared.source)
+    _run_statements(prepared.tree, path, module.__dict__, loaded.cell_errors, where="line",
+                    recover=_SCRIPT_ERRORS, seconds=cell_seconds)
 
 
 def _alarm(seconds: float):
     def ring(signum, frame):
-        raise CellTimeout(f"the cell ran longer than {seconds:g} s")
+        raise CellTimeout(f"it ran longer than {seconds:g} s")
 
     signal.signal(signal.SIGALRM, ring)
     signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
-def _load_notebook(path: str, name: str, cell_seconds: float, loaded: Loaded) -> None:
+def _load_notebook(path: str, module: types.ModuleType, cell_seconds: float, loaded: Loaded) -> None:
     try:
         nb = notebook.read_notebook(_read(path))
     except notebook.NotebookError as exc:
         raise LoadError(f"{os.path.basename(path)}: {exc}") from None
-    module = loaded.module = _new_module(name, path)
     base = os.path.basename(path)
     if nb.dropped:
         shown = "; ".join(str(d) for d in nb.dropped[:6]) + (f"; and {len(nb.dropped) - 6} more" if len(nb.dropped) > 6 else "")
@@ -249,46 +358,135 @@ def _load_notebook(path: str, name: str, cell_seconds: float, loaded: Loaded) ->
     for cell in nb.cells:
         filename = f"{base}, cell {cell.number}"
         try:
-            _, conversion = _python3(cell.source, filename)
+            prepared = _prepare(cell.source, filename, what=f"Cell {cell.number}")
         except LoadError as exc:
             loaded.cell_errors.append(f"cell {cell.number}: {exc}")
             continue
         except SyntaxError as exc:
             loaded.cell_errors.append(f"cell {cell.number}, line {exc.lineno}: SyntaxError: {exc.msg}")
             continue
-        if conversion is not None:
+        if prepared.python2:
             loaded.python2 = True
-            install_compat(True)
-            loaded.notes.append(f"Cell {cell.number} is Python 2: its print statement(s) were rewritten as print() calls.")
-        source = conversion.source if conversion else cell.source
-        _remember(filename, source)
-        _alarm(cell_seconds)
-        try:
-            _run_statements(source, filename, module.__dict__, cell.number, loaded.cell_errors)
-        except CellTimeout as exc:
-            loaded.cell_errors.append(f"cell {cell.number}: stopped, {exc} (cells that train or load data are skipped)")
-        finally:
+            _install_python2()
+            loaded.notes.extend(prepared.notes)
+        _remember(filename, prepared.source)
+        _run_statements(prepared.tree, filename, module.__dict__, loaded.cell_errors, where=f"cell {cell.number}",
+                        recover=(Exception,), seconds=cell_seconds, whole=True)
+
+
+def _run_statements(tree: ast.Module, filename: str, namespace: dict, errors: list[str], *, where: str,
+                    recover: tuple, seconds: float, whole: bool = False) -> None:
+    """Run a module or a cell one top-level statement at a time: a statement failing with one of
+    ``recover`` is reported (``where``: "cell 4" or "line") and the rest goes on, so the functions
+    defined after it still exist. ``seconds``: the allowance of the cell (``whole``) or of each
+    statement that is not an import or a definition (a script's training loop is stopped, not waited for)."""
+    prefix = (lambda n: f"{where}, line {n}") if where != "line" else (lambda n: f"line {n}")
+    if whole:
+        _alarm(seconds)
+    try:
+        for stmt in tree.body:
+            code = compile(ast.Module([stmt], []), filename, "exec", dont_inherit=True)
+            timed = not whole and not isinstance(stmt, _QUICK)
+            if timed:
+                _alarm(seconds)
+            try:
+                exec(code, namespace)
+            except CellTimeout as exc:
+                if whole:
+                    raise
+                errors.append(f"{prefix(stmt.lineno)}: stopped, {exc} (statements that train or load data are skipped)")
+            except recover as exc:
+                errors.append(f"{prefix(stmt.lineno)}: {type(exc).__name__}: {str(exc)[:300]}")
+            finally:
+                if timed:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+    except CellTimeout as exc:
+        errors.append(f"{where}: stopped, {exc} (cells that train or load data are skipped)")
+    finally:
+        if whole:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _run_statements(source: str, filename: str, namespace: dict, number: int, errors: list[str]) -> None:
-    """Run a cell one top-level statement at a time: a failing statement (a data file that is not
-    there, a missing course package) is reported and the cell goes on, so the functions it defines
-    after it still exist."""
-    for stmt in ast.parse(source, filename).body:
-        code = compile(ast.Module([stmt], []), filename, "exec", dont_inherit=True)
+# ---- packages: a file inside a folder with __init__.py, or one that imports relatively ---------
+
+def _relative_imports(path: str) -> bool:
+    try:
+        tree = ast.parse(_read(path))
+    except (SyntaxError, ValueError, RecursionError, MemoryError, LoadError):
+        return False
+    return any(isinstance(node, ast.ImportFrom) and node.level for node in ast.walk(tree))
+
+
+def _module_name(work: str, entry: str) -> tuple[str, str | None]:
+    """The dotted name ``entry`` is imported under, and the folder that must be on ``sys.path`` for
+    its package (None: a plain module of ``work``). A file whose folders have ``__init__.py`` is a
+    module of that package (``cs231n/classifiers/fc_net.py`` is ``cs231n.classifiers.fc_net``, its
+    ``from ..layers import *`` works); a package that is the submission folder itself, or a flat
+    folder whose files import each other relatively, is named ``submission``."""
+    parts = entry.replace(os.sep, "/").split("/")
+    stem = os.path.splitext(parts[-1])[0]
+    folders = parts[:-1]
+    packaged = 0  # how many of the innermost folders are packages
+    for k in range(len(folders), 0, -1):
+        if os.path.isfile(os.path.join(work, *folders[:k], "__init__.py")):
+            packaged += 1
+        else:
+            break
+    if packaged == len(folders) and (os.path.isfile(os.path.join(work, "__init__.py")) or
+                                     (not folders and _relative_imports(os.path.join(work, entry)))):
+        return ".".join(["submission", *folders, stem]), work  # the submission folder is the package
+    if packaged:
+        top = folders[: len(folders) - packaged]
+        return ".".join([*folders[len(folders) - packaged:], stem]), os.path.join(work, *top)
+    if folders:
+        return stem, os.path.join(work, *folders)  # a plain module in a subfolder: its siblings importable
+    return stem, None
+
+
+def _package_module(name: str, root: str, loaded: Loaded) -> types.ModuleType:
+    """A module named ``name`` (dotted), its parent packages imported first (``submission`` made from
+    ``root`` itself when that is the package); failures of a package's ``__init__`` are noted."""
+    parent, _, stem = name.rpartition(".")
+    if parent == "submission" or parent.startswith("submission."):
+        if "submission" not in sys.modules:
+            init = os.path.join(root, "__init__.py")
+            pkg = types.ModuleType("submission")
+            pkg.__path__ = [root]
+            pkg.__package__ = "submission"
+            pkg.__file__ = init
+            sys.modules["submission"] = pkg
+            if os.path.isfile(init):
+                try:
+                    prepared = _prepare(_read(init), init, what="__init__.py")
+                    _run_statements(prepared.tree, init, pkg.__dict__, loaded.cell_errors, where="__init__.py",
+                                    recover=(Exception,), seconds=30.0)
+                except (LoadError, SyntaxError) as exc:
+                    loaded.cell_errors.append(f"__init__.py: {exc}")
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    parent_module = None
+    if parent:
         try:
-            exec(code, namespace)
+            parent_module = importlib.import_module(parent)
         except Exception as exc:
-            errors.append(f"cell {number}, line {stmt.lineno}: {type(exc).__name__}: {str(exc)[:300]}")
+            loaded.cell_errors.append(f"package {parent}: {type(exc).__name__}: {str(exc)[:300]}")
+    module = types.ModuleType(name)
+    module.__package__ = name.rpartition(".")[0]
+    sys.modules[name] = module
+    if parent_module is not None:
+        setattr(parent_module, name.rpartition(".")[2], module)
+    return module
 
 
 def load(work: str, entry: str, name: str, *, cell_seconds: float = 3.0) -> Loaded:
-    """Import the submission's ``entry`` (a ``.py`` or ``.ipynb`` in ``work``) as module ``name``.
+    """Import the submission's ``entry`` (a ``.py`` or ``.ipynb`` in ``work``, or below it: a module of
+    a package) as module ``name`` (or as its dotted package name).
 
     Raises:
         LoadError: a Python 2 file that cannot be converted, or an unreadable notebook.
-        Exception: whatever the student's module raises while it is imported (the caller reports it).
+        SyntaxError: a Python 3 syntax error.
+        Exception: what the student's module raises at import, other than a script's missing data
+            files and modules (those are skipped and listed in ``cell_errors``).
     """
     if work not in sys.path:
         sys.path.insert(0, work)
@@ -296,10 +494,22 @@ def load(work: str, entry: str, name: str, *, cell_seconds: float = 3.0) -> Load
     path = os.path.join(work, entry)
     install_compat(False)
     loaded = Loaded(types.ModuleType(name), entry)
-    if entry.endswith(".ipynb"):
-        _load_notebook(path, name, cell_seconds, loaded)
+    dotted, root = _module_name(work, entry)
+    if root is None:
+        module = _new_module(name, path)
     else:
-        loaded.module, loaded.python2 = _load_py(path, name, loaded.notes)
+        if "." not in dotted:
+            if root not in sys.path:
+                sys.path.insert(0, root)
+            module = _new_module(dotted, path)
+        else:
+            module = _package_module(dotted, root, loaded)
+            module.__file__ = path
+    loaded.module = module
+    if entry.endswith(".ipynb"):
+        _load_notebook(path, module, cell_seconds, loaded)
+    else:
+        _load_py(path, module, loaded, cell_seconds)
     return loaded
 
 

@@ -13,11 +13,14 @@ Standard library only (tokenize): the sandbox worker runs this on the student's 
 
 from __future__ import annotations
 
+import ast
+import copy
 import io
 import tokenize
 from dataclasses import dataclass
 
-__all__ = ["Python2Syntax", "Conversion", "find_python2", "convert_prints", "PY2_BUILTINS"]
+__all__ = ["Python2Syntax", "Conversion", "find_python2", "convert_prints", "PY2_BUILTINS", "python2_names",
+           "classic_division", "CLASSIC_DIVISION", "expand_tabs"]
 
 # name -> the Python 3 expression a converted file gets for it (set in builtins by the worker)
 PY2_BUILTINS = {"xrange": "range", "raw_input": "input", "unicode": "str", "basestring": "str", "long": "int",
@@ -190,3 +193,92 @@ def convert_prints(source: str) -> Conversion:
     for a, b, new in sorted(edits, reverse=True):
         out = out[:a] + new + out[b:]
     return Conversion(out, tuple(rows))
+
+
+# ---- Python 2 semantics that still compile: names, division, indentation -----------------------
+
+def python2_names(tree: ast.Module) -> list[str]:
+    """The Python 2 builtins (``xrange``…) a module uses without defining or importing them: a file
+    that compiles as Python 3 but is Python 2 all the same."""
+    bound: set[str] = set()
+    used: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (used if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    return sorted(n for n in used - bound if n in PY2_BUILTINS)
+
+
+def classic_division(tree: ast.Module) -> int:
+    """Make ``/`` in ``tree`` Python 2's: floor division when both sides are integers (``n / 2`` with
+    ints is 3 in Python 2, 3.5 in Python 3), true division otherwise; in place, line numbers kept.
+    Nothing changes under ``from __future__ import division``. Returns how many were rewritten."""
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__" and any(a.name == "division" for a in node.names):
+            return 0
+    rewriter = _ClassicDivision()
+    rewriter.visit(tree)
+    ast.fix_missing_locations(tree)
+    return rewriter.count
+
+
+class _ClassicDivision(ast.NodeTransformer):
+    count = 0
+
+    def visit_BinOp(self, node: ast.BinOp):
+        self.generic_visit(node)
+        if not isinstance(node.op, ast.Div):
+            return node
+        self.count += 1
+        call = ast.Call(ast.Name("__gv_classic_div__", ast.Load()), [node.left, node.right], [])
+        return ast.copy_location(call, node)
+
+    def visit_AugAssign(self, node: ast.AugAssign):
+        self.generic_visit(node)
+        if not isinstance(node.op, ast.Div) or not isinstance(node.target, (ast.Name, ast.Attribute, ast.Subscript)):
+            return node
+        self.count += 1
+        read = copy.deepcopy(node.target)
+        read.ctx = ast.Load()
+        call = ast.copy_location(ast.Call(ast.Name("__gv_classic_idiv__", ast.Load()), [read, node.value], []), node)
+        return ast.copy_location(ast.Assign([node.target], call), node)
+
+
+def _ints(a, b) -> bool:
+    """Both integers: Python ints (not floats), NumPy integer scalars or integer arrays."""
+    def integral(x) -> bool:
+        if isinstance(x, bool) or isinstance(x, int):
+            return True
+        kind = getattr(getattr(x, "dtype", None), "kind", None)
+        return kind in ("i", "u", "b")
+    return integral(a) and integral(b)
+
+
+def _classic_div(a, b):
+    return a // b if _ints(a, b) else a / b
+
+
+def _classic_idiv(a, b):
+    if _ints(a, b):
+        return a // b
+    a /= b  # in place for an array, as ``a /= b`` was
+    return a
+
+
+# the names a module rewritten by ``classic_division`` calls (the loader puts them in builtins)
+CLASSIC_DIVISION = {"__gv_classic_div__": _classic_div, "__gv_classic_idiv__": _classic_idiv}
+
+
+def expand_tabs(source: str) -> str:
+    """Indentation with tabs read as Python 2 read it: a tab moves to the next multiple of 8."""
+    out = []
+    for line in source.splitlines(keepends=True):
+        body = line.lstrip(" \t")
+        indent = line[: len(line) - len(body)]
+        out.append(indent.expandtabs(8) + body)
+    return "".join(out)
