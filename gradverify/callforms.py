@@ -17,8 +17,8 @@ import re
 import numpy as np
 from dataclasses import dataclass
 
-__all__ = ["Param", "Signature", "CallForm", "FormError", "rank_forms", "EX4_FORMS", "TWO_LAYER_FORMS", "ex4_args", "ex4_gradient",
-           "two_layer_args"]
+__all__ = ["Param", "Signature", "CallForm", "FormError", "rank_forms", "form_named", "EX4_FORMS", "TWO_LAYER_FORMS", "ex4_args",
+           "ex4_call", "ex4_gradient", "two_layer_args", "SIZE_ROLES"]
 
 # The roles an argument can play, with the parameter names that suggest each (full match, lower case).
 _HINTS = {
@@ -64,6 +64,14 @@ class Signature:
             return False  # a keyword-only parameter without a default: no positional call binds it
         return sum(not p.default for p in pos) <= n and (n <= len(pos) or any(p.kind == "var" for p in self.params))
 
+    def accepts_with(self, n: int, keywords: set[str]) -> bool:
+        """Whether ``n`` positional arguments and the keyword arguments ``keywords`` bind to it."""
+        pos = self.positional
+        if any(p.kind == "keyword" and not p.default and p.name not in keywords for p in self.params):
+            return False
+        return sum(not p.default for p in pos[n:] if p.name not in keywords) == 0 and sum(not p.default for p in pos[:n]) <= n \
+            and (n <= len(pos) or any(p.kind == "var" for p in self.params))
+
     @classmethod
     def from_wire(cls, target: str, data) -> Signature | None:
         """The signature the worker sent (``loader.parameters``): untrusted, so every field is checked."""
@@ -92,9 +100,14 @@ class CallForm:
     roles: tuple[str, ...]
     text: str  # e.g. "nnCostFunction(Theta1, Theta2, input_layer_size, …, X, y, lambda) -> (J, Theta1_grad, Theta2_grad)"
     method: bool = False  # a method of a class whose instance holds the parameters (``self.params``)
+    keywords: tuple[tuple[str, str], ...] = ()  # (parameter name, role) passed by keyword (keyword-only parameters)
 
     def score(self, sig: Signature) -> int:
         """How many parameter names agree with the roles (−1: the signature cannot take these arguments)."""
+        if self.keywords:  # a form made for this signature by its names (``_by_name``): it fits all of it
+            names = {p.name for p in sig.params if p.kind in ("keyword", "positional")}
+            ok = all(k in names for k, _ in self.keywords) and sig.accepts_with(len(self.roles), {k for k, _ in self.keywords})
+            return len(self.roles) + len(self.keywords) if ok else -1
         if not sig.accepts(len(self.roles)):
             return -1
         names = [p.name.lower() for p in sig.positional]
@@ -102,9 +115,86 @@ class CallForm:
 
 
 def rank_forms(sig: Signature, forms: tuple[CallForm, ...]) -> list[CallForm]:
-    """The forms ``sig`` can be called with, best name agreement first (ties keep the profile's order)."""
-    scored = [(form.score(sig), i, form) for i, form in enumerate(forms) if form.method == ("." in sig.target)]
+    """The forms ``sig`` can be called with, best name agreement first (ties keep the profile's order).
+
+    Besides the profile's own forms, a form read from the parameter names (``_by_name``): a function
+    whose every parameter names a role of a form — in another order, with the sizes as keyword
+    defaults, or keyword-only — is called with each argument where its name says. A method takes the
+    method forms, or, when the profile has none, the function forms on an instance made with the
+    network's sizes (so its sizes may come from ``self``).
+    """
+    method = "." in sig.target
+    usable = [f for f in forms if f.method == method or (method and not any(g.method for g in forms))]
+    candidates = list(usable)
+    for form in usable:
+        named = _by_name(sig, form, method)
+        if named is not None and named.name not in [c.name for c in candidates]:
+            candidates.append(named)
+    scored = [(form.score(sig), i, form) for i, form in enumerate(candidates)]
     return [form for score, i, form in sorted(scored, key=lambda t: (-t[0], t[1])) if score >= 0]
+
+
+SIZE_ROLES = ("input_size", "hidden_size", "num_labels")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}\Z")
+
+
+def _role_of(name: str, roles: tuple[str, ...]) -> str | None:
+    hits = [r for r in roles if re.fullmatch(_HINTS.get(r, re.escape(r.lower())), name.lower())]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _by_name(sig: Signature, form: CallForm, method: bool) -> CallForm | None:
+    """``form`` with its arguments where ``sig``'s parameter names put them, or None when a required
+    parameter names no role, two name the same one, or a role the form needs is missing (a method
+    may leave the sizes to its instance)."""
+    if form.method or any(p.kind in ("var", "varkw") for p in sig.params):
+        return None
+    positional, keywords, seen = [], [], set()
+    for p in sig.params:
+        role = _role_of(p.name, form.roles)
+        if role is None or role in seen or not _IDENTIFIER.match(p.name):
+            if p.default:
+                continue
+            return None
+        seen.add(role)
+        if p.kind == "keyword":
+            keywords.append((p.name, role))
+        elif keywords or len(positional) < [q for q in sig.params if q.kind == "positional"].index(p):
+            return None  # a parameter skipped before it: it cannot be reached positionally
+        else:
+            positional.append(role)
+    missing = set(form.roles) - seen
+    if missing - (set(SIZE_ROLES) if method else set()):
+        return None
+    if tuple(positional) == form.roles and not keywords:
+        return None  # the profile's own form
+    parts = positional + [f"{k}={r}" for k, r in keywords]
+    text = f"f({', '.join([p.name for p in sig.params if p.kind == 'positional'][:len(positional)] + (['*'] if keywords else []) + [k for k, _ in keywords])})"
+    return CallForm(f"{form.name}/{','.join(parts)}", tuple(positional), text + " (arguments placed by their names)",
+                    keywords=tuple(keywords))
+
+
+def form_named(forms: tuple[CallForm, ...], name: str | None) -> CallForm | None:
+    """The form called ``name``: one of ``forms``, or one ``_by_name`` made (``"unrolled/X,y,nn_params,…"``,
+    read back from its name: it travels in the settings). None when there is no such form."""
+    if not name:
+        return None
+    found = next((f for f in forms if f.name == name), None)
+    if found is not None or "/" not in name:
+        return found
+    base, _, spec = name.partition("/")
+    parent = next((f for f in forms if f.name == base), None)
+    if parent is None:
+        return None
+    positional, keywords = [], []
+    for part in spec.split(","):
+        key, eq, role = part.partition("=")
+        role = role if eq else key
+        if role not in parent.roles or (eq and not _IDENTIFIER.match(key)):
+            return None
+        (keywords.append((key, role)) if eq else positional.append(role))
+    text = f"f({', '.join(positional + (['*'] if keywords else []) + [k for k, _ in keywords])}) (arguments placed by their names)"
+    return CallForm(name, tuple(positional), text, keywords=tuple(keywords))
 
 
 EX4_FORMS = (
@@ -118,6 +208,7 @@ EX4_FORMS = (
 
 TWO_LAYER_FORMS = (
     CallForm("class", ("X", "y", "lambda"), "TwoLayerNet.loss(self, X, y, reg) reading self.params", method=True),
+    CallForm("class-reg", ("X", "y"), "TwoLayerNet.loss(self, X, y) reading self.params and self.reg", method=True),
     CallForm("model", ("X", "model", "y", "lambda"), "two_layer_net(X, model, y, reg)"),
     CallForm("params", ("model", "X", "y", "lambda"), "loss(params, X, y, reg)"),
     CallForm("arrays", ("W1", "b1", "W2", "b2", "X", "y", "lambda"), "loss(W1, b1, W2, b2, X, y, reg)"),
@@ -141,8 +232,14 @@ def _flat(value, n: int, what: str) -> np.ndarray:
 
 
 def ex4_args(problem, settings: dict, form: str) -> tuple:
-    """The arguments of one ex4 call: Θ unrolled (``unroll_order``) or as two matrices, labels with
-    ``label_base`` as a vector, an (m, 1) column or a one-hot matrix (``y_form``)."""
+    """The positional arguments of one ex4 call (see ``ex4_call``)."""
+    return ex4_call(problem, settings, form)[0]
+
+
+def ex4_call(problem, settings: dict, form: str) -> tuple[tuple, dict]:
+    """The arguments of one ex4 call, positional and by keyword: Θ unrolled (``unroll_order``) or as
+    two matrices, labels with ``label_base`` as a vector, an (m, 1) column or a one-hot matrix
+    (``y_form``); ``form`` a name of ``EX4_FORMS`` or one made from a signature's names."""
     from gradverify.params import Layout, flatten
 
     n0, h, K = problem.network.sizes
@@ -156,15 +253,13 @@ def ex4_args(problem, settings: dict, form: str) -> tuple:
     lam = float(problem.network.lam)
     theta = flatten(problem.params, problem.network, Layout("theta", "C"))
     T1, T2 = theta[: h * (n0 + 1)].reshape(h, n0 + 1), theta[h * (n0 + 1):].reshape(K, h + 1)
-    if form == "unrolled":
-        return (flatten(problem.params, problem.network, Layout("theta", settings["unroll_order"])), n0, h, K, problem.X, y, lam)
-    if form == "thetas":
-        return (T1, T2, n0, h, K, problem.X, y, lam)
-    if form == "thetas-data":
-        return (T1, T2, problem.X, y, lam)
-    if form == "data-thetas":
-        return (problem.X, y, T1, T2, lam)
-    raise ValueError(f"unknown ex4 call form {form!r}")
+    values = {"nn_params": flatten(problem.params, problem.network, Layout("theta", settings.get("unroll_order", "C"))),
+              "theta1": T1, "theta2": T2, "input_size": n0, "hidden_size": h, "num_labels": K, "X": problem.X, "y": y,
+              "lambda": lam}
+    found = form_named(EX4_FORMS, form)
+    if found is None:
+        raise ValueError(f"unknown ex4 call form {form!r}")
+    return tuple(values[r] for r in found.roles), {k: values[r] for k, r in found.keywords}
 
 
 def ex4_gradient(problem, settings: dict, rest: tuple) -> np.ndarray:
@@ -190,6 +285,8 @@ def two_layer_args(problem, settings: dict, form: str) -> tuple[tuple, dict | No
     X, y, reg = problem.X, labels.astype(np.int64), float(problem.network.lam)
     if form == "class":
         return (X, y, reg), {"params": params}
+    if form == "class-reg":  # CS231n's assignment 2: the regularization strength is an attribute (``self.reg``)
+        return (X, y), {"params": params, "reg": reg}
     if form == "model":
         return (X, params, y, reg), None
     if form == "params":

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradverify.callforms import EX4_FORMS, TWO_LAYER_FORMS, CallForm, ex4_args, two_layer_args
+from gradverify.callforms import EX4_FORMS, TWO_LAYER_FORMS, CallForm, ex4_call, form_named, two_layer_args
 from gradverify.errors import CandidateError, InputError, SpecError
 from gradverify.params import Layout, unflatten
 from gradverify.problems import debug_problem
@@ -113,7 +113,7 @@ class Profile:
         """The settings with ``overrides`` applied and validated (``target`` and ``form`` too)."""
         out = dict(self.settings)
         for key, value in (overrides or {}).items():
-            if key == "form" and value not in [f.name for f in self.forms]:
+            if key == "form" and self.form(value) is None:
                 raise SpecError(f"Profile {self.name!r} has no call form {value!r}",
                                 expected="one of " + (", ".join(f.name for f in self.forms) or "(none)"), received=repr(value))
             if key not in self.choices and key not in ("target", "form"):
@@ -142,7 +142,7 @@ class Profile:
         return self.targets or (self.target,)
 
     def form(self, name: str | None) -> CallForm | None:
-        return next((f for f in self.forms if f.name == name), None)
+        return form_named(self.forms, name)  # a profile's form, or one made from a signature's names
 
     def signature_of(self, settings: dict) -> str:
         """What the student's function looks like under ``settings`` (its call form), for messages."""
@@ -301,7 +301,9 @@ def _sigmoid_network(sizes: tuple, lam: float, settings: dict) -> Network:
 
 
 def _ex4_call(problem: Problem, settings: dict, target: str) -> Call:
-    return Call(target, ex4_args(problem, settings, settings.get("form", "unrolled")))
+    args, kwargs = ex4_call(problem, settings, settings.get("form", "unrolled"))
+    init = tuple(int(n) for n in problem.network.sizes) if "." in target else None  # a class: Net(n_in, n_hidden, K)
+    return Call(target, args, kwargs, init=init)
 
 
 def _ex4_read(problem: Problem, settings: dict, value) -> tuple:
@@ -310,6 +312,11 @@ def _ex4_read(problem: Problem, settings: dict, value) -> tuple:
     J, grad = _pair(value, "J, grad")
     P = problem.network.n_params
     expected = f"{P} numbers, in one flat array (Θ1 then Θ2 unrolled)"
+    if isinstance(grad, (list, tuple)) and len(grad) == 2 and all(isinstance(g, np.ndarray) and g.ndim == 2 for g in grad):
+        return _ex4_read_split(problem, settings, (J, *grad))  # [Theta1_grad, Theta2_grad]: the matrices, not unrolled
+    if isinstance(grad, dict) and len(grad) == 2:  # {'Theta1': …, 'Theta2': …}: by the names' 1 and 2, else in order
+        keys = sorted(grad, key=lambda k: str(k)[-1:]) if sorted(str(k)[-1:] for k in grad) == ["1", "2"] else list(grad)
+        return _ex4_read_split(problem, settings, (J, grad[keys[0]], grad[keys[1]]))
     if isinstance(grad, (list, tuple)) and grad and all(isinstance(g, np.ndarray) for g in grad):
         raise ResultError(f"grad must hold {expected}; returned {describe(grad)}: unroll them into one vector, "
                           "np.concatenate([Theta1_grad.ravel(), Theta2_grad.ravel()])")
@@ -368,7 +375,7 @@ def _tlr_params(problem: Problem) -> dict:
 
 def _tlr_call(problem: Problem, settings: dict, target: str) -> Call:
     if "." in target:
-        args, attrs = two_layer_args(problem, settings, "class")
+        args, attrs = two_layer_args(problem, settings, "class-reg" if settings.get("form") == "class-reg" else "class")
         return Call(target, args, {}, attrs, init=tuple(int(n) for n in problem.network.sizes))  # TwoLayerNet(D, H, C)
     form = settings.get("form", "params")
     args, _ = two_layer_args(problem, settings, "params" if form == "class" else form)

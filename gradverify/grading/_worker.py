@@ -187,7 +187,35 @@ def _instance(cls, init):
             return cls(*init)
         except Exception:
             pass
+        try:  # FullyConnectedNet(hidden_dims, input_dim=…, num_classes=…, dtype=np.float32): by the parameters' names
+            return cls(**_init_by_name(cls, init))
+        except Exception:
+            pass
     return cls.__new__(cls)
+
+
+_INIT_NAMES = (  # (pattern of a constructor parameter's name, what it gets from the sizes (D, H…, C))
+    (r"input_?(dim|size|layer_?size)|n_?(in|input|inputs|features)|d_?in|num_?inputs|in_?(features|size)", "D"),
+    (r"hidden_?(dims|sizes|layers)|layers?_?dims|hidden_?layer_?sizes", "Hs"),
+    (r"hidden_?(dim|size|layer_?size|units)|n_?hidden|num_?hidden|h", "H"),
+    (r"num_?(classes|labels)|n_?(classes|labels|out|outputs)|output_?(dim|size|layer_?size)|out_?(features|size)|c|k", "C"),
+    (r"dtype", "dtype"),
+)
+
+
+def _init_by_name(cls, init) -> dict:
+    """Keyword arguments for ``cls.__init__`` from the network's sizes, by its parameters' names."""
+    import inspect
+    import re
+
+    sizes = {"D": init[0], "Hs": list(init[1:-1]), "H": init[1] if len(init) == 3 else None, "C": init[-1], "dtype": "float64"}
+    kwargs = {}
+    for name in inspect.signature(cls.__init__).parameters:
+        for pattern, key in _INIT_NAMES:
+            if re.fullmatch(pattern, name.lower()) and sizes[key] is not None:
+                kwargs[name] = sizes[key]
+                break
+    return kwargs
 
 
 def _resolve(module, target: str, attrs, init=None):

@@ -187,6 +187,7 @@ def options_for(profile, callables, pinned: dict) -> list[tuple[str, str, dict]]
         names = [pinned["target"]]
     else:
         names = [t for t in profile.names if t in params]
+        names += [n for n in params if n not in names and "__and__" in n]  # a cost and its gradient function, paired (loader)
         names += [n for n in params if n not in names]
     base = {k: v for k, v in profile.settings.items() if k not in ("target", "form")}
     grid = settings_grid(base, profile.choices, profile.conventions, {k: v for k, v in pinned.items() if k not in ("target", "form")},
@@ -197,7 +198,9 @@ def options_for(profile, callables, pinned: dict) -> list[tuple[str, str, dict]]
         if sig is None:
             continue
         forms = rank_forms(sig, profile.forms)
-        if name not in profile.names:  # not a name the profile looks for: only a near-perfect fit of the names
+        methods = {t.split(".")[-1] for t in profile.names if "." in t}
+        known = name in profile.names or ("." in name and name.split(".")[-1] in methods)  # FullyConnectedNet.loss
+        if not known:  # not a name the profile looks for: only a near-perfect fit of the names
             forms = [f for f in forms if f.score(sig) >= max(3, len(f.roles) - 1)]
         if "form" in pinned:
             forms = [f for f in forms if f.name == pinned["form"]]
