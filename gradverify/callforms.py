@@ -110,6 +110,8 @@ class CallForm:
             return len(self.roles) + len(self.keywords) if ok else -1
         if not sig.accepts(len(self.roles)):
             return -1
+        if "lambda" not in self.roles and any(re.fullmatch(_HINTS["lambda"], p.name.lower()) for p in sig.positional[len(self.roles):]):
+            return -1  # it takes λ as an argument: a form that leaves it at its default would grade another function
         names = [p.name.lower() for p in sig.positional]
         return sum(1 for role, name in zip(self.roles, names) if re.fullmatch(_HINTS.get(role, re.escape(role.lower())), name))
 
@@ -128,7 +130,7 @@ def rank_forms(sig: Signature, forms: tuple[CallForm, ...]) -> list[CallForm]:
     candidates = list(usable)
     for form in usable:
         named = _by_name(sig, form, method)
-        if named is not None and named.name not in [c.name for c in candidates]:
+        if named is not None and all((named.roles, named.keywords) != (c.roles, c.keywords) for c in candidates):
             candidates.append(named)
     scored = [(form.score(sig), i, form) for i, form in enumerate(candidates)]
     return [form for score, i, form in sorted(scored, key=lambda t: (-t[0], t[1])) if score >= 0]
