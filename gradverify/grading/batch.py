@@ -131,7 +131,7 @@ def _imports_a_sibling(files: list[Path]) -> bool:
     stems = [re.escape(p.stem) for p in files if p.suffix == ".py" and p.stem.isidentifier()]
     if not stems:
         return False
-    pattern = re.compile(rb'(^|\n|")\s*(from|import)\s+(' + "|".join(stems).encode() + rb')\b')
+    pattern = re.compile(rb'(^|\n|")\s*(from|import)\s+(\.*|\.+\s+import\s+)(' + "|".join(stems).encode() + rb')\b')  # relative too
     for p in files:
         try:  # no link followed, and a fifo swapped in since the listing returns at once instead of hanging
             fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -214,6 +214,8 @@ def _discover_folder(p: Path, entry: str | None) -> list[Path]:
         return [p]  # one submission of several files
     if entry and not files:
         return [d for d in dirs if (d / entry).is_file()]  # a folder of such submissions
+    if (p / "__init__.py").is_file() or (dirs and all((d / "__init__.py").is_file() for d in dirs)):
+        return [p]  # a package, or a project whose folders are packages (cs231n/classifiers/…): one student's code
     if not dirs and (len(files) == 1 or _imports_a_sibling(files)):
         return [p]  # one student's folder: one file, or modules that import each other
     return files + dirs + _odd_entries(p)  # a class folder: every file and every folder is a submission, each gets its row

@@ -213,7 +213,7 @@ def _detect(g: _Grading, sb: Sandbox, cases: Cases, pinned: dict) -> bool:
         defined = [str(Signature.from_wire(name, params) or name) + non_ascii_note(name) for name, params in sb.load_info.callables]
         forms = "; ".join(f.text.replace("f(", "/".join(g.profile.names) + "(", 1) if not f.method else f.text
                           for f in g.profile.forms)
-        example = next((name for name, _ in sb.load_info.callables), "NAME")
+        example = max(sb.load_info.callables, key=lambda c: len(c[1] or []), default=("NAME", None))[0]  # the likeliest: most parameters
         g.put(checks.loads(g.rubric, False, f"No function in {g.entry or 'the submission'} can be called the way the "
                            f"'{g.profile.name}' profile accepts. Forms tried: {forms}. If one of the functions below computes "
                            f"the cost and gradient, the instructor can name it: --set target={example} --set form=FORM "

@@ -168,6 +168,8 @@ BUGS = [
         ("return s * (1.0 - s)", "return s * (1.0 - z)")]),
     ("ex4/python2_matrix.py", "ex4/bug_python2_matrix.py", None, [  # λ/m in the cost instead of λ/(2m)
         ("J += float(lamb) / (2 * m) *", "J += float(lamb) / m *")]),
+    ("ex4/data_first_onehot.py", "ex4/bug_data_first_onehot.py", None, [  # the hidden layer's σ′ forgotten
+        ("d2 = d3 @ theta2[:, 1:] * sigmoid(z2) * (1 - sigmoid(z2))", "d2 = d3 @ theta2[:, 1:]")]),
     ("two_layer/assignment2", "two_layer/bug_assignment2", "cs231n/layers.py", [  # db summed over the wrong axis
         ("    db = np.sum(dout, axis=0)\n    return dx, dw, db", "    db = np.mean(dout, axis=0)\n    return dx, dw, db")]),
     ("two_layer/fc_net_full.py", "two_layer/bug_fc_net_full.py", None, [  # the ReLU's gate forgotten
