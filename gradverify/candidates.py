@@ -12,6 +12,7 @@ import os
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from gradverify.params import flatten
 from gradverify.spec import Problem
 from gradverify.sources import SourceResult
 
-__all__ = ["candidate_source", "apart"]
+__all__ = ["candidate_source", "apart", "FileCandidate", "file_candidate", "candidate_for"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -168,3 +169,132 @@ def apart(fn: Callable, *, profile="native", settings_: dict | None = None, time
     if prof.read is PROFILES["native"].read:
         return proc, proc
     return (lambda problem: prof.read(problem, resolved, proc(problem))), proc
+
+
+# ---- a student's file checked the way `grade` reads it -------------------------------------------
+
+@dataclass
+class FileCandidate:
+    """A ``--candidate`` file (a ``.py``, a notebook, or a folder of modules) loaded as ``grade`` loads a
+    submission (``grading.loader``: Python 2 prints, notebooks, packages) and run in its own process;
+    ``settings`` are those it is called under (detected like ``grade`` unless pinned), ``note`` says so."""
+
+    process: object  # CandidateProcess
+    profile: object
+    settings: dict
+    label: str
+    text: str
+    note: str = ""
+    read_notes: tuple[str, ...] = ()
+
+    def fn(self, problem: Problem):
+        value = self.process((problem, self.settings))
+        if self.profile.read is _native_read():
+            return value
+        return self.profile.read(problem, self.settings, value)
+
+    def close(self) -> None:
+        self.process.close()
+
+
+def _native_read():
+    from gradverify.profiles import PROFILES
+
+    return PROFILES["native"].read
+
+
+def _file_loader(path, target: str, profile) -> Callable[[], Callable]:
+    """What the candidate's process runs once: load the file as ``grade`` does, then answer requests:
+    ``("callables",)`` (what it defines), ``("notes",)`` (how it was read) or ``(problem, settings)``."""
+    from pathlib import Path
+
+    def load() -> Callable:
+        from gradverify.errors import InputError
+        from gradverify.grading import loader
+        from gradverify.profiles import invoke_local
+
+        where = Path(path)
+        try:
+            if where.is_dir():
+                work, entry = str(where.resolve()), loader.find_entry(str(where), [target])[0]
+            else:
+                work, entry = str(where.resolve().parent), where.name
+            loaded = loader.load(work, entry, "_gradverify_candidate_" + Path(entry).stem.replace("-", "_"))
+        except loader.LoadError as exc:
+            raise InputError(f"Cannot load the candidate {where}: {exc}", fix="see the message; `gradverify grade` reads it the same way") from None
+        namespace = vars(loaded.module)
+        notes = (*loaded.notes, *(f"Skipped while loading: {e}" for e in loaded.cell_errors))
+        head, _, method = target.partition(".")
+        obj = namespace.get(head)
+        if not (callable(getattr(obj, method, None)) if method else callable(obj)):
+            defined = ", ".join(loader.describe_functions(loaded.module)[:12]) or "no functions"
+            raise InputError(f"No function {target!r} in the candidate {where}", expected=f"a {'method' if method else 'function'} named {target}",
+                             received=f"it defines {defined}", fix="name one of them after the colon, e.g. FILE.py:FUNCTION")
+
+        def answer(request):
+            if request == ("callables",):
+                return loader.callables(loaded.module)
+            if request == ("notes",):
+                return list(notes)
+            problem, settings = request
+            return invoke_local(namespace, profile.call_for(problem, settings))
+
+        return answer
+
+    return load
+
+
+def file_candidate(path, target: str, text: str, profile, settings: dict, pinned: dict, *, timeout: float,
+                   tick=None) -> FileCandidate:
+    """``--candidate PATH:TARGET`` for ``verify`` and ``suite``: loaded and, for a profile with call forms,
+    its form and conventions detected on the profile's fixed cases exactly as ``grade`` does
+    (``grading.detect.detect_calls``); what ``--set`` pinned is kept.
+
+    Raises:
+        InputError: the file cannot be read, or defines no ``target``.
+        CandidateError: nothing it can be called with works (what was tried is said).
+    """
+    from pathlib import Path
+
+    from gradverify.candidate_process import CandidateProcess
+    from gradverify.grading.detect import CallFailed, detect_calls
+
+    proc = CandidateProcess(_file_loader(path, target, profile), label=Path(path).stem, timeout=timeout, tick=tick)
+    settings = {**settings, "target": target}
+    cand = FileCandidate(proc, profile, settings, Path(path).stem, text)
+    cand.read_notes = tuple(str(n) for n in proc(("notes",)))
+    if not profile.forms or all(k in pinned for k in (*profile.conventions, "form")):
+        return cand
+
+    def call(s: dict, problem):
+        try:
+            return proc((problem, s))
+        except CandidateError as exc:
+            raise CallFailed(str(exc).splitlines()[0][:300], fatal=type(exc).__name__ == "CandidateTimeout") from None
+
+    def cases(s: dict) -> list:
+        public = [p for _, p in profile.fixed_cases(s)]
+        return [public[0], next((p for p in public if p.network.lam > 0), public[-1])]
+
+    callables = list(proc(("callables",)).items())
+    found = detect_calls(call, profile, cases, {**pinned, "target": target}, callables)
+    default = {k: v for k, v in profile.settings.items() if k not in ("target", "form")}
+    if not found.attempts:
+        proc.close()
+        raise CandidateError(f"The candidate {target} cannot be called the way the {profile.name!r} profile accepts",
+                             expected="; ".join(f.text for f in profile.forms), received=str(dict(callables).get(target)),
+                             fix="give the function the profile's signature, or pin --set form=…")
+    cand.settings = {**found.settings, "target": found.target, "form": found.form}
+    cand.note = found.note(default)
+    return cand
+
+
+def candidate_for(args, profile, settings: dict, *, timeout: float, tick=None) -> FileCandidate | None:
+    """The ``--candidate`` of ``verify`` or ``suite`` (None without one): ``file_candidate`` with what
+    ``--set`` pinned."""
+    if not getattr(args, "candidate", None):
+        return None
+    from gradverify.cli._problem import parse_settings
+
+    path, target, text = args.candidate
+    return file_candidate(path, target, text, profile, settings, parse_settings(args.settings), timeout=timeout, tick=tick)

@@ -268,7 +268,7 @@ def test_an_ungradable_class_says_what_it_defines_and_which_flags_name_a_functio
     data, where = wild2_batches["ex4"][2]["class_state.py"]
     loads = next(c for c in data["checks"] if c["name"] == "loads")
     assert "No function in class_state.py can be called the way the 'ex4' profile accepts" in loads["message"]
-    assert "--set target=NN.g --set form=FORM (one of unrolled, thetas, thetas-data, data-thetas)" in loads["message"]
+    assert "--set target=NN.backprop --set form=FORM (one of unrolled, thetas, thetas-data, data-thetas)" in loads["message"]
     assert "Your file defines: NN.g(z); NN.backprop(X, Y, lam)" in loads["details"]
 
 
@@ -305,3 +305,76 @@ def test_pinned_settings_are_honoured_and_a_wrong_pin_costs_marks(tmp_path):
     assert right["verdict"] == "pass" and "(pinned)" in right["detected"]
     wrong = grade("ex4/python2_matrix.py", "unroll_order=C")
     assert wrong["verdict"] == "fail" and wrong["settings"]["unroll_order"] == "C"
+
+
+# ---- a student checks their own file the way it will be graded: verify and suite --candidate ----------
+
+@pytest.mark.parametrize("candidate, words", [
+    ("wild2/ex4/sizes_as_defaults.py:nn_cost_function",
+     "candidate: Detected: label_base=1, unroll_order=F, y_form=vector, call form 'unrolled/nn_params,X,y,input_size"),
+    ("wild2/ex4/python2_matrix.py:costFunction", "candidate: This file is Python 2: its 1 print statement(s) (line 32)"),
+    ("wild/ex4/notebook.ipynb:nnCostFunction", "candidate: Skipped while loading: cell 4, line 2: FileNotFoundError"),
+    ("wild2/ex4/package_folder:nn_cost_function", "call form 'unrolled' of nn_cost_function"),
+    ("wild/ex4/separate_thetas.py:nnCostFunction", "call form 'thetas' of nnCostFunction"),
+    ("wild2/ex4/cost_and_grad_apart.py:nnCostFunction__and__nnGradFunction", "label_base=1, unroll_order=F"),
+])
+def test_verify_loads_and_detects_a_candidate_as_grade_does(capsys, candidate, words):
+    from gradverify.cli import main
+
+    path = str(WILD2.parent / candidate)
+    code = main(["verify", "3-5-3/sigmoid", "-m", "5", "--lambda", "1", "--sources", "exact", "--profile", "ex4", "--candidate", path])
+    out = capsys.readouterr()
+    assert code == 0, out.out[-2000:]
+    assert words in out.err and "cost J" in out.out
+
+
+def test_verify_names_the_bug_of_a_candidate_in_its_own_conventions(capsys):
+    from gradverify.cli import main
+
+    path = str(WILD2 / "ex4/bug_class_network.py") + ":NeuralNetwork.cost_function"
+    code = main(["verify", "3-5-3/sigmoid", "-m", "5", "--lambda", "1", "--sources", "exact", "--profile", "ex4", "--candidate", path])
+    out = capsys.readouterr()
+    assert code == 1 and "The closest is label_base=1, unroll_order=C, y_form=vector with call form 'unrolled/nn_params,X,y,lambda'" in out.err
+    assert "activation" in out.out.lower()
+
+
+def test_pinned_settings_are_kept_and_a_pinned_wrong_convention_fails(capsys):
+    from gradverify.cli import main
+
+    path = str(WILD2 / "ex4/python2_matrix.py") + ":costFunction"
+    base = ["verify", "3-5-3/sigmoid", "-m", "5", "--lambda", "1", "--sources", "exact", "--profile", "ex4", "--candidate", path]
+    assert main(base + ["--set", "unroll_order=C", "--set", "label_base=1", "--set", "y_form=vector", "--set", "form=unrolled"]) == 1
+    assert "Detected" not in capsys.readouterr().err  # everything pinned: nothing detected, the pin is honoured
+
+
+def test_suite_prints_a_reproduce_command_with_the_detected_form(capsys):
+    from gradverify.cli import main
+
+    path = str(WILD2 / "ex4/bug_sizes_as_defaults.py") + ":nn_cost_function"
+    code = main(["suite", "--candidate", path, "--profile", "ex4", "--examples", "3", "--seed", "1"])
+    out = capsys.readouterr().out
+    assert code == 1 and "--set form=unrolled/nn_params,X,y,input_size,hidden_size,num_labels,lambda --set label_base=1" in out
+
+
+def test_a_candidate_path_may_be_a_notebook_or_a_folder_but_not_another_file(tmp_path):
+    from gradverify.cli._args import candidate_text
+    from gradverify.errors import InputError
+
+    parse = candidate_text()
+    assert parse(f"{WILD2 / 'ex4/package_folder'}:nn_cost_function")[1] == "nn_cost_function"
+    assert parse(f"{WILD2.parent / 'wild/ex4/notebook.ipynb'}:nnCostFunction")[0].suffix == ".ipynb"
+    (tmp_path / "a.txt").write_text("x")
+    with pytest.raises((InputError, SystemExit, Exception), match="Python source file"):
+        parse(f"{tmp_path / 'a.txt'}:f")
+
+
+def test_a_project_of_packages_or_relative_imports_is_one_submission_and_a_class_folder_is_not():
+    from gradverify.grading.batch import discover
+
+    def names(path):
+        return [s.path.name for s in discover([WILD2 / path])]
+
+    assert names("two_layer/assignment2") == ["assignment2"]  # only cs231n/, a package: the student's repository
+    assert names("ex4/package_folder") == ["package_folder"]  # __init__.py, relative imports
+    assert names("layers_api/layers_package") == ["layers_package"]
+    assert len(names("ex4")) == len([e for e in MANIFEST if e["path"].startswith("ex4/")])  # a class: one row each

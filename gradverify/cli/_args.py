@@ -222,9 +222,11 @@ def candidate_text(option: str = "--candidate") -> Callable[[str], tuple[Path, s
             raise _fail(option, f"{target!r} is not a Python name", expected="FUNCTION or Class.method after the colon", received=text,
                         fix="name the function defined in the file")
         path = Path(path_text)
-        if path.suffix != ".py":
-            raise _fail(option, f"{option} takes a Python source file", expected="a file ending in .py", received=str(path),
-                        fix="rename or copy the file to NAME.py (it is imported as a Python module)")
+        if path.is_dir():  # a folder of modules, read as `grade` reads one
+            return path, target, text
+        if path.suffix not in (".py", ".ipynb"):
+            raise _fail(option, f"{option} takes a Python source file", expected="a file ending in .py (or a notebook, or a folder)",
+                        received=str(path), fix="rename or copy the file to NAME.py (it is imported as a Python module)")
         _regular_file(option, path, "candidate file", "give FILE.py:FUNCTION with an existing file")
         return path, target, text
 

@@ -8,13 +8,15 @@ is not failed for what it never claimed to do. A candidate runs in its own proce
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
 from gradverify.cli._args import integer, out_dir, seed
 from gradverify.cli._cluster import add_scheduler_option, open_cluster
 from gradverify.cli._common import Progress, emit, table, terminal_width
-from gradverify.cli._problem import add_candidate_options, candidate_from_args, profile_from_args
+from gradverify.candidates import candidate_for
+from gradverify.cli._problem import add_candidate_options, profile_from_args
 from gradverify.cli.verify import _show_output, render
 from gradverify.errors import InputError
 from gradverify.spec import ACTIVATIONS, OUTPUTS, REGULARIZATIONS, TEXTBOOK_LIMIT
@@ -116,7 +118,12 @@ def run(args) -> int:
     family = family_from_args(args)
     profile, settings = profile_from_args(args)
     bar = Progress("suite", delay=0.5, unit="cases")
-    cand = candidate_from_args(args, profile, settings, timeout=args.timeout if args.timeout is not None else 10.0)
+    cand = candidate_for(args, profile, settings, timeout=args.timeout if args.timeout is not None else 10.0)  # as `grade` reads it
+    if cand:
+        settings = {k: v for k, v in cand.settings.items() if k != "target"}  # the detected form and conventions
+        for line in (*cand.read_notes, cand.note):
+            if line:
+                print(f"candidate: {line}", file=sys.stderr, flush=True)
     label = cand.text if cand else None
     try:
         with open_cluster(args) as cluster:

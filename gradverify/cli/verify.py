@@ -15,7 +15,8 @@ import numpy as np
 
 from gradverify.cli._args import DIGITS, integer, out_dir, out_file
 from gradverify.cli._common import Heartbeat, Progress, emit, findings, fitted_table, json_default, terminal_width
-from gradverify.cli._problem import (add_candidate_options, add_problem_options, candidate_from_args, problem_from_args,
+from gradverify.candidates import candidate_for
+from gradverify.cli._problem import (add_candidate_options, add_problem_options, problem_from_args,
                                      profile_from_args)
 from gradverify.compare import SOURCE_NAMES, Comparison, compare
 from gradverify.errors import InputError
@@ -127,7 +128,9 @@ def run(args) -> int:
 
     cand_bar = Progress("candidate", delay=2.0)
     timeout = args.timeout if args.timeout is not None else _default_timeout(est)
-    cand = candidate_from_args(args, profile, settings, timeout=timeout, tick=cand_bar.tick)
+    cand = candidate_for(args, profile, settings, timeout=timeout, tick=cand_bar.tick)  # read and detected as `grade` does
+    if cand:
+        _show_reading(cand)
     options = {"exact": {"digits": args.digits, "mode": args.mode},
                "numeric": {"method": args.fd_method, "plan": est.fd}}
     try:
@@ -179,6 +182,13 @@ def _default_timeout(est) -> float:
 
     backprop = est.costs.get("candidates")
     return max(DEFAULT_TIMEOUT, 20 * backprop.seconds) if backprop else DEFAULT_TIMEOUT
+
+
+def _show_reading(cand) -> None:
+    """How the candidate's file was read and called (what `grade` would tell its author), on stderr."""
+    for line in (*cand.read_notes, cand.note):
+        if line:
+            print(f"candidate: {line}", file=sys.stderr, flush=True)
 
 
 def _show_output(cand) -> None:

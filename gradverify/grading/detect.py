@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Attempt", "Detection", "detect", "measure", "settings_grid", "describe_settings", "options_for", "detect_submission"]
+__all__ = ["Attempt", "Detection", "detect", "measure", "settings_grid", "describe_settings", "options_for", "detect_submission",
+           "detect_calls", "CallFailed"]
 
 
 @dataclass(frozen=True)
@@ -229,19 +230,30 @@ def _mixed_order(profile, problem, settings: dict, value, cache: dict) -> str:
             "not a convention (read and unroll in one order)")
 
 
-def detect_submission(sandbox, profile, cases, pinned: dict, *, budget: int = 48) -> Detection:
-    """Detect the target, call form and conventions of the submission loaded in ``sandbox``.
+class CallFailed(Exception):
+    """One call made while detecting failed: ``message`` for the student; ``fatal`` when trying more
+    options would only spend more (a timeout, a crash, the budget spent)."""
+
+    def __init__(self, message: str, fatal: bool = False):
+        super().__init__(message)
+        self.message, self.fatal = message, fatal
+
+
+def detect_calls(call, profile, cases, pinned: dict, callables, *, budget: int = 48) -> Detection:
+    """Detect the target, call form and conventions of a submission reached through ``call``.
 
     Args:
-        sandbox: a started sandbox (its ``load_info.callables`` are read).
+        call: ``call(settings, problem) -> raw value`` (``settings`` with ``target`` and ``form``);
+            raises ``CallFailed`` when the call or its answer fails.
         profile: the assignment profile (its forms, targets, conventions).
         cases: ``cases(settings) -> [λ = 0 problem, λ > 0 problem]`` under those settings (a convention
             can change the network, as ``reg_scale`` does): the first shows label and layout
             conventions, the second the regularization's; each option is called on both.
-        pinned: settings the instructor fixed (``--set``), including ``target`` or ``form``.
+        pinned: settings fixed by ``--set``, including ``target`` or ``form``.
+        callables: what the submission defines (``loader.callables``: name -> parameters).
         budget: most options tried (each costs two calls of the student's function).
     """
-    from gradverify.grading.runner import Runner, StudentError
+    from gradverify.profiles import ResultError
 
     exact_cache: dict = {}
     problems: dict = {}
@@ -252,21 +264,23 @@ def detect_submission(sandbox, profile, cases, pinned: dict, *, budget: int = 48
         return problems.setdefault(key, probe)
 
     def attempt(target: str, form: str, settings: dict) -> Attempt:
-        run = Runner(sandbox, profile, {**settings, "target": target, "form": form})
+        full = {**settings, "target": target, "form": form}
         totals = [True, 0, 0, 0.0]
         first_fits = False
-        chosen = cases_of(settings)
         remark = ""
+        chosen = cases_of(settings)
         for i, problem in enumerate(chosen):
             try:
-                res = run.call(problem)
-                cost, grads = run.answer(problem, res)
-            except StudentError as exc:
-                fatal = bool(run.failures) and run.failures[-1][1].kind in _FATAL
-                return Attempt(target, form, settings, failed=exc.message[:300], first_fits=first_fits, fatal=fatal)
+                value = call(full, problem)
+                try:
+                    cost, grads = profile.read(problem, full, value)
+                except ResultError as exc:
+                    raise CallFailed(f"{target} returned the wrong form: {exc.detail}") from None
+            except CallFailed as exc:
+                return Attempt(target, form, settings, failed=exc.message[:300], first_fits=first_fits, fatal=exc.fatal)
             cost_ok, n_ok, n_params, cosine = measure(problem, cost, grads, exact_cache)
             if i == 0 and cost_ok is not False and n_ok < n_params:
-                remark = _mixed_order(profile, problem, settings, res.value, exact_cache)
+                remark = _mixed_order(profile, problem, full, value, exact_cache)
             totals = [totals[0] and cost_ok is not False, totals[1] + n_ok, totals[2] + n_params, totals[3] + cosine / len(chosen)]
             if i == 0:
                 first_fits = cost_ok is not False and n_ok == n_params
@@ -275,5 +289,22 @@ def detect_submission(sandbox, profile, cases, pinned: dict, *, budget: int = 48
 
     default = {k: v for k, v in profile.settings.items() if k not in ("target", "form")}
     default.update({k: v for k, v in pinned.items() if k not in ("target", "form")})
-    return detect(options_for(profile, sandbox.load_info.callables, pinned), attempt, default=default,
-                  pinned=tuple(pinned), budget=budget)
+    return detect(options_for(profile, callables, pinned), attempt, default=default, pinned=tuple(pinned), budget=budget)
+
+
+def detect_submission(sandbox, profile, cases, pinned: dict, *, budget: int = 48) -> Detection:
+    """Detect the target, call form and conventions of the submission loaded in ``sandbox``
+    (``detect_calls`` through the sandbox; its ``load_info.callables`` say what it defines)."""
+    from gradverify.grading.runner import Runner, StudentError
+
+    def call(settings: dict, problem):
+        run = Runner(sandbox, profile, settings)
+        try:
+            res = run.call(problem)
+            run.answer(problem, res)  # a wrong form is said in the student's words here
+        except StudentError as exc:
+            fatal = bool(run.failures) and run.failures[-1][1].kind in _FATAL
+            raise CallFailed(exc.message, fatal) from None
+        return res.value
+
+    return detect_calls(call, profile, cases, pinned, sandbox.load_info.callables, budget=budget)
