@@ -401,6 +401,15 @@ class CandidateProcess:
             return reply[1]
         raise self._error(reply[1], "during a call")
 
+    def ask(self, request):
+        """A request answered by the loading side of the child (what the file defines, how it was read):
+        not a call of the candidate, so not counted (what the candidate prints stays numbered by its calls)."""
+        calls = self.calls
+        try:
+            return self(request)
+        finally:
+            self.calls = calls
+
     def _call_here(self, problem):
         if self._local is None:
             try:

@@ -262,7 +262,7 @@ def file_candidate(path, target: str, text: str, profile, settings: dict, pinned
     proc = CandidateProcess(_file_loader(path, target, profile), label=Path(path).stem, timeout=timeout, tick=tick)
     settings = {**settings, "target": target}
     cand = FileCandidate(proc, profile, settings, Path(path).stem, text)
-    cand.read_notes = tuple(str(n) for n in proc(("notes",)))
+    cand.read_notes = tuple(str(n) for n in proc.ask(("notes",)))
     if not profile.forms or all(k in pinned for k in (*profile.conventions, "form")):
         return cand
 
@@ -276,7 +276,7 @@ def file_candidate(path, target: str, text: str, profile, settings: dict, pinned
         public = [p for _, p in profile.fixed_cases(s)]
         return [public[0], next((p for p in public if p.network.lam > 0), public[-1])]
 
-    callables = list(proc(("callables",)).items())
+    callables = list(proc.ask(("callables",)).items())
     found = detect_calls(call, profile, cases, {**pinned, "target": target}, callables)
     default = {k: v for k, v in profile.settings.items() if k not in ("target", "form")}
     if not found.attempts:

@@ -312,9 +312,12 @@ def _ex4_read(problem: Problem, settings: dict, value) -> tuple:
     J, grad = _pair(value, "J, grad")
     P = problem.network.n_params
     expected = f"{P} numbers, in one flat array (Θ1 then Θ2 unrolled)"
-    if isinstance(grad, (list, tuple)) and len(grad) == 2 and all(isinstance(g, np.ndarray) and g.ndim == 2 for g in grad):
-        return _ex4_read_split(problem, settings, (J, *grad))  # [Theta1_grad, Theta2_grad]: the matrices, not unrolled
-    if isinstance(grad, dict) and len(grad) == 2:  # {'Theta1': …, 'Theta2': …}: by the names' 1 and 2, else in order
+    # Θ1 and Θ2 passed apart may come back apart: [Theta1_grad, Theta2_grad] or {'Theta1': …, 'Theta2': …} (by the
+    # names' 1 and 2, else in order). Θ passed unrolled must come back unrolled: an optimizer needs it so.
+    apart = not str(settings.get("form", "unrolled")).startswith("unrolled")
+    if apart and isinstance(grad, (list, tuple)) and len(grad) == 2 and all(isinstance(g, np.ndarray) and g.ndim == 2 for g in grad):
+        return _ex4_read_split(problem, settings, (J, *grad))
+    if apart and isinstance(grad, dict) and len(grad) == 2:
         keys = sorted(grad, key=lambda k: str(k)[-1:]) if sorted(str(k)[-1:] for k in grad) == ["1", "2"] else list(grad)
         return _ex4_read_split(problem, settings, (J, grad[keys[0]], grad[keys[1]]))
     if isinstance(grad, (list, tuple)) and grad and all(isinstance(g, np.ndarray) for g in grad):

@@ -196,11 +196,14 @@ def test_gradients_returned_as_a_list_or_a_dict_of_the_two_matrices_are_read():
     s = {"label_base": 0, "unroll_order": "C", "y_form": "vector"}
     g1, g2 = np.arange(20.0).reshape(5, 4), np.arange(18.0).reshape(3, 6)
     _, flat = prof.read(problem, s, (1.0, np.concatenate([g1.ravel(), g2.ravel()])))
+    apart = {**s, "form": "thetas-data"}  # Θ1 and Θ2 passed apart may come back apart
     for value in ((1.0, [g1, g2]), (1.0, {"Theta2": g2, "Theta1": g1}), (1.0, {"D1": g1, "D2": g2})):
-        _, grads = prof.read(problem, s, value)
+        _, grads = prof.read(problem, apart, value)
         assert all(np.array_equal(grads[k], flat[k]) for k in flat)
     with pytest.raises(ResultError, match="shape"):
-        prof.read(problem, s, (1.0, [g2, g1]))
+        prof.read(problem, apart, (1.0, [g2, g1]))
+    with pytest.raises(ResultError, match="np.concatenate"):  # Θ passed unrolled must come back unrolled (an optimizer needs it)
+        prof.read(problem, {**s, "form": "unrolled"}, (1.0, [g1, g2]))
 
 
 def test_a_constructor_is_called_by_its_parameter_names_when_the_sizes_do_not_fit_positionally():

@@ -200,7 +200,7 @@ def options_for(profile, callables, pinned: dict) -> list[tuple[str, str, dict]]
             continue
         forms = rank_forms(sig, profile.forms)
         methods = {t.split(".")[-1] for t in profile.names if "." in t}
-        known = name in profile.names or ("." in name and name.split(".")[-1] in methods)  # FullyConnectedNet.loss
+        known = name in profile.names or ("." in name and name.split(".")[-1] in methods) or "target" in pinned  # named by hand
         if not known:  # not a name the profile looks for: only a near-perfect fit of the names
             forms = [f for f in forms if f.score(sig) >= max(3, len(f.roles) - 1)]
         if "form" in pinned:

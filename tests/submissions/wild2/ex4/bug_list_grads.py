@@ -5,9 +5,8 @@ def sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
 
-def nnCostFunctionVectorized(nn_params, input_layer_size, hidden_layer_size, num_labels, X, y, Lambda):
-    Theta1 = nn_params[:hidden_layer_size * (input_layer_size + 1)].reshape(hidden_layer_size, -1)
-    Theta2 = nn_params[hidden_layer_size * (input_layer_size + 1):].reshape(num_labels, -1)
+def nnCostFunctionVectorized(Theta1, Theta2, input_layer_size, hidden_layer_size, num_labels, X, y, Lambda):
+    """Theta1 and Theta2 in, their gradients out, as a list [Theta1_grad, Theta2_grad]."""
     m = X.shape[0]
     Y = np.eye(num_labels)[y.ravel() - 1]
 
