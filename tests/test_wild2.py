@@ -381,3 +381,23 @@ def test_a_project_of_packages_or_relative_imports_is_one_submission_and_a_class
     assert names("ex4/package_folder") == ["package_folder"]  # __init__.py, relative imports
     assert names("layers_api/layers_package") == ["layers_package"]
     assert len(names("ex4")) == len([e for e in MANIFEST if e["path"].startswith("ex4/")])  # a class: one row each
+
+
+def test_a_file_left_with_nothing_of_its_own_by_a_failed_import_does_not_load(tmp_path):
+    (tmp_path / "only.py").write_text("import definitely_not_installed\nX = 1\n")
+    with pytest.raises(ModuleNotFoundError):  # the old failure, with its module name for --allow-package
+        loader.load(str(tmp_path), "only.py", "wild2_only")
+
+
+@pytest.mark.slow
+def test_an_import_of_an_installed_package_outside_the_allow_list_names_the_option(tmp_path):
+    from gradverify.grading.grader import grade_submission
+    from gradverify.profiles import get_profile
+
+    pytest.importorskip("hypothesis")
+    src = (WILD2 / "ex4/keyword_only.py").read_text().replace("import numpy as np\n", "import numpy as np\nimport hypothesis\n", 1)
+    (tmp_path / "uses_hypothesis.py").write_text(src)
+    prof = get_profile("ex4")
+    g = grade_submission(tmp_path / "uses_hypothesis.py", prof, prof.resolve({}), examples=2)
+    assert g.verdict == "pass"  # the import is skipped; the function does not need it
+    assert any("--allow-package hypothesis" in n for n in g.notes) and any("No module named 'hypothesis'" in n for n in g.notes)

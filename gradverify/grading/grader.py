@@ -10,6 +10,7 @@ inside gradverify does, and the batch runner turns it into that submission's ``g
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
@@ -181,6 +182,7 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
         g.fingerprint = sb.fingerprint or fingerprint(g.path, entry=entry, limits=limits)  # not copied: the files' own
         info = sb.load_info
         g.entry, g.notes = info.entry, [*info.notes, *(f"Skipped while loading: {e}" for e in info.cell_errors)]
+        g.notes += [b for b in (blocked_import(m, sb.packages) for m in _missing_modules(info.cell_errors)) if b]  # --allow-package
         if load.kind == "setup":  # the sandbox could not be built, or the files were refused: not the student's doing
             g.incident = f"not graded: {load.error}"
             return g.finish(Verdict.GRADER_ERROR)
@@ -199,6 +201,12 @@ def grade_submission(path: str | Path, profile: Profile, settings: dict, *, exam
             return g.finish(Verdict.ERROR if not g.checks["loads"].passed else Verdict.FAIL)
         _grade_answers(g, cases, answers, examples=examples, seed=seed, saturating=saturating, report=report)
     return g.finish()
+
+
+def _missing_modules(cell_errors) -> list[str]:
+    """The modules a skipped import statement could not find (``loader``'s words), each once."""
+    found = [m.group(1) for e in cell_errors for m in [re.search(r"ModuleNotFoundError: No module named '([\w.]+)'", e)] if m]
+    return list(dict.fromkeys(found))[:5]
 
 
 def _detect(g: _Grading, sb: Sandbox, cases: Cases, pinned: dict) -> bool:

@@ -334,8 +334,12 @@ def _load_py(path: str, module: types.ModuleType, loaded: Loaded, cell_seconds: 
         loaded.python2 = True
         _install_python2()
     _remember(path, prepared.source)
-    _run_statements(prepared.tree, path, module.__dict__, loaded.cell_errors, where="line",
-                    recover=_SCRIPT_ERRORS, seconds=cell_seconds)
+    skipped = _run_statements(prepared.tree, path, module.__dict__, loaded.cell_errors, where="line",
+                              recover=_SCRIPT_ERRORS, seconds=cell_seconds)
+    own = [v for v in vars(module).values() if (inspect.isfunction(v) or inspect.isclass(v))
+           and getattr(v, "__module__", None) == module.__name__]
+    if skipped and not own:  # nothing of its own left to grade: the first failure is the file's failure to load
+        raise skipped[0]
 
 
 def _alarm(seconds: float):
@@ -375,11 +379,13 @@ def _load_notebook(path: str, module: types.ModuleType, cell_seconds: float, loa
 
 
 def _run_statements(tree: ast.Module, filename: str, namespace: dict, errors: list[str], *, where: str,
-                    recover: tuple, seconds: float, whole: bool = False) -> None:
+                    recover: tuple, seconds: float, whole: bool = False) -> list[BaseException]:
     """Run a module or a cell one top-level statement at a time: a statement failing with one of
     ``recover`` is reported (``where``: "cell 4" or "line") and the rest goes on, so the functions
     defined after it still exist. ``seconds``: the allowance of the cell (``whole``) or of each
-    statement that is not an import or a definition (a script's training loop is stopped, not waited for)."""
+    statement that is not an import or a definition (a script's training loop is stopped, not waited for).
+    Returns the exceptions recovered from."""
+    skipped: list[BaseException] = []
     prefix = (lambda n: f"{where}, line {n}") if where != "line" else (lambda n: f"line {n}")
     if whole:
         _alarm(seconds)
@@ -396,6 +402,7 @@ def _run_statements(tree: ast.Module, filename: str, namespace: dict, errors: li
                     raise
                 errors.append(f"{prefix(stmt.lineno)}: stopped, {exc} (statements that train or load data are skipped)")
             except recover as exc:
+                skipped.append(exc)
                 why = f"{prefix(stmt.lineno)}: {type(exc).__name__}: {str(exc)[:300]}"
                 if isinstance(exc, ModuleNotFoundError):
                     why += (" (not in the submission and not an allowed package: what it provides is missing when "
@@ -409,6 +416,7 @@ def _run_statements(tree: ast.Module, filename: str, namespace: dict, errors: li
     finally:
         if whole:
             signal.setitimer(signal.ITIMER_REAL, 0)
+    return skipped
 
 
 # ---- packages: a file inside a folder with __init__.py, or one that imports relatively ---------
