@@ -16,6 +16,7 @@ import shutil
 import socket
 import struct
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -1083,6 +1084,8 @@ def test_two_sandboxes_cannot_reach_each_other(tmp_path):
     ("keyctl", (0, -4, 1)), ("add_key", (0, 0, 0, 0, -4)), ("request_key", (0, 0, 0, 0)), ("ptrace", (0, 1, 0, 0)),
     ("bpf", (0, 0, 0)), ("userfaultfd", (0,)), ("perf_event_open", (0, 0, -1, -1, 0)), ("unshare", (0x10000000,)),
     ("setns", (0, 0)), ("mount", (0, 0, 0, 0, 0)), ("io_uring_setup", (1, 0)), ("shmget", (0, 4096, 0o1600)),
+    ("flock", (0, 2)), ("fcntl", (0, 6, 0)), ("fcntl", (0, 37, 0)), ("fcntl", (0, 1026, 0)), ("inotify_init1", (0,)),
+    ("futex", (0, 0, 0, 0)), ("futex_waitv", (0, 0, 0, 0, 0)),
 ])
 def test_the_seccomp_filter_refuses_the_calls_that_reach_other_processes(tmp_path, call, args):
     numbers = seccomp._NUMBERS[os.uname().machine]
@@ -1097,13 +1100,71 @@ def test_the_seccomp_filter_refuses_the_calls_that_reach_other_processes(tmp_pat
     assert result.ok and result.value == [-1, 1], (call, result)  # -1, EPERM
 
 
+FLOCK_CHANNEL = {
+    "holder.py": """
+import fcntl, os, time
+import numpy as np
+
+def hold(seconds):
+    fd = os.open(np.__file__, os.O_RDONLY)  # a file every sandbox sees, read-only
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        time.sleep(seconds)
+        return "held"
+    except OSError as exc:
+        return str(exc)
+    finally:
+        os.close(fd)
+""",
+    "prober.py": """
+import fcntl, os
+import numpy as np
+
+def probe():
+    fd = os.open(np.__file__, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return "free"
+    except BlockingIOError:
+        return "busy"  # another sandbox holds it: one bit crossed
+    except OSError as exc:
+        return str(exc)
+    finally:
+        os.close(fd)
+""",
+}
+
+
+@pytest.mark.skipif("seccomp" not in LAYERS, reason="no seccomp filter on this machine (see the isolation notes)")
+def test_a_lock_on_a_file_both_sandboxes_see_carries_nothing_between_them(tmp_path):
+    """Two sandboxes running at once (``--jobs 2``) both see numpy, read-only: ``flock`` on it in one was seen
+    by the other (``EWOULDBLOCK``), a channel for answers between two colluding submissions of one batch."""
+    import threading
+
+    for name, text in FLOCK_CHANNEL.items():
+        (tmp_path / name).write_text(text)
+    with Sandbox(tmp_path / "holder.py", limits=FAST) as holder, Sandbox(tmp_path / "prober.py", limits=FAST) as prober:
+        assert holder.start().ok and prober.start().ok
+        held = []
+        thread = threading.Thread(target=lambda: held.append(holder.call("hold", (1.5,))))
+        thread.start()
+        time.sleep(0.7)
+        during = prober.call("probe")
+        thread.join()
+    assert held[0].ok and "not permitted" in held[0].value, held[0]
+    assert during.ok and during.value != "busy" and "not permitted" in during.value, during
+
+
 @pytest.mark.skipif(not Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h").exists() or os.uname().machine != "x86_64",
                     reason="the kernel's x86_64 headers are not installed")
 def test_the_seccomp_table_matches_the_kernel_headers():
     text = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h").read_text()
     header = {m.group(1): int(m.group(2)) for m in re.finditer(r"#define __NR_(\w+)\s+(\d+)", text)}
     table = seccomp._NUMBERS["x86_64"]
-    assert {name: header.get(name) for name in table} == table
+    known = {name: n for name, n in table.items() if name in header}
+    assert {name: header[name] for name in known} == known
+    newer = {name: n for name, n in table.items() if name not in header}  # calls newer than these headers (futex2)
+    assert all(n > max(header.values()) for n in newer.values()), newer
 
 
 def test_the_seccomp_program_is_well_formed():

@@ -10,7 +10,11 @@ Refused, by what they would let a submission do:
 
 * talk to a later submission or another sandbox: the kernel keyrings (``add_key``, ``keyctl``,
   ``request_key`` — a user keyring outlives every process of its uid), System V and POSIX message
-  queues, semaphores and shared memory, sockets other than Unix ones;
+  queues, semaphores and shared memory, sockets other than Unix ones; and what a file both sandboxes
+  see read-only (numpy, the standard library) would carry from one running sandbox to another: a
+  lock on it (``flock``, ``fcntl`` record, OFD and lease commands), a watch on it (``inotify``,
+  ``fcntl(F_NOTIFY)``), a futex keyed by it (``futex`` without ``FUTEX_PRIVATE_FLAG``, and the
+  ``futex_waitv``/``futex_wait``/``futex_wake``/``futex_requeue`` calls, whose flags sit in memory);
 * look into or change another process: ``ptrace``, ``process_vm_readv/writev``, ``kcmp``,
   ``pidfd_getfd``, ``perf_event_open``;
 * leave its namespaces or make new ones: ``unshare``, ``setns``, ``clone`` with a ``CLONE_NEW*``
@@ -47,7 +51,9 @@ _NUMBERS = {
         "shmdt": 67, "semget": 64, "semop": 65, "semctl": 66, "semtimedop": 220, "msgget": 68, "msgsnd": 69,
         "msgrcv": 70, "msgctl": 71, "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242,
         "mq_timedreceive": 243, "mq_notify": 244, "mq_getsetattr": 245,
-        "clone": 56, "clone3": 435, "socket": 41,
+        "flock": 73, "inotify_init": 253, "inotify_add_watch": 254, "inotify_init1": 294, "futex_waitv": 449,
+        "futex_wake": 454, "futex_wait": 455, "futex_requeue": 456,
+        "clone": 56, "clone3": 435, "socket": 41, "fcntl": 72, "futex": 202,
     },
     "aarch64": {
         "ptrace": 117, "add_key": 217, "request_key": 218, "keyctl": 219, "bpf": 280, "userfaultfd": 282,
@@ -63,19 +69,26 @@ _NUMBERS = {
         "shmdt": 197, "semget": 190, "semop": 193, "semctl": 191, "semtimedop": 192, "msgget": 186, "msgsnd": 189,
         "msgrcv": 188, "msgctl": 187, "mq_open": 180, "mq_unlink": 181, "mq_timedsend": 182,
         "mq_timedreceive": 183, "mq_notify": 184, "mq_getsetattr": 185,
-        "clone": 220, "clone3": 435, "socket": 198,
+        "flock": 32, "inotify_add_watch": 27, "inotify_init1": 26, "futex_waitv": 449,
+        "futex_wake": 454, "futex_wait": 455, "futex_requeue": 456,
+        "clone": 220, "clone3": 435, "socket": 198, "fcntl": 25, "futex": 98,
     },
 }
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
-_SPECIAL = ("clone", "clone3", "socket")  # filtered on their arguments, below
+_SPECIAL = ("clone", "clone3", "socket", "fcntl", "futex")  # filtered on their arguments, below
 DENIED = tuple(sorted(set(_NUMBERS["x86_64"]) - set(_SPECIAL)))
 _CLONE_NEW = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x00000080
 _AF_UNIX = 1
+# fcntl commands that lock a file, lease it or watch a folder: F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK,
+# F_OFD_SETLKW, F_SETLEASE, F_GETLEASE, F_NOTIFY. The files every sandbox shares (the standard library, numpy)
+# are read-only, but a lock on one, taken in one sandbox, is seen from another: a channel.
+_FCNTL_SHARED = (5, 6, 7, 36, 37, 38, 1024, 1025, 1026)
+_FUTEX_PRIVATE = 128  # a futex without this flag is keyed by file and offset: two sandboxes mapping one file share it
 
 # classic BPF
 _LD_W_ABS, _JEQ_K, _JSET_K, _JGE_K, _RET_K = 0x20, 0x15, 0x45, 0x35, 0x06
 _RET_ALLOW, _RET_KILL_PROCESS, _RET_ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
-_OFF_NR, _OFF_ARCH, _OFF_ARG0 = 0, 4, 16  # struct seccomp_data; args are little-endian u64
+_OFF_NR, _OFF_ARCH, _OFF_ARG0, _OFF_ARG1 = 0, 4, 16, 24  # struct seccomp_data; args are little-endian u64
 
 
 def supported(machine: str | None = None) -> bool:
@@ -112,6 +125,20 @@ def program(machine: str | None = None) -> bytes:
         (_JSET_K, 0, 1, _CLONE_NEW),
         (_RET_K, 0, 0, eperm),
         (_LD_W_ABS, 0, 0, _OFF_NR),
+    ]
+    code += [  # fcntl: no lock, lease or folder watch (descriptor flags, status flags, dup, seals stay)
+        (_JEQ_K, 0, 2 * len(_FCNTL_SHARED) + 2, nr["fcntl"]),  # not fcntl: past the load, the pairs and the allow
+        (_LD_W_ABS, 0, 0, _OFF_ARG1),
+    ]
+    for cmd in _FCNTL_SHARED:
+        code += [(_JEQ_K, 0, 1, cmd), (_RET_K, 0, 0, eperm)]
+    code += [(_RET_K, 0, 0, _RET_ALLOW)]
+    code += [  # futex: process-private ones only (a single-threaded worker hardly ever waits on one)
+        (_JEQ_K, 0, 4, nr["futex"]),
+        (_LD_W_ABS, 0, 0, _OFF_ARG1),
+        (_JSET_K, 1, 0, _FUTEX_PRIVATE),
+        (_RET_K, 0, 0, eperm),
+        (_RET_K, 0, 0, _RET_ALLOW),
     ]
     code += [  # socket: Unix domain only (the network namespace has no interface anyway)
         (_JEQ_K, 0, 3, nr["socket"]),
