@@ -241,7 +241,8 @@ def ex4_args(problem, settings: dict, form: str) -> tuple:
 def ex4_call(problem, settings: dict, form: str) -> tuple[tuple, dict]:
     """The arguments of one ex4 call, positional and by keyword: Θ unrolled (``unroll_order``) or as
     two matrices, labels with ``label_base`` as a vector, an (m, 1) column or a one-hot matrix
-    (``y_form``); ``form`` a name of ``EX4_FORMS`` or one made from a signature's names."""
+    (``y_form``), X with its column of ones when ``x_bias`` is "given"; ``form`` a name of
+    ``EX4_FORMS`` or one made from a signature's names."""
     from gradverify.params import Layout, flatten
 
     n0, h, K = problem.network.sizes
@@ -253,10 +254,11 @@ def ex4_call(problem, settings: dict, form: str) -> tuple[tuple, dict]:
         y = labels.astype(np.int64) + int(settings["label_base"])
         y = y.reshape(-1, 1) if y_form == "column" else y
     lam = float(problem.network.lam)
+    X = problem.X if settings.get("x_bias", "added") == "added" else np.hstack([np.ones((problem.m, 1)), problem.X])
     theta = flatten(problem.params, problem.network, Layout("theta", "C"))
     T1, T2 = theta[: h * (n0 + 1)].reshape(h, n0 + 1), theta[h * (n0 + 1):].reshape(K, h + 1)
     values = {"nn_params": flatten(problem.params, problem.network, Layout("theta", settings.get("unroll_order", "C"))),
-              "theta1": T1, "theta2": T2, "input_size": n0, "hidden_size": h, "num_labels": K, "X": problem.X, "y": y,
+              "theta1": T1, "theta2": T2, "input_size": n0, "hidden_size": h, "num_labels": K, "X": X, "y": y,
               "lambda": lam}
     found = form_named(EX4_FORMS, form)
     if found is None:

@@ -13,7 +13,8 @@ Built-in profiles:
   num_labels, X, y, lambda_) -> (J, grad)``, Θ1 then Θ2 unrolled, one hidden layer of sigmoid units;
   also Θ1 and Θ2 passed separately (``callforms.EX4_FORMS``), ``(J, Theta1_grad, Theta2_grad)``
   returned, any name for λ. Conventions, detected per submission: ``label_base`` 0/1,
-  ``unroll_order`` C/F, ``y_form`` vector / (m, 1) column / one-hot matrix;
+  ``unroll_order`` C/F, ``y_form`` vector / (m, 1) column / one-hot matrix, ``x_bias`` added (the
+  function adds the column of ones to X, the exercise's way) / given (X arrives with it, m × (n₀+1));
 - ``layers``: ``f(weights, biases, X, Y, lambda_) -> (J, weight_grads, bias_grads)``, lists of
   Wₖ (nₖ, nₖ₋₁) and bₖ, sigmoid units, any depth;
 - ``two-layer-relu``: the common two-layer-net assignment, ``TwoLayerNet.loss(X, y, reg)`` reading
@@ -415,11 +416,13 @@ PROFILES: dict[str, Profile] = {
     "ex4": Profile("ex4", "the classic exercise: one hidden layer of sigmoid units, Θ unrolled", "nnCostFunction",
                    "nnCostFunction(nn_params, input_layer_size, hidden_layer_size, num_labels, X, y, lambda_) -> (J, grad)",
                    {"label_base": 0, "unroll_order": "C", "y_form": "vector"},
-                   {"label_base": (0, 1), "unroll_order": ("C", "F"), "y_form": ("vector", "column", "onehot")},
+                   {"label_base": (0, 1), "unroll_order": ("C", "F"), "y_form": ("vector", "column", "onehot"),
+                    "x_bias": ("added", "given")},
                    _sigmoid_network, _ex4_call, _ex4_read, forms=EX4_FORMS,
                    targets=("nnCostFunction", "nn_cost_function", "backprop", "costFunction", "cost_function"),
-                   conventions=("y_form", "label_base", "unroll_order"), packages=SCIENTIFIC_PACKAGES,
-                   convention_key=lambda s: (s["y_form"], s["unroll_order"], None if s["y_form"] == "onehot" else s["label_base"])),
+                   conventions=("y_form", "label_base", "unroll_order", "x_bias"), packages=SCIENTIFIC_PACKAGES,
+                   convention_key=lambda s: (s["y_form"], s["unroll_order"], None if s["y_form"] == "onehot" else s["label_base"],
+                                             s.get("x_bias", "added"))),
     "layers": Profile("layers", "the lecture's layer-wise form, sigmoid units, any depth", "cost_and_gradients",
                       "cost_and_gradients(weights, biases, X, Y, lambda_) -> (J, weight_grads, bias_grads)", {}, {},
                       _sigmoid_network, _layers_call, _layers_read, depth=(1, 3)),

@@ -100,10 +100,12 @@ def settings_grid(base: dict, choices: dict, conventions: Iterable[str], pinned:
     ``key(settings)`` says which combinations call the same way (one of each is kept)."""
     keys = [k for k in conventions if k in choices and k not in pinned]
     fixed = {**base, **pinned}
-    values = [[fixed[k], *[v for v in choices[k] if v != fixed[k]]] for k in keys]
+    first = {k: fixed.get(k, choices[k][0]) for k in keys}
+    values = [[first[k], *[v for v in choices[k] if v != first[k]]] for k in keys]
     grid, seen = [], set()
     for combo in itertools.product(*values):
-        settings = {**fixed, **dict(zip(keys, combo))}
+        # a convention the profile's defaults leave out is named only where it differs from its default
+        settings = {**fixed, **{k: v for k, v in zip(keys, combo) if k in fixed or v != first[k]}}
         k = repr(key(settings)) if key else repr(sorted(settings.items()))
         if k not in seen:
             seen.add(k)

@@ -170,6 +170,9 @@ BUGS = [
         ("J += float(lamb) / (2 * m) *", "J += float(lamb) / m *")]),
     ("ex4/data_first_onehot.py", "ex4/bug_data_first_onehot.py", None, [  # the hidden layer's σ′ forgotten
         ("d2 = d3 @ theta2[:, 1:] * sigmoid(z2) * (1 - sigmoid(z2))", "d2 = d3 @ theta2[:, 1:]")]),
+    ("ex4/bias_column_given.py", "ex4/bug_bias_column_given.py", None, [  # the biases regularized in the gradient
+        ("g1[:, 1:] += reg / m * theta1[:, 1:]", "g1 += reg / m * theta1"),
+        ("g2[:, 1:] += reg / m * theta2[:, 1:]", "g2 += reg / m * theta2")]),
     ("two_layer/assignment2", "two_layer/bug_assignment2", "cs231n/layers.py", [  # db summed over the wrong axis
         ("    db = np.sum(dout, axis=0)\n    return dx, dw, db", "    db = np.mean(dout, axis=0)\n    return dx, dw, db")]),
     ("two_layer/fc_net_full.py", "two_layer/bug_fc_net_full.py", None, [  # the ReLU's gate forgotten
