@@ -147,3 +147,17 @@ def test_the_readmes_layer_python_example_runs(monkeypatch):
     namespace: dict = {"print": lambda *a: None}
     exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["comp"].verdict == "pass"
+
+
+def test_a_loss_layer_returning_a_dict_as_its_loss_is_its_failure_said_truly(tmp_path, capsys):
+    """({"loss": loss}, dx) with a right dx: the diagnosis formatted a missing cost error (None) and crashed, a
+    grader-error in layers-api grading; and the summary said the layer was 'wrong at its partials'."""
+    (tmp_path / "layers.py").write_text(
+        "import numpy as np\n\ndef svm_loss(x, y):\n    N = x.shape[0]\n    correct = x[np.arange(N), y]\n"
+        "    margins = np.maximum(0, x - correct[:, None] + 1.0)\n    margins[np.arange(N), y] = 0\n"
+        "    num_pos = np.sum(margins > 0, axis=1)\n    dx = np.zeros_like(x)\n    dx[margins > 0] = 1\n"
+        "    dx[np.arange(N), y] -= num_pos\n    return {'loss': np.sum(margins) / N}, dx / N\n")
+    assert main(["layer", "svm_loss", "--candidate", str(tmp_path / "layers.py")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL: layers has the right partials, but its forward output could not be used" in out
+    assert "could not be used: it is not numbers of the expected shape" in out

@@ -222,7 +222,11 @@ def diagnose_layer(case: LayerCase, candidate: SourceResult, exact: SourceResult
         mutant = _mutant_findings(case, c, e, value_off)
         explained = {n for f in mutant for n in f.where}
         findings += mutant + _array_findings(case, c, e, value_off - explained)
-    if verdict.cost_ok is False and not off:
+    if verdict.cost_ok is False and not off and verdict.cost_abs_err is None:  # no usable forward output at all
+        findings.append(Finding("forward", "The backward pass is right but the forward output could not be used: it is not "
+                                "numbers of the expected shape (a loss layer returns (loss, dx) with loss a number).", 0.8,
+                                tuple(case.layer.outputs)))
+    elif verdict.cost_ok is False and not off:
         findings.append(Finding("forward", "The backward pass is right but the forward output is off: J = Σ dout·out computed "
                                 f"from its output differs from the exact J by {verdict.cost_abs_err:.3g}.", 0.8, tuple(case.layer.outputs)))
     elif verdict.cost_ok is False:

@@ -121,7 +121,11 @@ class LayerComparison:
                     worst = f"worst {self.names[w]}: error {v.abs_err[w]:.3g} = {v.ratio[w]:.3g}× its budget"
                 where = f"{v.n_off} of {n} partials, in d{', d'.join(arrays)} ({worst})"
             else:
-                where = "its partials, but its forward output is off (J differs)"
+                unusable = v.cost_abs_err is None
+                parts.append(f"{name} has the right partials, but its forward output " + (
+                    "could not be used (not numbers of the expected shape)" if unusable else "is off (J differs)")
+                    + ("" if self.referee == "exact" else f", against {v.referee}"))
+                continue
             if self.referee == "exact":
                 parts.append(f"{name} is wrong at {where}")
             else:
