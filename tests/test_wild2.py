@@ -401,3 +401,24 @@ def test_an_import_of_an_installed_package_outside_the_allow_list_names_the_opti
     g = grade_submission(tmp_path / "uses_hypothesis.py", prof, prof.resolve({}), examples=2)
     assert g.verdict == "pass"  # the import is skipped; the function does not need it
     assert any("--allow-package hypothesis" in n for n in g.notes) and any("No module named 'hypothesis'" in n for n in g.notes)
+
+
+def test_options_needing_a_convention_the_defaults_leave_out_come_after_all_others():
+    """x_bias=given (X with its column of ones) is rare: those options come last, after every call form's usual
+    ones, so a file with several call forms never spends its attempts budget on them first; the default leads."""
+    from gradverify.grading.detect import options_for
+    from gradverify.grading.loader import parameters
+    from gradverify.profiles import get_profile
+
+    def nnCostFunction(Theta1, Theta2, input_layer_size, hidden_layer_size, num_labels, X, y, lambda_): ...
+
+    def costFunction(nn_params, input_layer_size, hidden_layer_size, num_labels, X, y, lambda_): ...
+
+    options = options_for(get_profile("ex4"), {"nnCostFunction": parameters(nnCostFunction),
+                                               "costFunction": parameters(costFunction)}, {})
+    rare = [("x_bias" in settings) for _, _, settings in options]
+    assert any(rare) and not rare[0] and rare == sorted(rare), rare
+    assert {form for _, form, s in options if "x_bias" not in s} == {form for _, form, s in options if "x_bias" in s}
+    assert options[0][2] == {"label_base": 0, "unroll_order": "C", "y_form": "vector"}
+    pinned = options_for(get_profile("ex4"), {"costFunction": parameters(costFunction)}, {"x_bias": "given"})
+    assert pinned and all(s["x_bias"] == "given" for _, _, s in pinned)

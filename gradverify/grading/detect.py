@@ -208,7 +208,9 @@ def options_for(profile, callables, pinned: dict) -> list[tuple[str, str, dict]]
         if "form" in pinned:
             forms = [f for f in forms if f.name == pinned["form"]]
         options += [(name, f.name, s) for f in forms for s in grid]
-    return options
+    # A convention the profile's defaults leave out (ex4's x_bias=given) is the rare one: every
+    # option needing it comes after all the others, so that it never uses up the attempts budget first.
+    return sorted(options, key=lambda option: any(k not in base for k in option[2]))
 
 
 def _mixed_order(profile, problem, settings: dict, value, cache: dict) -> str:
