@@ -22,7 +22,7 @@ from gradverify.params import flatten
 from gradverify.spec import Problem
 from gradverify.sources import SourceResult
 
-__all__ = ["candidate_source", "apart", "FileCandidate", "file_candidate", "candidate_for"]
+__all__ = ["candidate_source", "apart", "FileCandidate", "file_candidate"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -287,14 +287,3 @@ def file_candidate(path, target: str, text: str, profile, settings: dict, pinned
     cand.settings = {**found.settings, "target": found.target, "form": found.form}
     cand.note = found.note(default)
     return cand
-
-
-def candidate_for(args, profile, settings: dict, *, timeout: float, tick=None) -> FileCandidate | None:
-    """The ``--candidate`` of ``verify`` or ``suite`` (None without one): ``file_candidate`` with what
-    ``--set`` pinned."""
-    if not getattr(args, "candidate", None):
-        return None
-    from gradverify.cli._problem import parse_settings
-
-    path, target, text = args.candidate
-    return file_candidate(path, target, text, profile, settings, parse_settings(args.settings), timeout=timeout, tick=tick)

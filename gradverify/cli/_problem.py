@@ -12,12 +12,10 @@ import argparse
 import importlib.util
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from gradverify.candidate_process import CandidateProcess
 from gradverify.cli._args import candidate_text, in_file, integer, number, seed
 from gradverify.cli._common import warn
 from gradverify.cli._npz import NpzFile, open_npz
@@ -227,7 +225,7 @@ def _import_file(path: Path) -> dict:
 
 def load_module(path: Path, what: str = "candidate") -> dict:
     """Import a trusted Python file in this process and return its namespace (``gradverify layer``'s way;
-    ``verify`` and ``suite`` run candidates in a process of their own instead, see ``candidate_from_args``).
+    ``verify`` and ``suite`` run candidates in a process of their own instead, see ``candidate_for``).
 
     Raises:
         InputError: no such file, or not a ``.py`` file.
@@ -251,64 +249,12 @@ def load_module(path: Path, what: str = "candidate") -> dict:
                              fix="run it with python to see the traceback") from None
 
 
-def _resolve(namespace: dict, target: str, path: Path) -> None:
-    """The target must exist before any call: a missing name is the user's error (exit 2), not the candidate's."""
-    head, _, method = target.partition(".")
-    obj = namespace.get(head)
-    if method:
-        ok = isinstance(obj, type) and callable(getattr(obj, method, None))
-    else:
-        ok = callable(obj)
-    if not ok:
-        names = sorted(k for k, v in namespace.items() if callable(v) and not k.startswith("_") and getattr(v, "__module__", None) == namespace.get("__name__"))
-        raise InputError(f"No function {target!r} in the candidate {path}",
-                         expected=f"a {'class with a method' if method else 'function'} named {target}",
-                         received=", ".join(names) or "no function defined there", fix="name the function, e.g. FILE.py:FUNCTION")
-
-
-def file_loader(path: Path, target: str, profile: Profile, settings: dict) -> Callable[[], Callable]:
-    """What the candidate's process runs once: import the file, find the target, return ``call(problem)``."""
-    from gradverify.profiles import invoke_local
-
-    def load() -> Callable:
-        namespace = _import_file(path)
-        _resolve(namespace, target, path)
-        return lambda problem: invoke_local(namespace, profile.call_for(problem, settings))
-
-    return load
-
-
-def reader(profile: Profile, settings: dict) -> Callable:
-    """How a raw return value becomes what ``compare`` reads: as is for native (checked by ``candidates``),
-    through the profile's reader otherwise."""
-    from gradverify.profiles import PROFILES
-
-    if profile.read is PROFILES["native"].read:
-        return lambda problem, value: value
-    return lambda problem, value: profile.read(problem, settings, value)
-
-
-@dataclass
-class Candidate:
-    """A trusted candidate from --candidate FILE.py:FUNCTION, run in its own process, as ``fn(problem)``."""
-
-    process: CandidateProcess
-    read: Callable
-    label: str  # the file's stem, the column name in tables
-    text: str   # FILE.py:FUNCTION as given, for reproduce commands
-
-    def fn(self, problem: Problem):
-        return self.read(problem, self.process(problem))
-
-    def close(self) -> None:
-        self.process.close()
-
-
-def candidate_from_args(args, profile: Profile, settings: dict, *, timeout: float, tick=None) -> Candidate | None:
-    """The --candidate, called as ``profile`` says in a separate process, or None when there is none."""
+def candidate_for(args, profile, settings: dict, *, timeout: float, tick=None):
+    """The ``--candidate`` of ``verify`` or ``suite`` (None without one): ``file_candidate`` with what
+    ``--set`` pinned."""
     if not getattr(args, "candidate", None):
         return None
+    from gradverify.candidates import file_candidate
+
     path, target, text = args.candidate
-    settings = {**settings, "target": target}
-    proc = CandidateProcess(file_loader(path, target, profile, settings), label=path.stem, timeout=timeout, tick=tick)
-    return Candidate(proc, reader(profile, settings), path.stem, text)
+    return file_candidate(path, target, text, profile, settings, parse_settings(args.settings), timeout=timeout, tick=tick)

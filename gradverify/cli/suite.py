@@ -15,8 +15,7 @@ import numpy as np
 from gradverify.cli._args import integer, out_dir, seed
 from gradverify.cli._cluster import add_scheduler_option, open_cluster
 from gradverify.cli._common import Progress, emit, table, terminal_width
-from gradverify.candidates import candidate_for
-from gradverify.cli._problem import add_candidate_options, profile_from_args
+from gradverify.cli._problem import add_candidate_options, candidate_for, profile_from_args
 from gradverify.cli.verify import _show_output, render
 from gradverify.errors import InputError
 from gradverify.spec import ACTIVATIONS, OUTPUTS, REGULARIZATIONS, TEXTBOOK_LIMIT

@@ -15,8 +15,7 @@ import numpy as np
 
 from gradverify.cli._args import DIGITS, integer, out_dir, out_file
 from gradverify.cli._common import Heartbeat, Progress, emit, findings, fitted_table, json_default, terminal_width
-from gradverify.candidates import candidate_for
-from gradverify.cli._problem import (add_candidate_options, add_problem_options, problem_from_args,
+from gradverify.cli._problem import (add_candidate_options, add_problem_options, candidate_for, problem_from_args,
                                      profile_from_args)
 from gradverify.compare import SOURCE_NAMES, Comparison, compare
 from gradverify.errors import InputError
